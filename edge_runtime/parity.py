@@ -1,0 +1,96 @@
+"""One parity check for every format: numbers first (a report), raising is a separate call."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from edgecore import ParityError
+from edgecore.tolerances import tolerance
+
+
+@dataclass
+class ParityReport:
+    name: str
+    format: str
+    precision: str
+    sentences: int
+    agreement_with_teacher: float     # same argmax as the teacher
+    agreement_with_source: float | None   # same argmax as its own PyTorch fp32 source (None: no source given)
+    accuracy: float | None                # vs gold labels, when given
+    source_accuracy: float | None
+    max_abs_logit_diff: float | None      # vs its PyTorch source
+    mean_abs_logit_diff: float | None
+    kl_vs_source: float | None            # mean KL(source || candidate) of the softmax
+    flips: list[dict] = field(default_factory=list)   # sentences whose label differs from the source's (else the teacher's)
+    tolerance: dict = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self, max_flips: int = 50) -> dict:
+        d = asdict(self)
+        d["flips"] = d["flips"][:max_flips]
+        d["flip_count"] = len(self.flips)
+        d["passed"] = self.passed
+        return d
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def parity(candidate: np.ndarray, source: np.ndarray | None, teacher: np.ndarray, *, gold=None, texts=None,
+           fmt: str = "onnx", precision: str = "fp32", name: str = "") -> ParityReport:
+    """Compare a converted model's logits (N, C) with its PyTorch source's and the teacher's on the same sentences.
+
+    Without a source (a bundle checked on its own), only the teacher and gold comparisons are made and
+    the tolerance table, which is about conversion drift, is not applied.
+
+    >>> r = parity(int8_logits, torch_logits, teacher_logits, gold=labels, fmt="onnx", precision="int8")  # doctest: +SKIP
+    >>> r.agreement_with_teacher, r.passed                                                                 # doctest: +SKIP
+    (0.93, True)
+    """
+    has_source = source is not None
+    source = teacher if source is None else source
+    candidate, source, teacher = (np.asarray(a, dtype=np.float64) for a in (candidate, source, teacher))
+    if not (candidate.shape == source.shape == teacher.shape) or candidate.ndim != 2:
+        raise ValueError(f"logit arrays must share one (N, C) shape; got {candidate.shape}, {source.shape}, {teacher.shape}")
+    pred, src_pred, teacher_pred = candidate.argmax(1), source.argmax(1), teacher.argmax(1)
+    diff = np.abs(candidate - source)
+    p_src, p_cand = _softmax(source), _softmax(candidate)
+    kl = float(np.mean(np.sum(p_src * (np.log(p_src + 1e-12) - np.log(p_cand + 1e-12)), axis=1))) if len(source) else 0.0
+    flips = [{"index": int(i), "text": texts[i] if texts is not None else None, "source_label": int(src_pred[i]),
+              "label": int(pred[i]), "source_probs": p_src[i].round(4).tolist(), "probs": p_cand[i].round(4).tolist()}
+             for i in np.flatnonzero(pred != src_pred)]
+    gold_arr = np.asarray(gold) if gold is not None else None
+    n = len(candidate)
+    report = ParityReport(
+        name=name, format=fmt, precision=precision, sentences=n,
+        agreement_with_teacher=float((pred == teacher_pred).mean()) if n else 1.0,
+        agreement_with_source=float((pred == src_pred).mean()) if n else 1.0,
+        accuracy=float((pred == gold_arr).mean()) if gold_arr is not None and n else None,
+        source_accuracy=float((src_pred == gold_arr).mean()) if gold_arr is not None and n else None,
+        max_abs_logit_diff=float(diff.max(initial=0.0)), mean_abs_logit_diff=float(diff.mean()) if n else 0.0,
+        kl_vs_source=kl, flips=flips)
+    if not has_source:
+        report.agreement_with_source = report.max_abs_logit_diff = report.mean_abs_logit_diff = report.kl_vs_source = None
+        report.source_accuracy = None
+        return report
+    tol = tolerance(fmt, precision)
+    report.tolerance = asdict(tol)
+    if report.max_abs_logit_diff > tol.max_abs_logit_diff:
+        report.failures.append(f"max |logit diff| {report.max_abs_logit_diff:.3g} > {tol.max_abs_logit_diff:g}")
+    if report.agreement_with_source < tol.min_agreement:
+        report.failures.append(f"agreement with source {report.agreement_with_source:.4f} < {tol.min_agreement:g} ({len(flips)} flips)")
+    return report
+
+
+def assert_parity(report: ParityReport) -> None:
+    """Raise ParityError listing every failed check with its numbers."""
+    if report.failures:
+        raise ParityError(f"{report.name or report.format} {report.format}/{report.precision} fails parity on "
+                          f"{report.sentences} sentences: {'; '.join(report.failures)} (tolerance: {report.tolerance['reason']})")

@@ -1,0 +1,126 @@
+"""One protocol over every backend: `runner(feeds) -> logits`, plus `.info`.
+
+`load()` picks the backend from the file (or the bundle's default model). LiteRT and Core ML runners
+live in their own modules and import their heavy libraries only when such a file is loaded.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from edgecore import UnsupportedError
+
+
+@dataclass(frozen=True)
+class RunnerInfo:
+    format: str
+    precision: str
+    threads: int
+    provider: str
+    path: str = ""
+    load_ms: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+class Runner(Protocol):
+    info: RunnerInfo
+    input_names: tuple[str, ...]
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class OnnxRunner:
+    """onnxruntime on CPU, honouring the graph optimization level recorded in the file's metadata."""
+
+    def __init__(self, path: str | Path, threads: int = 1, precision: str | None = None) -> None:
+        import onnxruntime as ort
+
+        t0 = time.perf_counter()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        meta = self.session.get_modelmeta().custom_metadata_map
+        level = meta.get("edgedistill.session.graph_optimization_level", "all")
+        if level != "all":  # rebuild: the level must be set before the session is created
+            options.graph_optimization_level = {"extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                                                "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}[level]
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_names = tuple(i.name for i in self.session.get_inputs())
+        self.info = RunnerInfo("onnx", precision or meta.get("edgedistill.precision", "fp32"), threads, "CPUExecutionProvider",
+                               str(path), (time.perf_counter() - t0) * 1e3, {"graph_optimization_level": level})
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(["logits"], {n: feeds[n] for n in self.input_names})[0]
+
+
+class TorchRunner:
+    """A PyTorch module (student or Hugging Face classifier) behind the same call."""
+
+    def __init__(self, model, threads: int = 1, name: str = "pytorch") -> None:
+        import torch
+
+        self.model = model.eval()
+        self.threads = threads
+        self.input_names = ("input_ids", "attention_mask")
+        self.info = RunnerInfo("pytorch", "fp32", threads, "torch-cpu", name)
+        self._torch = torch
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        torch = self._torch
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            out = self.model(**{n: torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.input_names})
+        return getattr(out, "logits", out).float().numpy()
+
+
+def load(path: str | Path, threads: int = 1, precision: str | None = None, fmt: str | None = None) -> Runner:
+    """A runner for a model file or a bundle folder (its default model, or the one matching precision/fmt).
+
+    >>> runner = load("runs/demo/bundle", threads=1)  # doctest: +SKIP
+    >>> runner(feeds).shape                             # doctest: +SKIP
+    (1, 2)
+    """
+    from edge_runtime.bundle import Bundle
+
+    path = Path(path)
+    if not path.exists():
+        raise UnsupportedError(f"{path} does not exist; give a .onnx/.tflite/.mlpackage file or a bundle folder")
+    if (path / "manifest.json").is_file() or path.suffix == ".zip":
+        bundle = Bundle.open(path)
+        entry = bundle.model_entry(precision, fmt)
+        return load(bundle.root / entry["file"], threads, entry["precision"])
+    return _loader(path)(path, threads, precision)
+
+
+def _loader(path: Path) -> Callable[..., Runner]:
+    suffix = path.suffix
+    if suffix == ".onnx":
+        return OnnxRunner
+    if suffix == ".tflite":
+        from edge_runtime.litert import LiteRTRunner
+
+        return LiteRTRunner
+    if suffix == ".mlpackage":
+        from edge_runtime.coreml import CoreMLRunner
+
+        return CoreMLRunner
+    raise UnsupportedError(f"{path.name}: unknown model file type {suffix!r}; choose a .onnx, .tflite or .mlpackage file, or a bundle folder")
+
+
+def logits_for_texts(runner: Runner, encode: Callable[[list[str]], dict[str, np.ndarray]], texts: list[str], batch_size: int = 32) -> np.ndarray:
+    """Run `texts` through a runner in length-sorted batches (little padding), logits in input order."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: list[np.ndarray | None] = [None] * len(texts)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        logits = runner(encode([texts[i] for i in chunk]))
+        for i, row in zip(chunk, logits):
+            out[i] = row
+    return np.stack(out).astype(np.float32)

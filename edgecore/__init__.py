@@ -1,0 +1,22 @@
+"""Small shared pieces every capability package uses: typed errors, atomic files, hashing, cache dir.
+
+It imports nothing heavy, so `distill`, `export` and `edge_runtime` can all depend on it without
+depending on each other.
+"""
+from edgecore.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    EdgedistillError,
+    IntegrityError,
+    OutputExistsError,
+    ParityError,
+    UnsupportedError,
+)
+from edgecore.fsio import atomic_dir, atomic_write, cache_dir, prepare_output_dir, sha256_bytes, sha256_file
+
+__all__ = [
+    "CheckpointError", "ConfigError", "DataError", "EdgedistillError", "IntegrityError",
+    "OutputExistsError", "ParityError", "UnsupportedError",
+    "atomic_dir", "atomic_write", "cache_dir", "prepare_output_dir", "sha256_bytes", "sha256_file",
+]

@@ -1,0 +1,43 @@
+"""How far a converted model may drift from its PyTorch source, keyed by (format, precision).
+
+One table for the whole toolkit: export validation and edge_runtime parity both read it. Each value
+carries the reason for it; change a number only with a measurement that justifies the new reason.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgecore.errors import UnsupportedError
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    max_abs_logit_diff: float   # vs the PyTorch fp32 source, on real sentences
+    min_agreement: float        # fraction of sentences with the same argmax as the source
+    reason: str
+
+
+TOLERANCES: dict[tuple[str, str], Tolerance] = {
+    ("pytorch", "fp32"): Tolerance(0.0, 1.0, "the source itself"),
+    ("onnx", "fp32"): Tolerance(1e-3, 0.999, "same fp32 math in another kernel order: measured ~2e-6; 1e-3 flags real export bugs, not rounding"),
+    ("onnx", "fp16"): Tolerance(0.05, 0.999, "fp16 keeps ~3 significant digits; logits of magnitude ~5 move by ~1e-2, rarely across the boundary"),
+    ("onnx", "int8"): Tolerance(1.0, 0.995, "dynamic int8 rounds weights to 1/127 of their range; logits move, decisions must not (issue target 99.5%)"),
+    ("onnx", "int8-static"): Tolerance(1.5, 0.99, "static int8 also fixes activation ranges from calibration data, so it drifts more than dynamic"),
+    ("tflite", "fp32"): Tolerance(1e-3, 0.999, "same fp32 math, XNNPACK kernels"),
+    ("tflite", "fp16"): Tolerance(0.05, 0.999, "fp16 weights, fp32 compute: only weight rounding"),
+    ("tflite", "int8"): Tolerance(1.0, 0.995, "dynamic-range int8, as for ONNX"),
+    ("tflite", "int8-weight"): Tolerance(1.0, 0.995, "weight-only int8: weights dequantised at load"),
+    ("coreml", "fp32"): Tolerance(1e-3, 0.999, "same fp32 math"),
+    ("coreml", "fp16"): Tolerance(0.05, 0.999, "fp16 compute end to end"),
+    ("coreml", "int8"): Tolerance(1.0, 0.995, "linear int8 weights"),
+    ("coreml", "palettize4"): Tolerance(3.0, 0.95, "16-entry weight palettes: large error expected, reported honestly"),
+    ("coreml", "palettize6"): Tolerance(2.0, 0.98, "64-entry weight palettes"),
+}
+
+
+def tolerance(fmt: str, precision: str) -> Tolerance:
+    try:
+        return TOLERANCES[(fmt, precision)]
+    except KeyError:
+        choices = ", ".join(sorted(f"{f}/{p}" for f, p in TOLERANCES))
+        raise UnsupportedError(f"no tolerance for {fmt}/{precision}; known format/precision pairs: {choices}") from None

@@ -1,0 +1,218 @@
+"""`edgedistill`: parses arguments and calls the capability packages' verbs. No ML logic here.
+
+Every command exits 0 on success; on bad input it prints one line `error: ...` (no traceback) and
+exits 2; Ctrl-C exits 130 with a note saying what was kept.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from edgecore import EdgedistillError, UnsupportedError, atomic_write
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Distil a fine-tuned Transformer classifier into small students, export them for phones, prove they agree.")
+data_app = typer.Typer(no_args_is_help=True, help="Built-in and user data sets.")
+teacher_app = typer.Typer(no_args_is_help=True, help="Teacher fine-tuning.")
+app.add_typer(data_app, name="data")
+app.add_typer(teacher_app, name="teacher")
+console = Console(stderr=False)
+err = Console(stderr=True)
+
+
+def _csv(value: str, choices: tuple[str, ...], what: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    bad = [v for v in items if v not in choices]
+    if bad or not items:
+        raise UnsupportedError(f"{bad[0] if bad else value!r} is not a {what}; choose from {', '.join(choices)} (comma-separated)")
+    return items
+
+
+def _write_json(path: Optional[Path], payload: dict, force: bool = True) -> None:
+    if path is None:
+        return
+    with atomic_write(path, "w") as f:
+        json.dump(payload, f, indent=2)
+    console.print(f"wrote {path}")
+
+
+# ---------------------------------------------------------------------------------------------
+
+@app.command()
+def demo(out: Path = typer.Option(Path("runs/demo"), help="Output folder (report.json, bundle/, students/)."),
+         profile: str = typer.Option("full", help="full (real run, ~15 min cold) or quick (small subset, smoke check)."),
+         force: bool = typer.Option(False, help="Overwrite an existing output folder."),
+         threads: int = typer.Option(1, help="Threads for the benchmark (batch 1)."),
+         seq_len: int = typer.Option(64, help="Benchmark sequence length.")) -> None:
+    """Real data -> teacher -> distilled BiLSTM -> ONNX fp32/int8 -> benchmark -> parity -> bundle + report."""
+    from edgedistill.pipeline import DemoConfig, run_demo
+
+    run_demo(DemoConfig(out=out, profile=profile, force=force, threads=threads, seq_len=seq_len), console)
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List the built-in data sets."""
+    from distill.data import BUILTIN
+
+    for name, (file, what) in BUILTIN.items():
+        console.print(f"{name:16} {what} ({file})")
+
+
+@data_app.command("show")
+def data_show(name: str, n: int = typer.Option(5, help="Example sentences to print.")) -> None:
+    """Sizes, label balance and a few examples of a data set (built-in name or CSV path)."""
+    from distill import load_dataset
+
+    ds = load_dataset(name)
+    info = ds.describe()
+    info["train_label_counts"] = {ds.label_names[i]: ds.train.labels.count(i) for i in range(len(ds.label_names))}
+    console.print_json(json.dumps(info))
+    for text, label in list(zip(ds.train.texts, ds.train.labels))[:n]:
+        console.print(f"[{ds.label_names[label]}] {text}")
+
+
+@data_app.command("fetch")
+def data_fetch(force: bool = typer.Option(False, help="Download again even if cached.")) -> None:
+    """Fetch the built-in data (the vaderSentiment sdist, through pip) into the cache."""
+    from distill.data import fetch_builtin
+
+    console.print(f"built-in data in {fetch_builtin(force)}")
+
+
+@teacher_app.command("finetune")
+def teacher_finetune(data: str = typer.Option("movie-snippets", help="Built-in data name or CSV path (text,label)."),
+                     base: str = typer.Option("minilm-l6", help="Built-in base name or a Hugging Face model folder."),
+                     out: Path = typer.Option(..., help="Folder to write the fine-tuned teacher to."),
+                     epochs: float = typer.Option(2.0), lr: float = typer.Option(1e-4), batch_size: int = typer.Option(32),
+                     max_len: int = typer.Option(64), force: bool = typer.Option(False),
+                     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here.")) -> None:
+    """Fine-tune a teacher (cached by content hash) and copy it to --out."""
+    import shutil
+
+    from distill import TeacherConfig, finetune_teacher, load_dataset
+    from edgecore import atomic_dir, prepare_output_dir
+
+    if out.exists() and not force:
+        prepare_output_dir(out, force)
+    config = TeacherConfig(base=base, epochs=epochs, lr=lr, batch_size=batch_size, max_len=max_len)
+    teacher = finetune_teacher(load_dataset(data), config)
+    with atomic_dir(out, force=True) as tmp:
+        shutil.copytree(teacher.path, tmp, dirs_exist_ok=True)
+    console.print(f"teacher dev {teacher.metrics['dev_accuracy']:.2%}, test {teacher.metrics['test_accuracy']:.2%} -> {out}")
+    _write_json(json_out, teacher.metrics)
+
+
+@app.command()
+def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (from `teacher finetune`)."),
+            student: str = typer.Option("bilstm", help="bilstm | gru"),
+            data: str = typer.Option("movie-snippets", help="Built-in data name or CSV path (text,label)."),
+            out: Path = typer.Option(..., help="Folder for the student checkpoint."),
+            loss: str = typer.Option("mse", help="mse (logits) | kl (soft targets at --temperature) | ce (labels only)."),
+            temperature: float = typer.Option(1.0), alpha: float = typer.Option(1.0, help="Weight of the distillation term."),
+            epochs: int = typer.Option(12), hidden: int = typer.Option(256), layers: int = typer.Option(1),
+            seed: int = typer.Option(0), force: bool = typer.Option(False),
+            json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here.")) -> None:
+    """Distil a BiLSTM/GRU student from the teacher's (cached) logits on the training split."""
+    from distill import (RNNStudentConfig, TrainConfig, cached_teacher_logits, load_dataset, load_teacher, save_student,
+                         train_rnn_student)
+    from distill.recipes import teacher_word_embeddings
+    from edgecore import prepare_output_dir
+
+    _csv(student, ("bilstm", "gru"), "student kind")
+    if out.exists() and not force:
+        prepare_output_dir(out, force)
+    train_cfg = TrainConfig(loss=loss, temperature=temperature, alpha=alpha, epochs=epochs, seed=seed)
+    t = load_teacher(teacher)
+    ds = load_dataset(data)
+    if len(ds.label_names) != len(t.label_names):
+        raise UnsupportedError(f"data {ds.name} has {len(ds.label_names)} labels but the teacher has {len(t.label_names)}; use the data the teacher was trained on")
+    cfg = RNNStudentConfig(vocab_size=t.encoder.settings.vocab_size, num_labels=len(ds.label_names), cell="lstm" if student == "bilstm" else "gru",
+                           embed_dim=t.model.config.hidden_size, hidden=hidden, layers=layers, pad_id=t.encoder.settings.pad_id)
+    logits = cached_teacher_logits(t, ds.train.texts)[0] if train_cfg.uses_teacher else None
+    ckpt = out.with_name(f".{out.name}.trainer")
+    run = train_rnn_student(student, ds, t.encoder, cfg, train_cfg, logits, teacher_word_embeddings(t.model), checkpoint_dir=ckpt)
+    metrics = {"test_accuracy": run.test_accuracy, "best_dev_accuracy": run.result.best_dev_accuracy, "steps": run.result.steps,
+               "seconds": round(run.result.seconds, 1), "trained_on": run.trained_on}
+    save_student(run.model, out, t.encoder, ds.label_names, {"train": train_cfg.__dict__, "result": metrics}, force=True)
+    import shutil
+
+    shutil.rmtree(ckpt, ignore_errors=True)
+    console.print(f"{student} ({run.trained_on}) test {run.test_accuracy:.2%}, best dev {run.result.best_dev_accuracy:.2%} -> {out}")
+    _write_json(json_out, metrics)
+
+
+@app.command()
+def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `distill`) or a Hugging Face classifier folder."),
+           format: str = typer.Option("onnx", "--format", help="onnx (tflite, coreml: see the export issues)."),
+           precision: str = typer.Option("fp32,int8", help="Comma-separated: fp32, fp16, int8, int8-static."),
+           out: Path = typer.Option(..., help="Bundle folder to write."),
+           data: str = typer.Option("movie-snippets", help="Sentences to validate on (and calibrate, for int8-static)."),
+           calibration: Optional[str] = typer.Option(None, help="Data for int8-static calibration (default: --data)."),
+           zip_bundle: bool = typer.Option(False, "--zip", help="Also write BUNDLE.zip."),
+           force: bool = typer.Option(False),
+           json_out: Optional[Path] = typer.Option(None, "--json")) -> None:
+    """Convert a checkpoint into a validated phone bundle in one command."""
+    from edgedistill.convert import ExportRequest, export_checkpoint
+
+    formats = _csv(format, ("onnx",), "supported format")
+    precisions = _csv(precision, ("fp32", "fp16", "int8", "int8-static"), "precision")
+    result = export_checkpoint(ExportRequest(checkpoint, out, tuple(formats), tuple(precisions), data, calibration, zip_bundle, force), console)
+    _write_json(json_out, result)
+
+
+@app.command()
+def bench(models: list[Path] = typer.Argument(..., help="One or more model files or bundles; several are timed interleaved."),
+          threads: int = typer.Option(1), runs: int = typer.Option(100), warmup: int = typer.Option(10),
+          seq_len: int = typer.Option(64), batch: int = typer.Option(1),
+          json_out: Optional[Path] = typer.Option(None, "--json")) -> None:
+    """Latency at a fixed shape: warm-up, timed runs, percentiles, ratios between files."""
+    from edgedistill.convert import bench_models
+
+    _write_json(json_out, bench_models(models, threads, runs, warmup, seq_len, batch, console))
+
+
+@app.command()
+def parity(bundle: Path = typer.Argument(..., help="Bundle folder or zip."),
+           teacher: Path = typer.Option(..., help="Teacher folder, or a .npy file of teacher logits for the test split."),
+           data: str = typer.Option("movie-snippets", help="Built-in data name or CSV path."),
+           source: Optional[Path] = typer.Option(None, help="The student checkpoint the bundle came from (for logit diffs)."),
+           json_out: Optional[Path] = typer.Option(None, "--json")) -> None:
+    """Agreement with the teacher, accuracy and flips of every model in a bundle on a test split."""
+    from edgedistill.convert import bundle_parity
+
+    _write_json(json_out, bundle_parity(bundle, teacher, data, source, console))
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        app(standalone_mode=False)
+    except EdgedistillError as e:
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing half-written was left at the output path; run the same command again to redo it")
+        sys.exit(130)
+    except Exception as e:  # click usage errors arrive here with standalone_mode=False
+        import click
+
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
+        if isinstance(e, click.ClickException):
+            err.print(f"[red]error:[/] {e.format_message()}", highlight=False)
+            sys.exit(2)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""App-layer glue for `export`, `bench` and `parity`: load what the user pointed at, call the verbs, print."""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgecore import CheckpointError, DataError, OutputExistsError
+
+# A fixed English passage: `bench` builds seq-len inputs from it when no data set is named.
+BENCH_TEXT = ("The film is a quiet, patient study of grief that never tips into sentimentality, and its two leads "
+              "carry long scenes with little more than glances. It is too long by half an hour, and the score "
+              "insists on feelings the images already earn, but the final scene lands with real force.")
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    checkpoint: Path
+    out: Path
+    formats: tuple[str, ...] = ("onnx",)
+    precisions: tuple[str, ...] = ("fp32", "int8")
+    data: str = "movie-snippets"
+    calibration: str | None = None
+    zip: bool = False
+    force: bool = False
+    validation_sentences: int = 500
+
+
+def load_checkpoint(path: Path):
+    """(model, encoder, labels, kind) for a student folder or a Hugging Face classifier folder."""
+    from distill import Encoder, is_student_checkpoint, load_student, load_teacher
+
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist; give a student folder from `edgedistill distill` or a Hugging Face classifier folder")
+    if not path.is_dir():
+        raise CheckpointError(f"{path} is a file; give the checkpoint folder (student.json or config.json + model.safetensors + tokenizer.json)")
+    if is_student_checkpoint(path):
+        model, meta = load_student(path)
+        return model, Encoder(path, meta.get("max_len", 64)), tuple(meta["labels"]), meta["kind"]
+    if not any(path.iterdir()):
+        raise CheckpointError(f"checkpoint folder {path} is empty; it needs student.json or config.json, model.safetensors and tokenizer.json")
+    teacher = load_teacher(path)
+    return teacher.model, teacher.encoder, teacher.label_names, "transformer"
+
+
+def export_checkpoint(req: ExportRequest, console=None) -> dict:
+    """Checkpoint -> ONNX fp32 (+ fp16 / int8 / int8-static) -> parity on real sentences -> bundle."""
+    from distill import load_dataset
+    from distill.trainer import predict
+    from edge_runtime import load, logits_for_texts, parity
+    from export import BundleConfig, OnnxConfig, QuantConfig, quantize_onnx, to_onnx, write_bundle
+
+    if req.out.exists() and not req.force:
+        raise OutputExistsError(f"{req.out} already exists; pass --force to replace it, or choose another --out")
+    model, encoder, labels, kind = load_checkpoint(req.checkpoint)
+    dataset = load_dataset(req.data)
+    if len(dataset.label_names) != len(labels):
+        raise DataError(f"--data {req.data} has {len(dataset.label_names)} labels, the checkpoint {len(labels)}; validate on data with the checkpoint's labels")
+    texts, gold = dataset.test.texts[: req.validation_sentences], dataset.test.labels[: req.validation_sentences]
+    encode_np = lambda t: {k: v.numpy() for k, v in encoder.encode(t).items()}  # noqa: E731
+    source_logits = predict(model, encoder.ids(texts), encoder.pad)
+    validate = [encoder.encode(texts[i:i + 32]) for i in range(0, min(len(texts), 128), 32)]
+    validate_np = [{k: v.numpy() for k, v in f.items()} for f in validate]
+    calibration = None
+    if "int8-static" in req.precisions:
+        cal = load_dataset(req.calibration or req.data)
+        calibration = [encode_np([t]) for t in cal.train.texts[:200]]
+    meta = {"edgedistill.labels": ",".join(labels), "edgedistill.max_len": str(encoder.max_len), "edgedistill.kind": kind}
+    rows, shipped = [], []
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=req.out.parent if req.out.parent.exists() else None) as tmp:
+        fp32 = to_onnx(model, encoder.encode(texts[:2]), Path(tmp) / "model.fp32.onnx", OnnxConfig(), meta, validate)
+        arts = {"fp32": fp32}
+        for p in req.precisions:
+            if p != "fp32":
+                arts[p] = quantize_onnx(fp32, Path(tmp) / f"model.{p}.onnx", QuantConfig(p, transformer=kind == "transformer"),
+                                        calibration=calibration, validate_with=validate_np)
+        for p in req.precisions:
+            art = arts[p]
+            rep = parity(logits_for_texts(load(art.path), encode_np, texts), source_logits, source_logits, gold=gold, texts=texts,
+                         fmt="onnx", precision=p, name=f"{req.checkpoint.name}/{p}")
+            art = type(art)(**{**art.__dict__, "validation": {**art.validation, "parity": rep.to_dict(max_flips=10)}})
+            rows.append({"format": "onnx", "precision": p, "size_bytes": art.size_bytes, "passed": rep.passed,
+                         "agreement_with_source": rep.agreement_with_source, "max_abs_logit_diff": rep.max_abs_logit_diff,
+                         "accuracy": rep.accuracy, "source_accuracy": rep.source_accuracy, "failures": rep.failures})
+            if rep.passed:
+                shipped.append(art)
+        shipped.sort(key=lambda a: {"int8": 0, "fp16": 1, "int8-static": 2, "fp32": 3}[a.precision])
+        bundle = None
+        if shipped:
+            bundle = write_bundle(req.out, shipped, encoder.dir,
+                                  BundleConfig(req.checkpoint.name, labels, asdict(encoder.settings), f"{kind} exported by edgedistill", req.zip),
+                                  parity={"data": dataset.name, "split": "test", "sentences": len(texts), "rows": rows}, force=req.force)
+    if console is not None:
+        from rich.table import Table
+
+        table = Table(title=f"{req.checkpoint} -> {req.out} (parity vs PyTorch on {len(texts)} {dataset.name} test sentences)")
+        for col in ("format", "precision", "size MB", "agreement", "max |Δlogit|", "accuracy", "shipped"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["format"], r["precision"], f"{r['size_bytes'] / 1e6:.2f}", f"{r['agreement_with_source']:.2%}",
+                          f"{r['max_abs_logit_diff']:.2g}", f"{r['accuracy']:.2%}",
+                          "yes" if r["passed"] else f"[red]NO: {'; '.join(r['failures'])}[/]")
+        console.print(table)
+        console.print(f"bundle: {bundle}" if bundle else "[red]no model passed parity: nothing was written[/]")
+    failed = [r for r in rows if not r["passed"]]
+    if failed:
+        from edgecore import ParityError
+
+        raise ParityError(f"{', '.join(r['precision'] for r in failed)} failed parity and {'were' if len(failed) > 1 else 'was'} left out of the bundle "
+                          f"({'; '.join(f['failures'][0] for f in failed)})")
+    return {"bundle": str(bundle), "rows": rows}
+
+
+def bench_models(paths: list[Path], threads: int, runs: int, warmup: int, seq_len: int, batch: int, console=None) -> dict:
+    """Time one or more files/bundles interleaved at (batch, seq_len); ratios are vs the first."""
+    from edge_runtime import BenchConfig, Bundle, compare, fixed_length_feeds, load
+
+    config = BenchConfig(warmup=warmup, runs=runs, threads=threads, batch=batch, seq_len=seq_len)
+    runners, feeds = {}, {}
+    for path in paths:
+        name = str(path)
+        runner = load(path, threads)
+        runners[name] = runner
+        if (path / "manifest.json").is_file() if path.is_dir() else path.suffix == ".zip":
+            b = Bundle.open(path, verify=False)
+            feeds[name] = fixed_length_feeds(lambda t, b=b: b.encode(t), [BENCH_TEXT], seq_len, batch)
+        else:
+            rng = np.random.default_rng(0)
+            feeds[name] = {"input_ids": rng.integers(1000, 2000, (batch, seq_len), dtype=np.int64),
+                           "attention_mask": np.ones((batch, seq_len), np.int64),
+                           "token_type_ids": np.zeros((batch, seq_len), np.int64)}
+    results = compare(runners, feeds, config)
+    first = next(iter(results.values())).latency_ms["p50"]
+    if console is not None:
+        from rich.table import Table
+
+        table = Table(title=f"batch {batch}, seq {seq_len}, {threads} thread(s), {warmup} warm-up + {runs} runs, interleaved")
+        for col in ("model", "format", "precision", "load ms", "min", "p50", "p90", "p99", "max", "per s", "vs first"):
+            table.add_column(col)
+        for name, r in results.items():
+            lat = r.latency_ms
+            table.add_row(name, r.info.get("format", ""), r.info.get("precision", ""), f"{r.info.get('load_ms', 0):.0f}",
+                          *(f"{lat[k]:.3f}" for k in ("min", "p50", "p90", "p99", "max")), f"{r.throughput_per_s:.0f}",
+                          f"{lat['p50'] / first:.2f}x")
+        console.print(table)
+    return {"config": asdict(config), "results": {n: r.to_dict() for n, r in results.items()},
+            "ratios_p50_vs_first": {n: r.latency_ms["p50"] / first for n, r in results.items()}}
+
+
+def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | None, console=None) -> dict:
+    """Every model in a bundle on a test split: agreement with the teacher, accuracy, flips (and drift vs source)."""
+    from distill import cached_teacher_logits, load_dataset, load_teacher
+    from distill.trainer import predict
+    from edge_runtime import Bundle, load, logits_for_texts, parity
+
+    bundle = Bundle.open(bundle_path)
+    dataset = load_dataset(data)
+    texts, gold = dataset.test.texts, dataset.test.labels
+    if teacher.suffix == ".npy":
+        if not teacher.is_file():
+            raise CheckpointError(f"teacher logits file {teacher} does not exist")
+        teacher_logits = np.load(teacher, allow_pickle=False)
+        if teacher_logits.shape != (len(texts), len(bundle.labels)):
+            raise DataError(f"{teacher} holds logits of shape {teacher_logits.shape}; the {dataset.name} test split needs ({len(texts)}, {len(bundle.labels)})")
+        if not np.isfinite(teacher_logits).all():
+            raise DataError(f"{teacher} holds NaN or inf logits; recompute them from a healthy teacher")
+    else:
+        teacher_logits = cached_teacher_logits(load_teacher(teacher), texts)[0]
+    tok = bundle.tokenizer()
+    encode = lambda t: bundle.encode(t, tokenizer=tok)  # noqa: E731
+    source_logits = None
+    if source is not None:
+        model, encoder, _, _ = load_checkpoint(source)
+        source_logits = predict(model, encoder.ids(texts), encoder.pad)
+    reports = {}
+    for entry in bundle.manifest["models"]:
+        runner = load(bundle.root / entry["file"])
+        logits = logits_for_texts(runner, encode, texts)
+        rep = parity(logits, source_logits, teacher_logits, gold=gold, texts=texts, fmt=entry["format"], precision=entry["precision"], name=entry["file"])
+        reports[entry["file"]] = rep.to_dict()
+        if console is not None:
+            drift = f", max |Δlogit| vs source {rep.max_abs_logit_diff:.3g}, {'PASS' if rep.passed else 'FAIL'}" if source_logits is not None else ""
+            console.print(f"{entry['file']}: agreement with teacher {rep.agreement_with_teacher:.2%}, accuracy {rep.accuracy:.2%}, "
+                          f"{len(rep.flips)} flips{drift}")
+    return {"bundle": str(bundle.root), "data": dataset.name, "sentences": len(texts), "models": reports}

@@ -1,0 +1,250 @@
+"""The demo: real data -> teacher -> cached logits -> distilled and label-only students -> ONNX fp32/int8
+-> benchmark -> parity -> bundle + report.json. It only calls the capability packages' verbs.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from edgecore import ConfigError, atomic_write, prepare_output_dir
+
+
+@dataclass(frozen=True)
+class DemoProfile:
+    name: str
+    test: int
+    dev: int
+    max_train: int | None
+    teacher_epochs: float
+    teacher_max_steps: int | None
+    student_epochs: int
+    bench_runs: int
+    bench_warmup: int
+    hidden: int = 256
+    parity_sentences: int | None = None   # None: the whole test split
+
+
+PROFILES = {
+    "full": DemoProfile("full", test=2000, dev=1000, max_train=None, teacher_epochs=2.0, teacher_max_steps=None,
+                        student_epochs=12, bench_runs=200, bench_warmup=20),
+    "quick": DemoProfile("quick", test=500, dev=200, max_train=1500, teacher_epochs=1.0, teacher_max_steps=40,
+                         student_epochs=3, bench_runs=100, bench_warmup=10),
+}
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    out: Path = Path("runs/demo")
+    profile: str | DemoProfile = "full"
+    data: str = "movie-snippets"
+    base: str = "minilm-l6"
+    force: bool = False
+    threads: int = 1
+    seq_len: int = 64
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.profile, DemoProfile) and self.profile not in PROFILES:
+            raise ConfigError(f"profile {self.profile!r} is unknown; choose one of {', '.join(PROFILES)}")
+
+
+def _log(console, message: str) -> None:
+    if console is not None:
+        console.print(message)
+
+
+def run_demo(config: DemoConfig, console=None) -> dict:
+    """Run the whole path once and return report.json's content (also written to `config.out`)."""
+    import torch
+
+    from distill import (RNNStudentConfig, SplitConfig, TeacherConfig, TrainConfig, cached_teacher_logits, finetune_teacher,
+                         load_dataset, save_student, train_rnn_student)
+    from distill.recipes import teacher_word_embeddings
+    from edge_runtime import BenchConfig, TorchRunner, compare, fixed_length_feeds, load, logits_for_texts, parity
+    from edge_runtime.report import markdown_table, rich_table
+    from export import BundleConfig, OnnxConfig, QuantConfig, quantize_onnx, to_onnx, write_bundle
+
+    t_start = time.perf_counter()
+    profile = config.profile if isinstance(config.profile, DemoProfile) else PROFILES[config.profile]
+    out = prepare_output_dir(config.out, config.force)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    timings: dict[str, float] = {}
+
+    def lap(name: str, t0: float) -> None:
+        timings[name] = round(time.perf_counter() - t0, 2)
+
+    # 1. data
+    t0 = time.perf_counter()
+    split = SplitConfig(test=profile.test, dev=profile.dev, seed=13, max_train=profile.max_train)
+    dataset = load_dataset(config.data, split)
+    lap("data", t0)
+    _log(console, f"[bold]data[/] {dataset.name}: {dataset.sizes()}")
+
+    # 2. teacher (cached by base weights + data + settings)
+    t0 = time.perf_counter()
+    teacher_cfg = TeacherConfig(base=config.base, epochs=profile.teacher_epochs, max_steps=profile.teacher_max_steps, seed=config.seed)
+    teacher = finetune_teacher(dataset, teacher_cfg)
+    lap("teacher", t0)
+    _log(console, f"[bold]teacher[/] dev {teacher.metrics['dev_accuracy']:.2%}, test {teacher.metrics['test_accuracy']:.2%} "
+                  f"({'cached' if timings['teacher'] < teacher.metrics['train_seconds'] else 'trained'}, {teacher.path})")
+
+    # 3. teacher logits over the transfer set (train split) and the test split, cached by content hash
+    t0 = time.perf_counter()
+    train_logits, hit_train = cached_teacher_logits(teacher, dataset.train.texts, "teacher logits (transfer set)")
+    test_logits, hit_test = cached_teacher_logits(teacher, dataset.test.texts, "teacher logits (test)")
+    lap("teacher_logits", t0)
+    _log(console, f"[bold]teacher logits[/] transfer {train_logits.shape} ({'cache hit' if hit_train else 'computed'}), "
+                  f"test {test_logits.shape} ({'cache hit' if hit_test else 'computed'})")
+
+    # 4. students: distilled (logit MSE, BiLSTM-SOFT) and label-only, same hyper-parameters
+    encoder = teacher.encoder
+    student_cfg = RNNStudentConfig(vocab_size=encoder.settings.vocab_size, num_labels=len(dataset.label_names),
+                                   embed_dim=teacher.model.config.hidden_size, hidden=profile.hidden, pad_id=encoder.settings.pad_id)
+    train_cfg = TrainConfig(loss="mse", epochs=profile.student_epochs, seed=config.seed)
+    embeddings = teacher_word_embeddings(teacher.model)
+    runs = {}
+    for name, cfg in (("bilstm-distilled", train_cfg), ("bilstm-labels", replace(train_cfg, loss="ce"))):
+        t0 = time.perf_counter()
+        runs[name] = train_rnn_student(name, dataset, encoder, student_cfg, cfg, teacher_logits=train_logits,
+                                       init_embeddings=embeddings, checkpoint_dir=None)
+        lap(f"train_{name}", t0)
+        save_student(runs[name].model, out / "students" / name, encoder, dataset.label_names,
+                     {"train": asdict(cfg), "result": {k: v for k, v in asdict(runs[name].result).items() if k != "history"},
+                      "history": runs[name].result.history, "test_accuracy": runs[name].test_accuracy}, force=True)
+        _log(console, f"[bold]{name}[/] test {runs[name].test_accuracy:.2%} (best dev {runs[name].result.best_dev_accuracy:.2%} "
+                      f"at epoch {runs[name].result.best_epoch}, {runs[name].result.seconds:.0f} s)")
+
+    # 5. export: distilled student to ONNX fp32 + int8; teacher to ONNX fp32 + fused int8
+    t0 = time.perf_counter()
+    student = runs["bilstm-distilled"].model
+    check_texts = dataset.dev.texts[:64]
+    sample = encoder.encode(check_texts[:2])
+    validate = [encoder.encode(check_texts[i:i + 16]) for i in range(0, len(check_texts), 16)]
+    validate_np = [{k: v.numpy() for k, v in f.items()} for f in validate]
+    art_dir = out / "artifacts"
+    meta = {"edgedistill.labels": json.dumps(list(dataset.label_names)), "edgedistill.max_len": str(encoder.max_len)}
+    s_fp32 = to_onnx(student, sample, art_dir / "bilstm-distilled.fp32.onnx", OnnxConfig(), meta, validate, force=True)
+    s_int8 = quantize_onnx(s_fp32, art_dir / "bilstm-distilled.int8.onnx", QuantConfig("int8"), validate_with=validate_np, force=True)
+    t_fp32 = to_onnx(teacher.model, sample, art_dir / "teacher.fp32.onnx", OnnxConfig(), meta, validate, force=True)
+    t_int8 = quantize_onnx(t_fp32, art_dir / "teacher.int8.onnx", QuantConfig("int8", transformer=True), validate_with=validate_np, force=True)
+    lap("export", t0)
+    _log(console, f"[bold]export[/] student ONNX fp32 {s_fp32.size_bytes / 1e6:.1f} MB -> int8 {s_int8.size_bytes / 1e6:.1f} MB; "
+                  f"teacher fp32 {t_fp32.size_bytes / 1e6:.1f} MB -> int8 {t_int8.size_bytes / 1e6:.1f} MB")
+
+    # 6. benchmark, interleaved so drift hits every model alike
+    t0 = time.perf_counter()
+    bench_cfg = BenchConfig(warmup=profile.bench_warmup, runs=profile.bench_runs, threads=config.threads, seq_len=config.seq_len)
+    encode_np = lambda texts: {k: v.numpy() for k, v in encoder.encode(texts).items()}  # noqa: E731
+    feeds = fixed_length_feeds(encode_np, dataset.test.texts[:40], config.seq_len)
+    runners = {"teacher/pytorch/fp32": TorchRunner(teacher.model, config.threads),
+               "teacher/onnx/fp32": load(t_fp32.path, config.threads),
+               "teacher/onnx/int8": load(t_int8.path, config.threads),
+               "bilstm-distilled/pytorch/fp32": TorchRunner(student, config.threads),
+               "bilstm-distilled/onnx/fp32": load(s_fp32.path, config.threads),
+               "bilstm-distilled/onnx/int8": load(s_int8.path, config.threads),
+               "bilstm-labels/pytorch/fp32": TorchRunner(runs["bilstm-labels"].model, config.threads)}
+    bench = compare(runners, feeds, bench_cfg)
+    lap("benchmark", t0)
+
+    # 7. parity on the test split: every file vs its PyTorch source and vs the teacher
+    t0 = time.perf_counter()
+    texts, gold = dataset.test.texts, dataset.test.labels
+    if profile.parity_sentences:
+        texts, gold, test_logits = texts[: profile.parity_sentences], gold[: profile.parity_sentences], test_logits[: profile.parity_sentences]
+    logits = {name: logits_for_texts(runner, encode_np, texts) for name, runner in runners.items() if "teacher/pytorch" not in name}
+    reports = {}
+    for name, lg in logits.items():
+        model, fmt, precision = name.split("/")
+        source = logits[f"{model}/pytorch/fp32"] if model != "teacher" else test_logits
+        reports[name] = parity(lg, source, test_logits, gold=gold, texts=texts, fmt=fmt, precision=precision, name=name)
+    lap("parity", t0)
+
+    # 8. bundle: int8 student + tokenizer + labels + manifest (with the parity figures just measured)
+    t0 = time.perf_counter()
+    s_int8_report = reports["bilstm-distilled/onnx/int8"]
+    bundle_dir = write_bundle(out / "bundle", [s_int8], teacher.path,
+                              BundleConfig("bilstm-distilled", dataset.label_names, asdict(encoder.settings),
+                                           f"BiLSTM distilled from {Path(teacher.metrics.get('base', 'teacher')).name} on {dataset.name}"),
+                              parity={"data": dataset.name, "split": "test", **s_int8_report.to_dict(max_flips=20)}, force=True)
+    lap("bundle", t0)
+
+    def artifact(name: str, path: str, size: int, fmt: str, precision: str) -> dict:
+        key = f"{name}/{fmt}/{precision}"
+        rep = reports.get(key)
+        lat = bench[key].latency_ms
+        return {"format": fmt, "precision": precision, "path": str(path), "size_bytes": int(size),
+                "latency_ms": {k: round(lat[k], 4) for k in ("p50", "p90", "p99", "mean", "min", "max")},
+                "accuracy": rep.accuracy if rep else None, "agreement_with_teacher": rep.agreement_with_teacher if rep else None,
+                "agreement_with_source": rep.agreement_with_source if rep else None,
+                "max_abs_logit_diff": rep.max_abs_logit_diff if rep else None,
+                "mean_abs_logit_diff": rep.mean_abs_logit_diff if rep else None,
+                "parity_passed": rep.passed if rep else None, "flips": len(rep.flips) if rep else None}
+
+    weights_size = (teacher.path / "model.safetensors").stat().st_size
+    t_lat = bench["teacher/pytorch/fp32"].latency_ms
+    students = []
+    for name, run in runs.items():
+        ckpt = out / "students" / name
+        arts = [artifact(name, ckpt, (ckpt / "model.safetensors").stat().st_size, "pytorch", "fp32")]
+        arts[0].update(accuracy=run.test_accuracy, agreement_with_teacher=float((logits[f"{name}/pytorch/fp32"].argmax(1) == test_logits.argmax(1)).mean()),
+                       max_abs_logit_diff=0.0)
+        if name == "bilstm-distilled":
+            arts += [artifact(name, a.path, a.size_bytes, "onnx", a.precision) for a in (s_fp32, s_int8)]
+        students.append({"name": name, "kind": "bilstm", "trained_on": run.trained_on, "accuracy": run.test_accuracy,
+                         "params": run.model.num_parameters(), "params_non_embedding": run.model.num_parameters(False),
+                         "best_dev_accuracy": run.result.best_dev_accuracy, "train_seconds": round(run.result.seconds, 1),
+                         "steps": run.result.steps, "artifacts": arts})
+    report = {
+        "teacher": {"name": "teacher-minilm-l6", "accuracy": teacher.metrics["test_accuracy"], "dev_accuracy": teacher.metrics["dev_accuracy"],
+                    "params": sum(p.numel() for p in teacher.model.parameters()),
+                    "latency_ms": {k: round(t_lat[k], 4) for k in ("p50", "p90", "p99", "mean", "min", "max")},
+                    "size_bytes": weights_size, "path": str(teacher.path),
+                    "artifacts": [artifact("teacher", a.path, a.size_bytes, "onnx", a.precision) for a in (t_fp32, t_int8)]},
+        "students": students,
+        "data": {"name": dataset.name, **dataset.sizes(), "source": dataset.source},
+        "machine": {"cpu": _cpu_name(), "threads": config.threads, "cores": _cores(), "python": platform.python_version()},
+        "bench": {**asdict(bench_cfg), "interleaved": True},
+        "profile": asdict(profile),
+        "config": {**asdict(config), "out": str(config.out), "profile": profile.name},
+        "bundle": {"path": str(bundle_dir), "files": json.loads((bundle_dir / "manifest.json").read_text())["files"]},
+        "cache": {"teacher": str(teacher.path), "teacher_logits_hit": hit_train and hit_test},
+        "timings_seconds": timings,
+        "wall_seconds": round(time.perf_counter() - t_start, 1),
+    }
+    with atomic_write(out / "report.json", "w") as f:
+        json.dump(report, f, indent=2)
+    with atomic_write(out / "report.md", "w") as f:
+        f.write(markdown_table(report))
+    with atomic_write(out / "parity.json", "w") as f:
+        json.dump({k: v.to_dict() for k, v in reports.items()}, f, indent=2)
+    with atomic_write(out / "bench.json", "w") as f:
+        json.dump({k: v.to_dict(with_samples=True) for k, v in bench.items()}, f)
+    with atomic_write(out / "run_config.json", "w") as f:
+        json.dump({"demo": {**asdict(config), "out": str(config.out), "profile": asdict(profile)}, "teacher": asdict(teacher_cfg),
+                   "student": asdict(student_cfg), "train": asdict(train_cfg)}, f, indent=2)
+    if console is not None:
+        console.print(rich_table(report))
+        console.print(f"wrote {out / 'report.json'}, bundle {bundle_dir} ({report['wall_seconds']:.0f} s)")
+    return report
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))

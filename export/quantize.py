@@ -1,0 +1,187 @@
+"""ONNX quantization with onnxruntime's own tools: dynamic int8, static int8 (QDQ), fp16.
+
+Transformer graphs are fused first with onnxruntime's transformer optimizer (attention, LayerNorm,
+GELU), so quantization sees the fused ops. Each result is measured against its fp32 ONNX source on
+the sentences given and carries those numbers in `Artifact.validation`.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgecore import ConfigError, OutputExistsError, UnsupportedError
+from edgecore.tolerances import tolerance
+from export.artifact import Artifact
+from export.onnx import artifact_for, read_metadata, set_metadata
+
+PRECISIONS = ("fp32", "fp16", "int8", "int8-static")
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    precision: str = "int8"            # fp16 | int8 (dynamic) | int8-static (QDQ, needs calibration feeds)
+    transformer: bool = False          # fuse attention/LayerNorm/GELU with onnxruntime's optimizer first
+    per_channel: bool = False          # dynamic int8: per-tensor keeps LSTM weights in DynamicQuantizeLSTM
+    calibration_size: int = 200        # static int8: how many calibration sentences to use at most
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS[1:]:
+            raise UnsupportedError(f"precision {self.precision!r} cannot be quantized to; choose one of {', '.join(PRECISIONS[1:])}")
+        if self.calibration_size < 1:
+            raise ConfigError(f"calibration_size must be >= 1 (got {self.calibration_size})")
+
+
+def quantize_onnx(source: Artifact, path: str | Path, config: QuantConfig, *, calibration: list[dict[str, np.ndarray]] | None = None,
+                  validate_with: list[dict[str, np.ndarray]] | None = None, force: bool = False) -> Artifact:
+    """Write a quantized copy of the fp32 ONNX `source` at `path` and return its Artifact.
+
+    >>> int8 = quantize_onnx(fp32_artifact, "model.int8.onnx", QuantConfig("int8"), validate_with=feeds)  # doctest: +SKIP
+    >>> int8.validation["op_counts"]["DynamicQuantizeLSTM"]                                              # doctest: +SKIP
+    2
+    """
+    import onnx
+
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} already exists; pass force=True (--force) to replace it")
+    if source.format != "onnx" or source.precision != "fp32":
+        raise UnsupportedError(f"quantize an fp32 ONNX artifact; got {source.format}/{source.precision}")
+    if config.precision == "int8-static" and not calibration:
+        raise ConfigError("int8-static needs calibration feeds from real sentences; pass calibration=[...] (CLI: --calibration DATA)")
+    work = Path(tempfile.mkdtemp(prefix=".quant-", dir=path.parent if path.parent.exists() else None))
+    try:
+        src = source.path
+        if config.transformer:
+            src = str(work / "fused.onnx")
+            fuse_transformer(source.path, src)
+        out = str(work / "out.onnx")
+        if config.precision == "int8":
+            _dynamic_int8(src, out, config)
+        elif config.precision == "int8-static":
+            _static_int8(src, out, calibration[: config.calibration_size])
+        else:
+            _fp16(src, out)
+        proto = onnx.load(out)
+        meta = {**read_metadata(source.path), "edgedistill.precision": config.precision,
+                "edgedistill.quantized_from": source.sha256, "edgedistill.transformer_fused": str(config.transformer).lower()}
+        if config.precision == "fp16":
+            # fp16 LSTM/GRU sessions crashed at ORT_ENABLE_ALL and ran at EXTENDED (DESIGN.md); runners read this
+            meta["edgedistill.session.graph_optimization_level"] = "extended"
+        meta["tool.onnxruntime"] = _version("onnxruntime")
+        set_metadata(proto, meta)
+        onnx.save(proto, out)
+        validation = {"op_counts": dict(Counter(n.op_type for n in proto.graph.node))}
+        if validate_with:
+            validation |= compare_onnx(source.path, out, validate_with, config.precision)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(out, path)
+    finally:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    tools = dict(source.tools) | {"onnxruntime": _version("onnxruntime"), "onnxconverter-common": _version("onnxconverter-common")}
+    return artifact_for(path, config.precision, tools, meta, validation)
+
+
+def fuse_transformer(src: str, out: str) -> None:
+    """onnxruntime's BERT fusions (what optimum wraps); head count and width are detected from the graph."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimized = optimize_model(src, model_type="bert", num_heads=0, hidden_size=0, opt_level=1)
+    optimized.save_model_to_file(out)
+
+
+def _dynamic_int8(src: str, out: str, config: QuantConfig) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # DefaultTensorType: shape inference cannot type the outputs of fused com.microsoft ops
+    quantize_dynamic(src, out, weight_type=QuantType.QInt8, per_channel=config.per_channel,
+                     op_types_to_quantize=["MatMul", "Gemm", "Gather", "LSTM", "Attention", "EmbedLayerNormalization"],
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def _static_int8(src: str, out: str, calibration: list[dict[str, np.ndarray]]) -> None:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(calibration)
+
+        def get_next(self):
+            return next(self._it, None)
+
+    quantize_static(src, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    op_types_to_quantize=["MatMul", "Gemm", "Gather"])
+
+
+def _fp16(src: str, out: str) -> None:
+    import onnx
+    from onnxconverter_common import float16
+
+    proto = float16.convert_float_to_float16(onnx.load(src), keep_io_types=True)
+    _align_float_casts(proto)
+    onnx.save(proto, out)
+
+
+def _align_float_casts(proto) -> None:
+    """onnxconverter-common retypes a Cast's output to fp16 but leaves its `to=FLOAT`; ORT then refuses the
+    graph. Make every float Cast produce the type its output is now declared as."""
+    from onnx import TensorProto
+
+    declared = {v.name: v.type.tensor_type.elem_type for v in (*proto.graph.value_info, *proto.graph.output)}
+    floats = (TensorProto.FLOAT, TensorProto.FLOAT16)
+    for node in proto.graph.node:
+        if node.op_type != "Cast":
+            continue
+        to = next(a for a in node.attribute if a.name == "to")
+        want = declared.get(node.output[0])
+        if to.i in floats and want in floats and want != to.i:
+            to.i = want
+
+
+def session(path: str | Path, threads: int = 1, level: str | None = None):
+    """An onnxruntime CPU session honouring the graph optimization level recorded in the file."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    level = level or read_metadata(path).get("edgedistill.session.graph_optimization_level", "all")
+    options.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                                        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                                        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}[level]
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def compare_onnx(reference: str | Path, candidate: str | Path, feeds: list[dict[str, np.ndarray]], precision: str) -> dict:
+    """Numbers of a quantized file against its fp32 source on the same feeds (no raising here)."""
+    ref_s, cand_s = session(reference), session(candidate)
+    names = {i.name for i in ref_s.get_inputs()}
+    diffs, same, total = [], 0, 0
+    for feed in feeds:
+        feed = {k: np.asarray(v) for k, v in feed.items() if k in names}
+        ref = ref_s.run(["logits"], feed)[0]
+        got = cand_s.run(["logits"], feed)[0].astype(np.float32)
+        diffs.append(float(np.abs(got - ref).max(initial=0.0)))
+        same += int((got.argmax(1) == ref.argmax(1)).sum())
+        total += len(ref)
+    tol = tolerance("onnx", precision)
+    agreement = same / max(1, total)
+    return {"max_abs_logit_diff": max(diffs), "agreement": agreement, "sentences": total,
+            "within_tolerance": bool(max(diffs) <= tol.max_abs_logit_diff and agreement >= tol.min_agreement)}
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,97 @@
+"""The real `edgedistill` console script, run as a user would: exit codes, one-line errors, outputs."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from distill import RNNStudent, RNNStudentConfig, save_student
+
+
+def run(*args, cwd=None, env=None):
+    exe = Path(sys.executable).with_name("edgedistill")
+    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "EDGEDISTILL_PROGRESS": "0", **(env or {})}, timeout=600)
+
+
+def assert_clean_error(result, *needles):
+    assert result.returncode == 2, result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def student_dir(encoder, tmp_path):
+    model = RNNStudent(RNNStudentConfig(vocab_size=encoder.settings.vocab_size, embed_dim=16, hidden=8, head_hidden=8)).eval()
+    return save_student(model, tmp_path / "student", encoder, ("negative", "positive"))
+
+
+def test_missing_data_file(tmp_path):
+    assert_clean_error(run("data", "show", tmp_path / "nope.csv"), "does not exist", "CSV")
+
+
+def test_missing_checkpoint(tmp_path):
+    assert_clean_error(run("export", tmp_path / "nope", "--out", tmp_path / "b"), "does not exist")
+    assert not (tmp_path / "b").exists()
+
+
+def test_unknown_precision_and_format(student_dir, tmp_path):
+    assert_clean_error(run("export", student_dir, "--precision", "int4", "--out", tmp_path / "b"), "'int4'", "fp16")
+    assert_clean_error(run("export", student_dir, "--format", "tfl", "--out", tmp_path / "b"), "'tfl'", "onnx")
+
+
+def test_existing_output_without_force(tmp_path):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "report.json").write_text("{}")
+    assert_clean_error(run("demo", "--out", out), "--force")
+    assert (out / "report.json").read_text() == "{}"
+
+
+def test_pickle_checkpoint_is_refused(student_dir, tmp_path):
+    (student_dir / "model.safetensors").write_bytes(b"\x80\x04\x95pickle")
+    assert_clean_error(run("export", student_dir, "--out", tmp_path / "b"), "safetensors")
+
+
+def test_export_bench_parity_end_to_end(student_dir, tmp_path):
+    out = tmp_path / "bundle"
+    result = run("export", student_dir, "--precision", "fp32,int8", "--out", out, "--json", tmp_path / "export.json")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [m["precision"] for m in manifest["models"]] == ["int8", "fp32"]
+    rows = json.loads((tmp_path / "export.json").read_text())["rows"]
+    assert all(r["passed"] for r in rows) and rows[1]["agreement_with_source"] >= 0.995
+    assert_clean_error(run("export", student_dir, "--out", out), "--force")
+
+    bench = run("bench", out, out / "student.fp32.onnx", "--runs", "20", "--warmup", "2", "--json", tmp_path / "bench.json")
+    assert bench.returncode == 0, bench.stderr
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    assert figures["config"]["runs"] == 20 and len(figures["results"]) == 2
+    assert all(r["latency_ms"]["p50"] > 0 for r in figures["results"].values())
+
+    logits = tmp_path / "teacher.npy"
+    import numpy as np
+
+    from distill import load_dataset
+
+    n = len(load_dataset("movie-snippets").test)
+    np.save(logits, np.tile([[1.0, 0.0]], (n, 1)).astype(np.float32))
+    par = run("parity", out, "--teacher", logits, "--source", student_dir, "--json", tmp_path / "parity.json")
+    assert par.returncode == 0, par.stderr
+    report = json.loads((tmp_path / "parity.json").read_text())
+    int8 = report["models"]["student.int8.onnx"]
+    assert report["sentences"] == n and int8["passed"] and 0 <= int8["agreement_with_teacher"] <= 1
+
+    bad = np.full((n, 2), np.nan, np.float32)
+    np.save(tmp_path / "nan.npy", bad)
+    assert_clean_error(run("parity", out, "--teacher", tmp_path / "nan.npy"), "NaN")
+
+
+def test_data_list_names_the_builtins():
+    result = run("data", "list")
+    assert result.returncode == 0 and "movie-snippets" in result.stdout and "tweets" in result.stdout

@@ -1,0 +1,30 @@
+"""The demo's whole path on a tiny teacher base and a small slice of the real movie data."""
+import json
+
+from edge_runtime import Bundle
+from edgedistill.pipeline import DemoConfig, DemoProfile, run_demo
+
+TINY = DemoProfile("tiny", test=40, dev=20, max_train=80, teacher_epochs=1.0, teacher_max_steps=2, student_epochs=1,
+                   bench_runs=5, bench_warmup=1, hidden=8)
+
+
+def test_demo_path_writes_report_bundle_and_reuses_caches(tiny_bert_dir, cache, tmp_path):
+    report = run_demo(DemoConfig(out=tmp_path / "run", profile=TINY, base=str(tiny_bert_dir)))
+    saved = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert saved["data"] | {"source": None} == {"name": "movie-snippets", "train": 80, "dev": 20, "test": 40, "source": None}
+    for key in ("name", "accuracy", "params", "latency_ms", "size_bytes"):
+        assert key in saved["teacher"]
+    assert {s["trained_on"] for s in saved["students"]} == {"teacher", "labels"}
+    distilled = next(s for s in saved["students"] if s["trained_on"] == "teacher")
+    assert [(a["format"], a["precision"]) for a in distilled["artifacts"]] == [("pytorch", "fp32"), ("onnx", "fp32"), ("onnx", "int8")]
+    for art in distilled["artifacts"]:
+        assert set(art["latency_ms"]) >= {"p50", "p90", "p99"} and 0 <= art["agreement_with_teacher"] <= 1
+        assert art["size_bytes"] > 0 and art["max_abs_logit_diff"] is not None
+    assert distilled["artifacts"][1]["max_abs_logit_diff"] < 1e-3
+    bundle = Bundle.open(tmp_path / "run" / "bundle")
+    assert bundle.model_entry()["precision"] == "int8" and bundle.manifest["parity"]["sentences"] == 40
+    assert report["cache"]["teacher_logits_hit"] is False
+
+    again = run_demo(DemoConfig(out=tmp_path / "run", profile=TINY, base=str(tiny_bert_dir), force=True))
+    assert again["cache"]["teacher_logits_hit"] is True
+    assert again["teacher"]["accuracy"] == report["teacher"]["accuracy"]
