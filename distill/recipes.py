@@ -1,16 +1,18 @@
 """Recipes: how a teacher, a data set and a student config become a trained student."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from distill.augment import vocab_counts
 from distill.data import TextDataset
 from distill.students.rnn import RNNStudent, RNNStudentConfig
 from distill.text import Encoder
 from distill.trainer import TrainConfig, TrainResult, TrainSet, accuracy, train
+from edgecore import ConfigError
 
 
 @dataclass
@@ -27,20 +29,65 @@ def teacher_word_embeddings(teacher_model: torch.nn.Module) -> torch.Tensor:
     return teacher_model.get_input_embeddings().weight.detach().clone()
 
 
+def reduce_embeddings(weight: torch.Tensor, dim: int, rows: list[int] | None = None) -> torch.Tensor:
+    """PCA of the embedding table to `dim` columns (fit on `rows`, applied to every row), rescaled to the
+    original per-coordinate scale. A smaller table keeps most of the teacher's lexical geometry."""
+    if not 1 <= dim <= weight.shape[1]:
+        raise ConfigError(f"embedding width must be in 1..{weight.shape[1]} (got {dim})")
+    if dim == weight.shape[1]:
+        return weight.clone()
+    fit = weight[torch.tensor(rows)] if rows is not None else weight
+    mean = fit.mean(0, keepdim=True)
+    _, _, v = torch.linalg.svd(fit - mean, full_matrices=False)   # v: (E, E)
+    reduced = (weight - mean) @ v[:dim].T                          # (V, dim)
+    return reduced * (weight.std() / reduced.std())
+
+
+def select_vocabulary(encoder: Encoder, texts: list[str], min_count: int = 1) -> list[int]:
+    """Sorted tokenizer ids seen at least `min_count` times in `texts`, plus every special token."""
+    counts = vocab_counts(encoder.ids(texts), encoder.settings.vocab_size)
+    special = [encoder.tokenizer.token_to_id(t) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")]
+    keep = set(np.flatnonzero(counts >= min_count).tolist()) | {i for i in special if i is not None}
+    return sorted(keep)
+
+
+def build_rnn_student(config: RNNStudentConfig, embeddings: torch.Tensor | None = None, keep_ids: list[int] | None = None,
+                      unk_id: int = 100) -> RNNStudent:
+    """An RNNStudent, optionally with a pruned vocabulary and embeddings taken from a full (tokenizer-size) table."""
+    if keep_ids is not None:
+        config = replace(config, vocab_size=len(keep_ids), tokenizer_vocab_size=config.tokenizer_vocab_size or config.vocab_size)
+    model = RNNStudent(config)
+    if embeddings is not None:
+        model.init_embeddings(embeddings, keep_ids)
+    if keep_ids is not None:
+        model.prune_vocabulary(keep_ids, unk_id)
+    return model
+
+
 def train_rnn_student(name: str, dataset: TextDataset, encoder: Encoder, student: RNNStudentConfig, config: TrainConfig,
                       teacher_logits: np.ndarray | None = None, init_embeddings: torch.Tensor | None = None,
-                      checkpoint_dir: str | Path | None = None) -> StudentRun:
-    """Train one BiLSTM/GRU student on `dataset.train` (teacher logits for distillation, labels for the baseline).
+                      checkpoint_dir: str | Path | None = None, keep_ids: list[int] | None = None,
+                      extra_texts: list[str] | None = None, extra_logits: np.ndarray | None = None) -> StudentRun:
+    """Train one BiLSTM/GRU student on `dataset.train` (+ `extra_texts` labelled only by the teacher).
+
+    `teacher_logits` rows follow `dataset.train.texts`; `extra_logits` rows follow `extra_texts`
+    (augmented or unlabelled sentences). A label-only config (`loss="ce"`) ignores both extras.
 
     >>> run = train_rnn_student("bilstm", ds, teacher.encoder, RNNStudentConfig(30522), TrainConfig(loss="mse"),
     ...                         teacher_logits=logits)  # doctest: +SKIP
     """
     torch.manual_seed(config.seed)
-    model = RNNStudent(student)
-    if init_embeddings is not None:
-        model.init_embeddings(init_embeddings)
-    train_set = TrainSet(encoder.ids(dataset.train.texts), torch.tensor(dataset.train.labels),
-                         torch.from_numpy(teacher_logits) if teacher_logits is not None and config.uses_teacher else None)
+    unk = encoder.tokenizer.token_to_id("[UNK]")
+    model = build_rnn_student(student, init_embeddings, keep_ids, unk if unk is not None else 0)
+    ids, labels = encoder.ids(dataset.train.texts), list(dataset.train.labels)
+    logits = teacher_logits if config.uses_teacher else None
+    if config.uses_teacher and extra_texts:
+        if extra_logits is None or len(extra_logits) != len(extra_texts):
+            raise ConfigError(f"{len(extra_texts)} extra transfer sentences need as many teacher logit rows")
+        ids += encoder.ids(extra_texts)
+        labels += [-1] * len(extra_texts)
+        logits = np.concatenate([teacher_logits, extra_logits])
+    train_set = TrainSet(ids, torch.tensor(labels), torch.from_numpy(np.ascontiguousarray(logits)) if logits is not None else None)
     dev_ids = encoder.ids(dataset.dev.texts)
     result = train(model, train_set, dev_ids, dataset.dev.labels, encoder.pad, config, checkpoint_dir, description=f"training {name}")
     test_acc = accuracy(model, encoder.ids(dataset.test.texts), dataset.test.labels, encoder.pad)

@@ -116,35 +116,25 @@ def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (f
             out: Path = typer.Option(..., help="Folder for the student checkpoint."),
             loss: str = typer.Option("mse", help="mse (logits) | kl (soft targets at --temperature) | ce (labels only)."),
             temperature: float = typer.Option(1.0), alpha: float = typer.Option(1.0, help="Weight of the distillation term."),
+            augment: int = typer.Option(0, help="Augmented variants per training sentence, labelled by the teacher."),
+            unlabelled: str = typer.Option("", help="Comma-separated extra text (built-in names or CSV) labelled by the teacher."),
             epochs: int = typer.Option(12), hidden: int = typer.Option(256), layers: int = typer.Option(1),
+            pooling: str = typer.Option("max", help="max | mean | last | attention"),
+            embed_dim: int = typer.Option(0, help="Embedding width (PCA of the teacher's); 0 = the teacher's width."),
+            freeze_embeddings: bool = typer.Option(False), prune_vocab: bool = typer.Option(True, help="Keep only tokens seen in the transfer text."),
             seed: int = typer.Option(0), force: bool = typer.Option(False),
             json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here.")) -> None:
-    """Distil a BiLSTM/GRU student from the teacher's (cached) logits on the training split."""
-    from distill import (RNNStudentConfig, TrainConfig, cached_teacher_logits, load_dataset, load_teacher, save_student,
-                         train_rnn_student)
-    from distill.recipes import teacher_word_embeddings
-    from edgecore import prepare_output_dir
+    """Distil a BiLSTM/GRU student from the teacher's (cached) logits, with optional augmentation."""
+    from edgedistill.recipes_cli import DistillRequest, run_distill
 
     _csv(student, ("bilstm", "gru"), "student kind")
     if out.exists() and not force:
-        prepare_output_dir(out, force)
-    train_cfg = TrainConfig(loss=loss, temperature=temperature, alpha=alpha, epochs=epochs, seed=seed)
-    t = load_teacher(teacher)
-    ds = load_dataset(data)
-    if len(ds.label_names) != len(t.label_names):
-        raise UnsupportedError(f"data {ds.name} has {len(ds.label_names)} labels but the teacher has {len(t.label_names)}; use the data the teacher was trained on")
-    cfg = RNNStudentConfig(vocab_size=t.encoder.settings.vocab_size, num_labels=len(ds.label_names), cell="lstm" if student == "bilstm" else "gru",
-                           embed_dim=t.model.config.hidden_size, hidden=hidden, layers=layers, pad_id=t.encoder.settings.pad_id)
-    logits = cached_teacher_logits(t, ds.train.texts)[0] if train_cfg.uses_teacher else None
-    ckpt = out.with_name(f".{out.name}.trainer")
-    run = train_rnn_student(student, ds, t.encoder, cfg, train_cfg, logits, teacher_word_embeddings(t.model), checkpoint_dir=ckpt)
-    metrics = {"test_accuracy": run.test_accuracy, "best_dev_accuracy": run.result.best_dev_accuracy, "steps": run.result.steps,
-               "seconds": round(run.result.seconds, 1), "trained_on": run.trained_on}
-    save_student(run.model, out, t.encoder, ds.label_names, {"train": train_cfg.__dict__, "result": metrics}, force=True)
-    import shutil
+        from edgecore import prepare_output_dir
 
-    shutil.rmtree(ckpt, ignore_errors=True)
-    console.print(f"{student} ({run.trained_on}) test {run.test_accuracy:.2%}, best dev {run.result.best_dev_accuracy:.2%} -> {out}")
+        prepare_output_dir(out, force)
+    metrics = run_distill(DistillRequest(teacher, student, data, out, loss, temperature, alpha, augment,
+                                         tuple(u for u in unlabelled.split(",") if u), epochs, hidden, layers, pooling,
+                                         embed_dim or None, freeze_embeddings, prune_vocab, seed, force), console)
     _write_json(json_out, metrics)
 
 

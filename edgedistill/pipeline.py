@@ -9,7 +9,6 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 
 from edgecore import ConfigError, atomic_write, prepare_output_dir
 

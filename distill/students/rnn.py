@@ -28,10 +28,13 @@ class RNNStudentConfig:
     layers: int = 1
     pooling: str = "max"             # max | mean | last | attention (DeepMoji-style)
     head_hidden: int = 256           # ReLU layer between pooled features and logits; 0 for a linear head
-    embed_dropout: float = 0.1
+    embed_dropout: float = 0.1       # input dropout: elementwise on the RNN's input vectors
+    word_dropout: float = 0.0        # embedding dropout: whole words dropped (AWD-LSTM), training only
     dropout: float = 0.2             # between layers and before the head
+    weight_drop: float = 0.0         # DropConnect on the recurrent (hidden-to-hidden) weights, training only
     freeze_embeddings: bool = False
     pad_id: int = 0
+    tokenizer_vocab_size: int | None = None  # set when the vocabulary is pruned: ids are mapped to rows in-model
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -42,7 +45,9 @@ class RNNStudentConfig:
             raise ConfigError(f"layers must be 1..4 (got {self.layers})")
         if self.vocab_size < 2 or self.embed_dim < 1 or self.hidden < 1 or self.num_labels < 2:
             raise ConfigError(f"vocab_size, embed_dim, hidden must be positive and num_labels >= 2 (got {self.vocab_size}, {self.embed_dim}, {self.hidden}, {self.num_labels})")
-        for name in ("embed_dropout", "dropout"):
+        if self.tokenizer_vocab_size is not None and self.tokenizer_vocab_size < self.vocab_size:
+            raise ConfigError(f"tokenizer_vocab_size ({self.tokenizer_vocab_size}) must be >= vocab_size ({self.vocab_size}) when pruning")
+        for name in ("embed_dropout", "word_dropout", "dropout", "weight_drop"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1) (got {getattr(self, name)})")
 
@@ -69,7 +74,12 @@ class RNNStudent(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.embed = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.pad_id)
+        if c.tokenizer_vocab_size is not None:
+            # tokenizer id -> embedding row; pruned ids map to the [UNK] row. A buffer: saved and exported with the model.
+            self.register_buffer("vocab_map", torch.zeros(c.tokenizer_vocab_size, dtype=torch.long))
+        else:
+            self.vocab_map = None
+        self.embed = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.pad_id if c.pad_id < c.vocab_size else None)
         self.embed.weight.requires_grad_(not c.freeze_embeddings)
         self.proj = nn.Linear(c.embed_dim, c.projection) if c.projection else None
         width = c.projection or c.embed_dim
@@ -92,18 +102,34 @@ class RNNStudent(nn.Module):
         mask = attention_mask.to(torch.bool)                       # (B, T)
         lengths = attention_mask.to(torch.long).sum(1)             # (B,)
         rev = reverse_within_length(lengths, input_ids.shape[1])   # (B, T)
-        x = self.drop_embed(self.embed(input_ids))                 # (B, T, E)
+        rows = self.vocab_map[input_ids] if self.vocab_map is not None else input_ids   # (B, T)
+        x = self.drop_embed(self._embed(rows))                     # (B, T, E)
         if self.proj is not None:
             x = self.proj(x)                                       # (B, T, P)
         for i, (fwd, bwd) in enumerate(zip(self.fwd, self.bwd)):
             if i:
                 x = self.drop(x)
             idx = rev.unsqueeze(-1).expand(-1, -1, x.shape[-1])    # (B, T, D)
-            h_f, _ = fwd(x)                                        # (B, T, H)
-            h_b, _ = bwd(x.gather(1, idx))                         # (B, T, H), reversed time
+            h_f = self._run(fwd, x)                                # (B, T, H)
+            h_b = self._run(bwd, x.gather(1, idx))                 # (B, T, H), reversed time
             h_b = h_b.gather(1, rev.unsqueeze(-1).expand(-1, -1, h_b.shape[-1]))
             x = torch.cat([h_f, h_b], dim=-1)                      # (B, T, 2H)
         return self.head(self.drop(self.pool(x, mask, lengths)))   # (B, C)
+
+    def _embed(self, rows: torch.Tensor) -> torch.Tensor:
+        p = self.config.word_dropout
+        if not (self.training and p):
+            return self.embed(rows)
+        keep = torch.empty(self.embed.num_embeddings, 1, device=rows.device).bernoulli_(1 - p) / (1 - p)
+        return nn.functional.embedding(rows, self.embed.weight * keep, self.embed.padding_idx)
+
+    def _run(self, rnn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        p = self.config.weight_drop
+        if not (self.training and p):
+            return rnn(x)[0]
+        params = dict(rnn.named_parameters())
+        params["weight_hh_l0"] = nn.functional.dropout(params["weight_hh_l0"], p, training=True)
+        return torch.func.functional_call(rnn, params, (x,))[0]
 
     def pool(self, h: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         m = mask.unsqueeze(-1)                                     # (B, T, 1)
@@ -121,13 +147,28 @@ class RNNStudent(nn.Module):
         scores = self.attn(h).masked_fill(~m, -1e4)                # (B, T, 1)
         return (torch.softmax(scores, dim=1) * h).sum(1)           # (B, 2H)
 
-    def init_embeddings(self, weight: torch.Tensor) -> None:
-        """Copy a (vocab, embed_dim) matrix, e.g. the teacher's word embeddings, into the table."""
+    def init_embeddings(self, weight: torch.Tensor, keep_ids: list[int] | None = None) -> None:
+        """Copy a (vocab, embed_dim) matrix, e.g. the teacher's word embeddings, into the table (only `keep_ids` rows if pruned)."""
+        if keep_ids is not None:
+            weight = weight[torch.tensor(keep_ids)]
         if tuple(weight.shape) != tuple(self.embed.weight.shape):
             raise ConfigError(f"embedding matrix has shape {tuple(weight.shape)}, the student needs {tuple(self.embed.weight.shape)}; set embed_dim/vocab_size to match the teacher")
         with torch.no_grad():
             self.embed.weight.copy_(weight)
 
+    def prune_vocabulary(self, keep_ids: list[int], unk_id: int) -> None:
+        """Keep only the embedding rows of `keep_ids` (sorted tokenizer ids); every other id reads [UNK]'s row.
+
+        Call on a model built with tokenizer_vocab_size set and vocab_size == len(keep_ids), after copying
+        a full-size table in with `init_embeddings(..., keep_ids=...)` or before training from scratch.
+        """
+        if self.vocab_map is None or len(keep_ids) != self.config.vocab_size or unk_id not in keep_ids:
+            raise ConfigError(f"prune_vocabulary needs tokenizer_vocab_size set, vocab_size == len(keep_ids) ({len(keep_ids)}) and [UNK] ({unk_id}) kept")
+        row_of = {tid: row for row, tid in enumerate(keep_ids)}
+        mapping = torch.full((self.config.tokenizer_vocab_size,), row_of[unk_id], dtype=torch.long)
+        mapping[torch.tensor(keep_ids)] = torch.arange(len(keep_ids))
+        self.vocab_map.copy_(mapping)
+
     def num_parameters(self, include_embeddings: bool = True) -> int:
-        n = sum(p.numel() for p in self.parameters())
+        n = sum(p.numel() for p in self.parameters())  # the vocab_map buffer is not a parameter
         return n if include_embeddings else n - self.embed.weight.numel()
