@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 
+import numpy as np
+
 from edgecore import ConfigError, atomic_write, prepare_output_dir
 
 
@@ -63,7 +65,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
     import torch
 
     from distill import (RNNStudentConfig, SplitConfig, TeacherConfig, TrainConfig, cached_teacher_logits, finetune_teacher,
-                         load_dataset, save_student, train_rnn_student)
+                         load_dataset, save_student)
     from distill.recipes import teacher_word_embeddings
     from edge_runtime import BenchConfig, TorchRunner, compare, fixed_length_feeds, load, logits_for_texts, parity
     from edge_runtime.report import markdown_table, rich_table
@@ -107,17 +109,17 @@ def run_demo(config: DemoConfig, console=None) -> dict:
                                    embed_dim=teacher.model.config.hidden_size, hidden=profile.hidden, pad_id=encoder.settings.pad_id)
     train_cfg = TrainConfig(loss="mse", epochs=profile.student_epochs, seed=config.seed)
     embeddings = teacher_word_embeddings(teacher.model)
-    runs = {}
+    runs, student_hits = {}, {}
     for name, cfg in (("bilstm-distilled", train_cfg), ("bilstm-labels", replace(train_cfg, loss="ce"))):
         t0 = time.perf_counter()
-        runs[name] = train_rnn_student(name, dataset, encoder, student_cfg, cfg, teacher_logits=train_logits,
-                                       init_embeddings=embeddings, checkpoint_dir=None)
+        runs[name], student_hits[name] = _cached_student(name, dataset, teacher, student_cfg, cfg, train_logits, embeddings)
         lap(f"train_{name}", t0)
         save_student(runs[name].model, out / "students" / name, encoder, dataset.label_names,
                      {"train": asdict(cfg), "result": {k: v for k, v in asdict(runs[name].result).items() if k != "history"},
                       "history": runs[name].result.history, "test_accuracy": runs[name].test_accuracy}, force=True)
         _log(console, f"[bold]{name}[/] test {runs[name].test_accuracy:.2%} (best dev {runs[name].result.best_dev_accuracy:.2%} "
-                      f"at epoch {runs[name].result.best_epoch}, {runs[name].result.seconds:.0f} s)")
+                      f"at epoch {runs[name].result.best_epoch}, {runs[name].result.seconds:.0f} s"
+                      f"{', cached' if student_hits[name] else ''})")
 
     # 5. export: distilled student to ONNX fp32 + int8; teacher to ONNX fp32 + fused int8
     t0 = time.perf_counter()
@@ -212,7 +214,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
         "profile": asdict(profile),
         "config": {**asdict(config), "out": str(config.out), "profile": profile.name},
         "bundle": {"path": str(bundle_dir), "files": json.loads((bundle_dir / "manifest.json").read_text())["files"]},
-        "cache": {"teacher": str(teacher.path), "teacher_logits_hit": hit_train and hit_test},
+        "cache": {"teacher": str(teacher.path), "teacher_logits_hit": hit_train and hit_test, "students_hit": student_hits},
         "timings_seconds": timings,
         "wall_seconds": round(time.perf_counter() - t_start, 1),
     }
@@ -231,6 +233,38 @@ def run_demo(config: DemoConfig, console=None) -> dict:
         console.print(rich_table(report))
         console.print(f"wrote {out / 'report.json'}, bundle {bundle_dir} ({report['wall_seconds']:.0f} s)")
     return report
+
+
+def _cached_student(name, dataset, teacher, student_cfg, train_cfg, train_logits, embeddings):
+    """Train a student, or load it from the cache when (teacher, transfer set, configs) are unchanged.
+
+    Training is deterministic under its seed, so a cached student is the one a new run would train.
+    Returns (StudentRun, hit).
+    """
+    import hashlib
+
+    from distill import StudentRun, TrainResult, load_student, save_student, train_rnn_student
+    from distill.trainer import accuracy
+    from edgecore import cache_dir
+
+    h = hashlib.sha256(teacher.weights_hash().encode())
+    h.update(dataset.fingerprint().encode())
+    h.update(json.dumps([asdict(student_cfg), asdict(train_cfg)], sort_keys=True).encode())
+    h.update(np.ascontiguousarray(train_logits).tobytes())
+    path = cache_dir("students") / f"{name}-{h.hexdigest()[:20]}"
+    if (path / "student.json").is_file():
+        try:
+            model, meta = load_student(path)
+            result = TrainResult(**meta["result"])
+            test_acc = accuracy(model, teacher.encoder.ids(dataset.test.texts), dataset.test.labels, teacher.encoder.pad)
+            if abs(test_acc - meta["test_accuracy"]) < 1e-9:   # the cached weights are the ones that scored this
+                return StudentRun(name, model, meta["trained_on"], result, test_acc), True
+        except Exception:  # noqa: BLE001 - a corrupt cache entry is retrained, never used
+            pass
+    run = train_rnn_student(name, dataset, teacher.encoder, student_cfg, train_cfg, teacher_logits=train_logits, init_embeddings=embeddings)
+    save_student(run.model, path, teacher.encoder, dataset.label_names,
+                 {"result": asdict(run.result), "test_accuracy": run.test_accuracy, "trained_on": run.trained_on}, force=True)
+    return run, False
 
 
 def _cpu_name() -> str:

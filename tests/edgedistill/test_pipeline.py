@@ -23,8 +23,10 @@ def test_demo_path_writes_report_bundle_and_reuses_caches(tiny_bert_dir, cache, 
     assert distilled["artifacts"][1]["max_abs_logit_diff"] < 1e-3
     bundle = Bundle.open(tmp_path / "run" / "bundle")
     assert bundle.model_entry()["precision"] == "int8" and bundle.manifest["parity"]["sentences"] == 40
-    assert report["cache"]["teacher_logits_hit"] is False
+    assert report["cache"]["teacher_logits_hit"] is False and report["cache"]["students_hit"]["bilstm-distilled"] is False
 
     again = run_demo(DemoConfig(out=tmp_path / "run", profile=TINY, base=str(tiny_bert_dir), force=True))
     assert again["cache"]["teacher_logits_hit"] is True
+    assert again["cache"]["students_hit"] == {"bilstm-distilled": True, "bilstm-labels": True}
     assert again["teacher"]["accuracy"] == report["teacher"]["accuracy"]
+    assert [s["accuracy"] for s in again["students"]] == [s["accuracy"] for s in report["students"]]
