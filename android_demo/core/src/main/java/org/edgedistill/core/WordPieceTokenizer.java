@@ -1,0 +1,233 @@
+package org.edgedistill.core;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.Charset;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The bundle's BERT WordPiece tokenizer, equal to the reference (Hugging Face tokenizers with
+ * no_padding() and enable_truncation(max_len)) id for id; tests/android proves it on 10,000+ texts.
+ *
+ * <p>Pipeline: special tokens are cut out of the raw text first and kept whole ("a[MASK]b" gives
+ * a, [MASK], b; "[mask]" is ordinary text); each piece between them is normalized, pre-tokenized
+ * and split into word pieces; the pieces are cut to max_len - 2 and framed by [CLS] ... [SEP].
+ */
+public final class WordPieceTokenizer {
+    static final Charset UTF8 = Charset.forName("UTF-8");
+
+    private final TokenizerSettings settings;
+    private final Map<String, Integer> vocab;
+    private final BertNormalizer normalizer;
+    private final List<String> specials;       // longest first, so the longest match at a position wins
+    private final int[] specialIds;
+    private final int clsId;
+    private final int sepId;
+    private final int unkId;
+    private volatile Map<Integer, String> tokensById;   // built on first use of tokens()
+
+    public WordPieceTokenizer(Map<String, Integer> vocab, TokenizerSettings settings) {
+        this.settings = settings;
+        this.vocab = vocab;
+        this.normalizer = new BertNormalizer(settings);
+        List<String> sp = new ArrayList<String>();
+        for (String s : settings.specialTokens) {
+            if (!s.isEmpty() && !sp.contains(s)) {
+                sp.add(s);
+            }
+        }
+        Collections.sort(sp, new Comparator<String>() {
+            @Override
+            public int compare(String a, String b) {
+                return b.length() - a.length();
+            }
+        });
+        this.specials = sp;
+        this.specialIds = new int[sp.size()];
+        for (int k = 0; k < sp.size(); k++) {
+            specialIds[k] = id(sp.get(k));
+        }
+        this.clsId = id(settings.clsToken);
+        this.sepId = id(settings.sepToken);
+        this.unkId = id(settings.unkToken);
+    }
+
+    private int id(String token) {
+        Integer v = vocab.get(token);
+        if (v == null) {
+            throw new BundleException("the vocabulary has no '" + token + "' token; the bundle's vocab.txt does not match its tokenizer settings");
+        }
+        return v;
+    }
+
+    /** Reads vocab.txt: one token per line, the line number is the id. */
+    public static Map<String, Integer> readVocab(InputStream in) throws IOException {
+        String text = new String(readAll(in), UTF8);
+        Map<String, Integer> vocab = new HashMap<String, Integer>(text.length() / 6);
+        int id = 0;
+        int start = 0;
+        while (start < text.length()) {
+            int nl = text.indexOf('\n', start);
+            int end = nl < 0 ? text.length() : nl;
+            String token = text.substring(start, end);
+            if (token.endsWith("\r")) {
+                token = token.substring(0, token.length() - 1);
+            }
+            vocab.put(token, id++);
+            start = end + 1;
+        }
+        return vocab;
+    }
+
+    static byte[] readAll(InputStream in) throws IOException {
+        try {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            byte[] buf = new byte[1 << 16];
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                out.write(buf, 0, n);
+            }
+            return out.toByteArray();
+        } finally {
+            in.close();
+        }
+    }
+
+    public TokenizerSettings settings() {
+        return settings;
+    }
+
+    public int vocabSize() {
+        return vocab.size();
+    }
+
+    /** Ids of one text, truncated to max_len, with [CLS] and [SEP]. */
+    public Encoding encode(String text) {
+        int budget = settings.maxLen - 2;
+        List<Integer> pieces = new ArrayList<Integer>();
+        int pos = 0;
+        int k = 0;
+        // budget + 1 pieces are enough to know both the kept ids and whether anything was cut
+        while (k < text.length() && pieces.size() <= budget) {
+            int match = specialAt(text, k);
+            if (match < 0) {
+                k++;
+                continue;
+            }
+            encodePlain(text.substring(pos, k), pieces, budget + 1);
+            if (pieces.size() <= budget) {
+                pieces.add(specialIds[match]);
+            }
+            k += specials.get(match).length();
+            pos = k;
+        }
+        if (pieces.size() <= budget && pos < text.length()) {
+            encodePlain(text.substring(pos), pieces, budget + 1);
+        }
+        boolean truncated = pieces.size() > budget;
+        int kept = Math.min(pieces.size(), budget);
+        int[] ids = new int[kept + 2];
+        ids[0] = clsId;
+        for (int j = 0; j < kept; j++) {
+            ids[j + 1] = pieces.get(j);
+        }
+        ids[kept + 1] = sepId;
+        return new Encoding(ids, truncated);
+    }
+
+    /** The word pieces of a text as strings, without [CLS]/[SEP] or truncation (for display and debugging). */
+    public List<String> tokens(String text) {
+        Map<Integer, String> byId = tokensById;
+        if (byId == null) {
+            byId = new HashMap<Integer, String>(vocab.size() * 2);
+            for (Map.Entry<String, Integer> e : vocab.entrySet()) {
+                byId.put(e.getValue(), e.getKey());
+            }
+            tokensById = byId;
+        }
+        List<Integer> pieces = new ArrayList<Integer>();
+        int pos = 0;
+        for (int k = 0; k < text.length(); ) {
+            int match = specialAt(text, k);
+            if (match < 0) {
+                k++;
+                continue;
+            }
+            encodePlain(text.substring(pos, k), pieces, Integer.MAX_VALUE);
+            pieces.add(specialIds[match]);
+            k += specials.get(match).length();
+            pos = k;
+        }
+        encodePlain(text.substring(Math.min(pos, text.length())), pieces, Integer.MAX_VALUE);
+        List<String> out = new ArrayList<String>(pieces.size());
+        for (int id : pieces) {
+            out.add(byId.get(id));
+        }
+        return out;
+    }
+
+    private int specialAt(String text, int k) {
+        for (int j = 0; j < specials.size(); j++) {
+            if (text.startsWith(specials.get(j), k)) {
+                return j;
+            }
+        }
+        return -1;
+    }
+
+    private void encodePlain(String piece, List<Integer> out, int limit) {
+        if (piece.isEmpty()) {
+            return;
+        }
+        for (String word : BertPreTokenizer.split(normalizer.normalize(piece))) {
+            if (out.size() >= limit) {
+                return;
+            }
+            wordPieces(word, out);
+        }
+    }
+
+    /** Greedy longest-match-first, as the reference: a word with any unmatched rest is one [UNK]. */
+    private void wordPieces(String word, List<Integer> out) {
+        int n = word.codePointCount(0, word.length());
+        if (n > settings.maxInputCharsPerWord) {
+            out.add(unkId);
+            return;
+        }
+        int[] at = new int[n + 1];      // UTF-16 offset of each code point boundary
+        for (int c = 0, off = 0; c < n; c++) {
+            at[c] = off;
+            off += Character.charCount(word.codePointAt(off));
+            at[c + 1] = off;
+        }
+        int mark = out.size();
+        int start = 0;
+        while (start < n) {
+            int end = n;
+            Integer found = null;
+            while (start < end) {
+                String sub = word.substring(at[start], at[end]);
+                found = vocab.get(start > 0 ? settings.subwordPrefix + sub : sub);
+                if (found != null) {
+                    break;
+                }
+                end--;
+            }
+            if (found == null) {
+                while (out.size() > mark) {
+                    out.remove(out.size() - 1);
+                }
+                out.add(unkId);
+                return;
+            }
+            out.add(found);
+            start = end;
+        }
+    }
+}

@@ -1,0 +1,202 @@
+"""android_demo/core (plain Java 8) built with javac and run under JUnit 5 against vectors the Python
+reference writes here, at test time, from a real exported bundle.
+
+Skipped, with the reason, only where javac / java / the JUnit console launcher are absent.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ROOT / "android_demo" / "core" / "src"
+JUNIT_JARS = ("/usr/share/java/junit-platform-console-standalone.jar",)
+INSTALL_HINT = "apt-get install -y openjdk-17-jdk-headless junit5 (or set JUNIT_CONSOLE_JAR to a junit-platform-console-standalone jar)"
+
+
+def _toolchain() -> tuple[str, str, str] | str:
+    javac, java = shutil.which("javac"), shutil.which("java")
+    jar = next((j for j in (os.environ.get("JUNIT_CONSOLE_JAR"), *JUNIT_JARS) if j and Path(j).is_file()), None)
+    if not javac or not java:
+        return f"javac/java not found: the Android core tests need a JDK; {INSTALL_HINT}"
+    if not jar:
+        return f"the JUnit 5 console launcher jar was not found; {INSTALL_HINT}"
+    return javac, java, jar
+
+
+def _load_tool(name: str):
+    spec = importlib.util.spec_from_file_location(f"android_demo_tools_{name}", ROOT / "android_demo" / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def toolchain():
+    tools = _toolchain()
+    if isinstance(tools, str):
+        pytest.skip(tools)
+    return tools
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory, encoder, base_dir, movie):
+    """A real bundle (int8 default + fp32) of a tiny BiLSTM, its output bias centred so both labels occur."""
+    from distill import RNNStudent, RNNStudentConfig
+    from export import BundleConfig, QuantConfig, quantize_onnx, to_onnx, write_bundle
+
+    torch.manual_seed(0)
+    model = RNNStudent(RNNStudentConfig(vocab_size=encoder.settings.vocab_size, embed_dim=16, hidden=8, head_hidden=8)).eval()
+    with torch.no_grad():
+        logits = model(**encoder.encode(movie[0][:256]))
+        last = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.bias[1] -= (logits[:, 1] - logits[:, 0]).median()
+    tmp = tmp_path_factory.mktemp("android-bundle")
+    fp32 = to_onnx(model, encoder.encode(movie[0][:2]), tmp / "s.onnx")
+    int8 = quantize_onnx(fp32, tmp / "s.int8.onnx", QuantConfig("int8"))
+    config = BundleConfig("tiny", ("negative", "positive"), asdict(encoder.settings))
+    return write_bundle(tmp / "bundle", [int8, fp32], base_dir, config, parity={"agreement": 1.0})
+
+
+@pytest.fixture(scope="module")
+def javac_job(toolchain, tmp_path_factory):
+    """javac (core + tests, --release 8) started in the background: it needs no vectors, so it overlaps their writing.
+
+    --release 8 keeps the core Java 8 for minSdk 24; android.jar is not on the class path, so an android.* import fails here.
+    """
+    javac, _, jar = toolchain
+    classes = tmp_path_factory.mktemp("android-classes")
+    sources = sorted(str(p) for p in CORE.rglob("*.java"))
+    cmd = [javac, "-J-XX:TieredStopAtLevel=1", "-J-XX:+UseSerialGC", "--release", "8", "-Xlint:-options", "-encoding", "UTF-8",
+           "-cp", jar, "-d", str(classes), *sources]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    yield proc, classes, time.perf_counter()
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def vectors(javac_job, bundle_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("android-vectors")
+    t0 = time.perf_counter()
+    summary = _load_tool("android_vectors").write_vectors(bundle_dir, out)
+    summary["wall_seconds"] = time.perf_counter() - t0
+    return out, summary
+
+
+class JUnitRun:
+    def __init__(self, cases: dict, stdout: str, seconds: dict, out: Path):
+        self.cases, self.stdout, self.seconds, self.out = cases, stdout, seconds, out
+
+    def assert_class_passed(self, cls: str, min_tests: int = 1) -> None:
+        mine = {k: v for k, v in self.cases.items() if k[0] == f"org.edgedistill.core.{cls}"}
+        assert len(mine) >= min_tests, f"{cls}: expected at least {min_tests} JUnit tests, found {sorted(n for _, n in mine)}\n{self.stdout[-3000:]}"
+        bad = {name: outcome for (_, name), outcome in mine.items() if outcome != "passed"}
+        assert not bad, f"{cls}: {bad}\n{self.stdout[-6000:]}"
+
+    def parity_line(self, what: str) -> str:
+        return next((ln for ln in self.stdout.splitlines() if ln.startswith(f"PARITY {what} ")), "")
+
+
+@pytest.fixture(scope="module")
+def junit(toolchain, javac_job, bundle_dir, vectors, tmp_path_factory) -> JUnitRun:
+    _, java, jar = toolchain
+    proc, classes, started = javac_job
+    compiler_output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, f"javac failed:\n{compiler_output}"
+    seconds = {"javac": time.perf_counter() - started, "vectors": vectors[1]["wall_seconds"]}
+    work = tmp_path_factory.mktemp("android-junit")
+    reports, out = work / "reports", work / "out"
+    out.mkdir()
+    t0 = time.perf_counter()
+    cmd = [java, f"-Dedgedistill.bundle={bundle_dir}", f"-Dedgedistill.vectors={vectors[0]}", f"-Dedgedistill.out={out}",
+           "-jar", jar, "--disable-banner", "--disable-ansi-colors", "--details=tree", "--class-path", str(classes),
+           "--select-package", "org.edgedistill.core", "--reports-dir", str(reports)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    seconds["junit"] = time.perf_counter() - t0
+    cases = {}
+    for xml in reports.glob("*.xml"):
+        for case in ET.parse(xml).getroot().iter("testcase"):
+            outcome = "failed" if case.find("failure") is not None or case.find("error") is not None else \
+                      "skipped" if case.find("skipped") is not None else "passed"
+            cases[(case.get("classname"), case.get("name"))] = outcome
+    assert cases, f"the JUnit console launcher ran no tests (exit {run.returncode}):\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}"
+    return JUnitRun(cases, run.stdout + run.stderr, seconds, out)
+
+
+def test_core_is_plain_java_without_android_imports():
+    offenders = [p.name for p in (CORE / "main").rglob("*.java") if "import android." in p.read_text(encoding="utf-8")]
+    assert not offenders, f"android_demo/core must not import android.*: {offenders}"
+
+
+def test_vectors_cover_the_required_texts(vectors):
+    print(json.dumps({k: v for k, v in vectors[1].items() if k != "tokenizer"}))
+    _, summary = vectors
+    cats = summary["categories"]
+    assert summary["texts"] >= 10_000
+    assert cats["movie-test"] == 2000
+    assert {"amazon-snippets", "tweets", "nyt-snippets", "handmade", "fuzz"} <= set(cats)
+    assert summary["tokenizer"]["truncated@64"] > 0 and summary["tokenizer"]["truncated@16"] > 0
+    assert set(summary["golden"]["model_labels"]) == {"negative", "positive"}, summary["golden"]
+
+
+def test_java_tokenizer_equals_python_on_every_vector(junit, vectors):
+    junit.assert_class_passed("TokenizerParityTest", 3)
+    line = junit.parity_line("tokenizer")
+    assert "mismatches=0" in line, line
+    print(line)
+
+
+def test_java_normalizer_and_pretokenizer_equal_python_on_every_code_point(junit):
+    junit.assert_class_passed("UnicodeSweepTest", 3)
+    for what in ("normalizer", "pretokenizer", "normalized_texts"):
+        assert "mismatches=0" in junit.parity_line(what), junit.parity_line(what)
+        print(junit.parity_line(what))
+
+
+def test_java_softmax_and_labels_equal_numpy_on_golden_logits(junit):
+    junit.assert_class_passed("SoftmaxGoldenTest", 3)
+    assert "label_mismatches=0" in junit.parity_line("softmax")
+    print(junit.parity_line("softmax"))
+
+
+def test_java_latency_stats_equal_edge_runtime(junit):
+    junit.assert_class_passed("LatencyStatsTest", 2)
+    print(junit.parity_line("latency_stats"))
+
+
+def test_java_reads_and_verifies_bundles(junit):
+    junit.assert_class_passed("BundleManifestTest", 9)
+    junit.assert_class_passed("JsonTest", 3)
+
+
+def test_java_bench_line_is_read_by_the_host(junit):
+    from edge_runtime.adb import DeviceBenchConfig, DeviceBenchError, parse_instrument_output, result_from_json
+
+    junit.assert_class_passed("BenchReportTest", 4)
+    line = (junit.out / "bench_line.json").read_text()
+    for output in (line + "\n", f"INSTRUMENTATION_RESULT: stream={line}\nINSTRUMENTATION_CODE: -1\n"):   # am's plain and -r modes
+        result = result_from_json(parse_instrument_output(output, "emulator-5554"), "emulator-5554", DeviceBenchConfig())
+        assert result.runs == 5 and result.latency_ms["p50"] == 1.5 and result.peak_rss_mb == 20.0
+        assert result.latencies_ms == [1.25, 1.5, 1.0, 2.0, 1.75] and result.info["device"]["model"] == 'Pixel "7" \u00e9'
+    with pytest.raises(DeviceBenchError, match="model.onnx is missing second line"):
+        parse_instrument_output((junit.out / "bench_error_line.json").read_text(), "emulator-5554")
+
+
+def test_no_java_test_was_skipped_or_failed(junit):
+    outcomes = list(junit.cases.values())
+    print(f"JUnit: {len(outcomes)} tests; vectors {junit.seconds['vectors']:.1f} s, javac {junit.seconds['javac']:.1f} s "
+          f"(in parallel with the vectors), junit {junit.seconds['junit']:.1f} s")
+    assert len(outcomes) >= 25
+    assert outcomes.count("passed") == len(outcomes), {k: v for k, v in junit.cases.items() if v != "passed"}
