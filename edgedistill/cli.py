@@ -161,9 +161,22 @@ def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `di
 def bench(models: list[Path] = typer.Argument(..., help="One or more model files or bundles; several are timed interleaved."),
           threads: int = typer.Option(1), runs: int = typer.Option(100), warmup: int = typer.Option(10),
           seq_len: int = typer.Option(64), batch: int = typer.Option(1),
+          device: Optional[str] = typer.Option(None, "--device", help="Time it on an Android phone over adb: adb (the one attached) or adb:SERIAL."),
           json_out: Optional[Path] = typer.Option(None, "--json")) -> None:
     """Latency at a fixed shape: warm-up, timed runs, percentiles, ratios between files."""
     from edgedistill.convert import bench_models
+
+    if device is not None:
+        from edge_runtime.adb import bench_on_device, parse_device
+
+        if len(models) != 1 or batch != 1:
+            raise UnsupportedError("--device times one bundle at batch 1; give one bundle folder and no --batch")
+        result = bench_on_device(models[0], serial=parse_device(device), runs=runs, warmup=warmup, threads=threads, seq_len=seq_len)
+        lat = result.latency_ms
+        console.print(f"{result.name}: p50 {lat['p50']:.3f} ms, p90 {lat['p90']:.3f} ms, p99 {lat['p99']:.3f} ms, "
+                      f"{result.throughput_per_s:.0f}/s ({result.runs} runs, {threads} thread(s), seq {seq_len}, load {result.info.get('load_ms') or 0:.0f} ms)")
+        _write_json(json_out, {"config": result.config, "results": {str(models[0]): result.to_dict(with_samples=True)}})
+        return
 
     _write_json(json_out, bench_models(models, threads, runs, warmup, seq_len, batch, console))
 
@@ -189,18 +202,22 @@ def main() -> None:
         err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted: nothing half-written was left at the output path; run the same command again to redo it")
+        err.print("interrupted: nothing half-written was left at the output path; run the same command again to redo it"
+                  " (`distill` resumes from its last finished epoch)")
         sys.exit(130)
-    except Exception as e:  # click usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        if isinstance(e, click.ClickException):
-            err.print(f"[red]error:[/] {e.format_message()}", highlight=False)
-            sys.exit(2)
-        if isinstance(e, click.exceptions.Abort):
+    except OSError as e:  # unwritable folder, full disk, file too large: name the path and stop cleanly
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        err.print(f"[red]error:[/] {e.strerror or e}{where}; free space or choose a writable --out", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as e:  # usage errors from typer's (vendored) click arrive here with standalone_mode=False
+        name = type(e).__name__
+        if name == "Exit":
+            sys.exit(getattr(e, "exit_code", 0))
+        if name == "Abort":
             sys.exit(130)
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):
+            err.print(f"[red]error:[/] {e.format_message()} (see `edgedistill --help`)", highlight=False, soft_wrap=True)
+            sys.exit(2)
         raise
 
 

@@ -69,6 +69,7 @@ def write_bundle(out_dir: str | Path, models: list[Artifact], tokenizer_dir: str
         for name in TOKENIZER_FILES:
             if (tokenizer_dir / name).is_file():
                 shutil.copyfile(tokenizer_dir / name, tmp / name)
+        _align_tokenizer_json(tmp / "tokenizer.json", int(config.tokenizer["max_len"]))
         (tmp / "labels.txt").write_text("\n".join(config.labels) + "\n", encoding="utf-8")
         manifest = {
             "format": FORMAT, "version": VERSION, "name": config.name, "description": config.description,
@@ -82,6 +83,18 @@ def write_bundle(out_dir: str | Path, models: list[Artifact], tokenizer_dir: str
             for file in sorted(p for p in out_dir.rglob("*") if p.is_file()):
                 zf.write(file, f"{out_dir.name}/{file.relative_to(out_dir).as_posix()}")
     return out_dir
+
+
+def _align_tokenizer_json(path: Path, max_len: int) -> None:
+    """Make tokenizer.json say what the manifest says: truncate to max_len and do not pad.
+
+    A base model's file often carries its own settings (all-MiniLM-L6-v2: pad and truncate to 128), and
+    an app that loads tokenizer.json as it is would then feed 128 ids to a model checked at 64.
+    """
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    spec["truncation"] = {"direction": "Right", "max_length": max_len, "strategy": "LongestFirst", "stride": 0}
+    spec["padding"] = None
+    path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
 
 
 def file_list(root: Path) -> list[dict]:

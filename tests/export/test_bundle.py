@@ -30,6 +30,16 @@ def test_manifest_lists_every_file_with_its_hash(bundle):
     assert "onnxruntime" in manifest["tools"]
 
 
+def test_bundled_tokenizer_json_truncates_to_max_len_without_padding(bundle):
+    from tokenizers import Tokenizer
+
+    spec = json.loads((bundle / "tokenizer.json").read_text())
+    assert spec["truncation"]["max_length"] == 64 and spec["padding"] is None
+    ids = Tokenizer.from_file(str(bundle / "tokenizer.json")).encode("word " * 500).ids   # loaded as-is, as an app would
+    assert len(ids) == 64
+    assert len(Tokenizer.from_file(str(bundle / "tokenizer.json")).encode("hi").ids) == 3
+
+
 def test_bundle_encodes_like_the_training_tokenizer(bundle, encoder, sentences):
     feeds = Bundle.open(bundle).encode(sentences[:4])
     ref = encoder.encode(sentences[:4])
