@@ -65,7 +65,11 @@ def load_student(path: str | Path) -> tuple[torch.nn.Module, dict]:
         raise CheckpointError(f"{path} has no model.safetensors") from None
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}/model.safetensors is not a readable safetensors file ({e}); re-save the student") from None
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        detail = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), str(e).splitlines()[0])
+        raise CheckpointError(f"{path}/model.safetensors does not match student.json ({detail[:160]})") from None
     if missing or unexpected:
         raise CheckpointError(f"{path}/model.safetensors does not match student.json (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model.eval(), meta

@@ -38,11 +38,20 @@ def load_checkpoint(path: Path):
         raise CheckpointError(f"{path} is a file; give the checkpoint folder (student.json or config.json + model.safetensors + tokenizer.json)")
     if is_student_checkpoint(path):
         model, meta = load_student(path)
-        return model, Encoder(path, meta.get("max_len", 64)), tuple(meta["labels"]), meta["kind"]
-    if not any(path.iterdir()):
-        raise CheckpointError(f"checkpoint folder {path} is empty; it needs student.json or config.json, model.safetensors and tokenizer.json")
-    teacher = load_teacher(path)
-    return teacher.model, teacher.encoder, teacher.label_names, "transformer"
+        encoder = Encoder(path, meta.get("max_len", 64))
+        model_vocab = model.config.tokenizer_vocab_size or model.config.vocab_size
+        result = model, encoder, tuple(meta["labels"]), meta["kind"]
+    else:
+        if not any(path.iterdir()):
+            raise CheckpointError(f"checkpoint folder {path} is empty; it needs student.json or config.json, model.safetensors and tokenizer.json")
+        teacher = load_teacher(path)
+        model_vocab = teacher.model.config.vocab_size
+        result = teacher.model, teacher.encoder, teacher.label_names, "transformer"
+    tokenizer_vocab = result[1].settings.vocab_size
+    if tokenizer_vocab > model_vocab:
+        raise CheckpointError(f"{path}/tokenizer.json has {tokenizer_vocab} tokens but the model embeds only {model_vocab}; "
+                              f"put the tokenizer the model was trained with beside it")
+    return result
 
 
 def export_checkpoint(req: ExportRequest, console=None) -> dict:
@@ -161,7 +170,10 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
     if teacher.suffix == ".npy":
         if not teacher.is_file():
             raise CheckpointError(f"teacher logits file {teacher} does not exist")
-        teacher_logits = np.load(teacher, allow_pickle=False)
+        try:
+            teacher_logits = np.load(teacher, allow_pickle=False)
+        except ValueError:
+            raise DataError(f"{teacher} is not a plain numeric .npy array (pickled objects are never loaded); save logits with np.save(path, float_array)") from None
         if teacher_logits.shape != (len(texts), len(bundle.labels)):
             raise DataError(f"{teacher} holds logits of shape {teacher_logits.shape}; the {dataset.name} test split needs ({len(texts)}, {len(bundle.labels)})")
         if not np.isfinite(teacher_logits).all():
