@@ -98,9 +98,11 @@ def load_classifier(path: str | Path, num_labels: int | None = None, label_names
     if label_names:
         config.id2label = dict(enumerate(label_names))
         config.label2id = {n: i for i, n in enumerate(label_names)}
+    from safetensors import SafetensorError
+
     try:
         model = AutoModelForSequenceClassification.from_pretrained(path, config=config, use_safetensors=True)
-    except (ValueError, KeyError, OSError, RuntimeError) as e:
+    except (ValueError, KeyError, OSError, RuntimeError, SafetensorError) as e:
         raise CheckpointError(f"could not load a sequence classifier from {path} ({str(e).splitlines()[0][:160]})") from None
     return model.eval()
 

@@ -196,14 +196,20 @@ def parity(bundle: Path = typer.Argument(..., help="Bundle folder or zip."),
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    interrupted = ("interrupted: nothing half-written was left at the output path; run the same command again to redo it"
+                   " (`distill` resumes from its last finished epoch)")
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        # typer turns Ctrl-C into Exit(130) and, outside standalone mode, returns the code instead of exiting
+        if code == 130:
+            err.print(interrupted, soft_wrap=True)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except EdgedistillError as e:
         err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted: nothing half-written was left at the output path; run the same command again to redo it"
-                  " (`distill` resumes from its last finished epoch)")
+        err.print(interrupted, soft_wrap=True)
         sys.exit(130)
     except OSError as e:  # unwritable folder, full disk, file too large: name the path and stop cleanly
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""

@@ -61,3 +61,12 @@ def test_teacher_config_is_checked():
 def test_split_reaches_the_teacher_unchanged():
     ds = load_dataset("movie-snippets", SplitConfig(test=100, dev=50, max_train=30))
     assert ds.sizes() == {"train": 30, "dev": 50, "test": 100}
+
+
+def test_corrupt_cached_teacher_is_rebuilt_not_used(tiny_bert_dir, small_dataset, cache):
+    config = TeacherConfig(base=str(tiny_bert_dir), max_steps=1, batch_size=8, max_len=32)
+    first = finetune_teacher(small_dataset, config)
+    (first.path / "model.safetensors").write_bytes(b"truncated")
+    rebuilt = finetune_teacher(small_dataset, config)
+    assert rebuilt.path == first.path and rebuilt.metrics["test_accuracy"] == first.metrics["test_accuracy"]
+    assert (rebuilt.path / "model.safetensors").stat().st_size > 1000
