@@ -54,8 +54,8 @@ def select_vocabulary(encoder: Encoder, texts: list[str], min_count: int = 1) ->
 def build_rnn_student(config: RNNStudentConfig, embeddings: torch.Tensor | None = None, keep_ids: list[int] | None = None,
                       unk_id: int = 100) -> RNNStudent:
     """An RNNStudent, optionally with a pruned vocabulary and embeddings taken from a full (tokenizer-size) table."""
-    if keep_ids is not None:
-        config = replace(config, vocab_size=len(keep_ids), tokenizer_vocab_size=config.tokenizer_vocab_size or config.vocab_size)
+    if keep_ids is not None and config.tokenizer_vocab_size is None:
+        config = replace(config, vocab_size=len(keep_ids), tokenizer_vocab_size=config.vocab_size)
     model = RNNStudent(config)
     if embeddings is not None:
         model.init_embeddings(embeddings, keep_ids)

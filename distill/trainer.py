@@ -36,6 +36,7 @@ class TrainConfig:
     warmup: float = 0.05
     patience: int = 4           # epochs without a better dev accuracy before stopping; 0 = never stop early
     grad_clip: float = 5.0
+    bucket: int = 50            # batches are formed within shuffled pools of this many batches sorted by length; 0 = plain shuffle
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -128,7 +129,7 @@ def train(model: torch.nn.Module, train_set: TrainSet, dev_ids: list[list[int]],
             model.train()
             sums: dict[str, float] = {}
             batches = 0
-            for batch in torch.randperm(n, generator=generator).split(config.batch_size):
+            for batch in _batches(train_set.ids, config, generator):
                 if state["step"] >= total_steps:
                     break
                 feeds = pad([train_set.ids[i] for i in batch.tolist()])
@@ -165,6 +166,21 @@ def train(model: torch.nn.Module, train_set: TrainSet, dev_ids: list[list[int]],
         model.load_state_dict(state["best_weights"])
     model.eval()
     return TrainResult(state["best_acc"], state["best_epoch"], state["step"], state["epoch"], state["seconds"], state["history"])
+
+
+def _batches(ids: list[list[int]], config: TrainConfig, generator: torch.Generator) -> list[torch.Tensor]:
+    """Shuffled batches. With bucketing, each pool of `bucket` batches is sorted by length before it is cut,
+    and the batches are shuffled again: a batch pads to its own longest sentence, not to the corpus's
+    (for sentences of ~25 tokens among up to 64, that halves the recurrent work)."""
+    order = torch.randperm(len(ids), generator=generator)
+    if not config.bucket:
+        return list(order.split(config.batch_size))
+    lengths = torch.tensor([len(x) for x in ids])
+    batches = []
+    for pool in order.split(config.batch_size * config.bucket):
+        pool = pool[torch.argsort(lengths[pool], stable=True)]
+        batches += list(pool.split(config.batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def _loss_terms(logits, teacher_logits, labels, config: TrainConfig) -> dict[str, tuple[float, torch.Tensor]]:

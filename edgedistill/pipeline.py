@@ -32,7 +32,7 @@ class DemoProfile:
 
 PROFILES = {
     "full": DemoProfile("full", test=2000, dev=1000, max_train=None, teacher_epochs=2.0, teacher_max_steps=None,
-                        student_epochs=12, bench_runs=200, bench_warmup=20),
+                        student_epochs=6, bench_runs=200, bench_warmup=20),
     "quick": DemoProfile("quick", test=500, dev=200, max_train=1500, teacher_epochs=1.0, teacher_max_steps=40,
                          student_epochs=3, bench_runs=100, bench_warmup=10),
 }
@@ -66,7 +66,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
 
     from distill import (RNNStudentConfig, SplitConfig, TeacherConfig, TrainConfig, cached_teacher_logits, finetune_teacher,
                          load_dataset, save_student)
-    from distill.recipes import teacher_word_embeddings
+    from distill.recipes import select_vocabulary, teacher_word_embeddings
     from edge_runtime import BenchConfig, TorchRunner, compare, fixed_length_feeds, load, logits_for_texts, parity
     from edge_runtime.report import markdown_table, rich_table
     from export import BundleConfig, OnnxConfig, QuantConfig, quantize_onnx, to_onnx, write_bundle
@@ -105,14 +105,17 @@ def run_demo(config: DemoConfig, console=None) -> dict:
 
     # 4. students: distilled (logit MSE, BiLSTM-SOFT) and label-only, same hyper-parameters
     encoder = teacher.encoder
-    student_cfg = RNNStudentConfig(vocab_size=encoder.settings.vocab_size, num_labels=len(dataset.label_names),
-                                   embed_dim=teacher.model.config.hidden_size, hidden=profile.hidden, pad_id=encoder.settings.pad_id)
-    train_cfg = TrainConfig(loss="mse", epochs=profile.student_epochs, seed=config.seed)
+    # vocabulary pruned to the tokens of the transfer set: the table (and the bundle) shrink, the tokenizer stays whole
+    keep_ids = select_vocabulary(encoder, dataset.train.texts)
+    student_cfg = RNNStudentConfig(vocab_size=len(keep_ids), tokenizer_vocab_size=encoder.settings.vocab_size,
+                                   num_labels=len(dataset.label_names), embed_dim=teacher.model.config.hidden_size,
+                                   hidden=profile.hidden, pad_id=encoder.settings.pad_id)
+    train_cfg = TrainConfig(loss="mse", epochs=profile.student_epochs, patience=3, seed=config.seed)
     embeddings = teacher_word_embeddings(teacher.model)
     runs, student_hits = {}, {}
     for name, cfg in (("bilstm-distilled", train_cfg), ("bilstm-labels", replace(train_cfg, loss="ce"))):
         t0 = time.perf_counter()
-        runs[name], student_hits[name] = _cached_student(name, dataset, teacher, student_cfg, cfg, train_logits, embeddings)
+        runs[name], student_hits[name] = _cached_student(name, dataset, teacher, student_cfg, cfg, train_logits, embeddings, keep_ids)
         lap(f"train_{name}", t0)
         save_student(runs[name].model, out / "students" / name, encoder, dataset.label_names,
                      {"train": asdict(cfg), "result": {k: v for k, v in asdict(runs[name].result).items() if k != "history"},
@@ -235,7 +238,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
     return report
 
 
-def _cached_student(name, dataset, teacher, student_cfg, train_cfg, train_logits, embeddings):
+def _cached_student(name, dataset, teacher, student_cfg, train_cfg, train_logits, embeddings, keep_ids):
     """Train a student, or load it from the cache when (teacher, transfer set, configs) are unchanged.
 
     Training is deterministic under its seed, so a cached student is the one a new run would train.
@@ -249,7 +252,7 @@ def _cached_student(name, dataset, teacher, student_cfg, train_cfg, train_logits
 
     h = hashlib.sha256(teacher.weights_hash().encode())
     h.update(dataset.fingerprint().encode())
-    h.update(json.dumps([asdict(student_cfg), asdict(train_cfg)], sort_keys=True).encode())
+    h.update(json.dumps([asdict(student_cfg), asdict(train_cfg), keep_ids], sort_keys=True).encode())
     h.update(np.ascontiguousarray(train_logits).tobytes())
     path = cache_dir("students") / f"{name}-{h.hexdigest()[:20]}"
     if (path / "student.json").is_file():
@@ -261,7 +264,8 @@ def _cached_student(name, dataset, teacher, student_cfg, train_cfg, train_logits
                 return StudentRun(name, model, meta["trained_on"], result, test_acc), True
         except Exception:  # noqa: BLE001 - a corrupt cache entry is retrained, never used
             pass
-    run = train_rnn_student(name, dataset, teacher.encoder, student_cfg, train_cfg, teacher_logits=train_logits, init_embeddings=embeddings)
+    run = train_rnn_student(name, dataset, teacher.encoder, student_cfg, train_cfg, teacher_logits=train_logits,
+                            init_embeddings=embeddings, keep_ids=keep_ids)
     save_student(run.model, path, teacher.encoder, dataset.label_names,
                  {"result": asdict(run.result), "test_accuracy": run.test_accuracy, "trained_on": run.trained_on}, force=True)
     return run, False
