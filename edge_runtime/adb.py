@@ -35,9 +35,7 @@ STATS_KEYS = ("min", "mean", "p50", "p90", "p99", "max", "std")
 
 # The passage edge_runtime.benchmark times when no data is given; the Java core's BenchInput.DEFAULT_TEXT
 # repeats it and tests/android checks the two are the same.
-DEFAULT_BENCH_TEXT = ("The film is a quiet, patient study of grief that never tips into sentimentality, and its two leads "
-                      "carry long scenes with little more than glances. It is too long by half an hour, and the score "
-                      "insists on feelings the images already earn, but the final scene lands with real force.")
+from edge_runtime.benchmark import BENCH_TEXT as DEFAULT_BENCH_TEXT  # noqa: E402
 
 
 class DeviceError(EdgedistillError):

@@ -1,36 +1,65 @@
-"""report.json -> a readable table (terminal and Markdown). The keys are those listed in DESIGN.md."""
+"""report.json -> readable tables (terminal, Markdown) and a self-contained HTML page with plots.
+
+The keys read are those listed in DESIGN.md; `add_floors` adds a FLOP floor to every row. A run
+folder holds report.json (required) and bench.json (the raw latency samples, for the histograms).
+
+    >>> report = add_floors(json.load(open("runs/demo/report.json")), run_dir="runs/demo")  # doctest: +SKIP
+    >>> write_markdown("runs/demo"), write_html("runs/demo")                                # doctest: +SKIP
+"""
 from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from edgecore import ConfigError, DataError, atomic_write
+
+TEACHER_KEY = "teacher"   # the model name the demo uses for the teacher in bench.json keys
 
 
 def rows(report: dict) -> list[dict]:
     """One flat row per (model, format, precision), teacher first; ratios are vs the teacher's PyTorch p50."""
     teacher = report["teacher"]
     base = teacher["latency_ms"]["p50"]
-    out = [{"model": teacher["name"], "trained_on": "labels", "format": "pytorch", "precision": "fp32",
-            "size_mb": teacher["size_bytes"] / 1e6, "p50": base, "p90": teacher["latency_ms"]["p90"],
-            "p99": teacher["latency_ms"]["p99"], "speedup": 1.0, "accuracy": teacher["accuracy"],
-            "agreement": 1.0, "max_diff": 0.0}]
+    first = {"model": teacher["name"], "trained_on": "labels", "format": "pytorch", "precision": "fp32",
+             "size_mb": teacher["size_bytes"] / 1e6, "p50": base, "p90": teacher["latency_ms"]["p90"],
+             "p99": teacher["latency_ms"]["p99"], "speedup": 1.0, "accuracy": teacher["accuracy"],
+             "agreement": 1.0, "max_diff": 0.0}
+    out = [{**first, **_extra(teacher, True, "pytorch", "fp32")}]
     for art in teacher.get("artifacts", []):
-        out.append(_row(teacher["name"], "labels", art, base))
+        out.append(_row(teacher["name"], "labels", art, base, True))
     for student in report["students"]:
         for art in student["artifacts"]:
-            out.append(_row(student["name"], student["trained_on"], art, base))
+            out.append(_row(student["name"], student["trained_on"], art, base, False))
     return out
 
 
-def _row(name: str, trained_on: str, art: dict, base: float) -> dict:
+def _extra(entry: dict, is_teacher: bool, fmt: str, precision: str, model: str = TEACHER_KEY) -> dict:
+    fl = entry.get("floor") or {}
+    return {"key": f"{TEACHER_KEY if is_teacher else model}/{fmt}/{precision}", "is_teacher": is_teacher,
+            "floor_ms": fl.get("floor_ms"), "x_floor": fl.get("x_floor"), "parity_passed": entry.get("parity_passed"),
+            "macs": (fl.get("macs") or {}).get("total")}
+
+
+def _row(name: str, trained_on: str, art: dict, base: float, is_teacher: bool = False) -> dict:
     lat = art.get("latency_ms") or {}
     p50 = lat.get("p50")
     return {"model": name, "trained_on": trained_on, "format": art["format"], "precision": art["precision"],
             "size_mb": art["size_bytes"] / 1e6, "p50": p50, "p90": lat.get("p90"), "p99": lat.get("p99"),
             "speedup": base / p50 if p50 else None, "accuracy": art.get("accuracy"),
-            "agreement": art.get("agreement_with_teacher"), "max_diff": art.get("max_abs_logit_diff")}
+            "agreement": art.get("agreement_with_teacher"), "max_diff": art.get("max_abs_logit_diff"),
+            **_extra(art, is_teacher, art["format"], art["precision"], name)}
 
 
 COLUMNS = [("model", "model", "{}"), ("trained_on", "trained on", "{}"), ("format", "format", "{}"),
            ("precision", "prec.", "{}"), ("size_mb", "size MB", "{:.1f}"), ("p50", "p50 ms", "{:.2f}"),
            ("p90", "p90 ms", "{:.2f}"), ("p99", "p99 ms", "{:.2f}"), ("speedup", "x teacher", "{:.1f}x"),
            ("accuracy", "test acc", "{:.2%}"), ("agreement", "agree w/ teacher", "{:.2%}"), ("max_diff", "max |Δlogit|", "{:.2g}")]
+FLOOR_COLUMNS = [("floor_ms", "floor ms", "{:.3g}"), ("x_floor", "x floor", "{:.1f}x")]
+
+
+def _columns(table_rows: list[dict]) -> list[tuple[str, str, str]]:
+    return COLUMNS + (FLOOR_COLUMNS if any(r.get("x_floor") for r in table_rows) else [])
 
 
 def _fmt(value, pattern: str) -> str:
@@ -43,15 +72,207 @@ def rich_table(report: dict):
     data = report["data"]
     table = Table(title=f"edgedistill: {data['name']} (test {data['test']} sentences), batch 1, "
                         f"{report['machine']['threads']} thread, seq {report.get('bench', {}).get('seq_len', 64)}")
-    for _, title, _ in COLUMNS:
+    table_rows = rows(report)
+    columns = _columns(table_rows)
+    for _, title, _ in columns:
         table.add_column(title, justify="left" if title in ("model", "trained on", "format", "prec.") else "right")
-    for row in rows(report):
-        table.add_row(*(_fmt(row[key], pattern) for key, _, pattern in COLUMNS))
+    for row in table_rows:
+        table.add_row(*(_fmt(row[key], pattern) for key, _, pattern in columns))
     return table
 
 
 def markdown_table(report: dict) -> str:
-    lines = ["| " + " | ".join(title for _, title, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows(report):
-        lines.append("| " + " | ".join(_fmt(row[key], pattern) for key, _, pattern in COLUMNS) + " |")
+    table_rows = rows(report)
+    columns = _columns(table_rows)
+    lines = ["| " + " | ".join(title for _, title, _ in columns) + " |", "|" + "---|" * len(columns)]
+    for row in table_rows:
+        lines.append("| " + " | ".join(_fmt(row[key], pattern) for key, _, pattern in columns) + " |")
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- FLOP floors
+
+def _resolve(path: str | None, run_dir: Path | None) -> Path | None:
+    """An artifact path as recorded (relative to where the demo ran), or found again under the run folder."""
+    if not path:
+        return None
+    p = Path(path)
+    if p.exists():
+        return p
+    if run_dir is not None:
+        for k in range(len(p.parts), 0, -1):   # "runs/demo/artifacts/x.onnx" -> run_dir/"artifacts/x.onnx", ...
+            candidate = run_dir.joinpath(*p.parts[-k:])
+            if candidate.exists():
+                return candidate
+    return None
+
+
+def add_floors(report: dict, run_dir: str | Path | None = None, rates=None) -> dict:
+    """A copy of `report` with a FLOP floor on the teacher and every artifact, and a top-level "floors" section.
+
+    MACs are counted at the report's benchmark shape (bench.seq_len, batch), from each ONNX graph or
+    checkpoint config; TFLite / Core ML files reuse their model's PyTorch count (same arithmetic). The
+    GEMM rates are measured now, on this machine: run it where the latencies were measured.
+    """
+    from edge_runtime.flops import MacCount, count_macs, floor, measure_gemm_rates
+
+    run_dir = Path(run_dir) if run_dir is not None else None
+    out = copy.deepcopy(report)
+    bench = out.get("bench") or {}
+    seq_len, batch = int(bench.get("seq_len", 64)), int(bench.get("batch", 1))
+    threads = int(out.get("machine", {}).get("threads", 1))
+    rates = rates or measure_gemm_rates()
+    by_model: dict[str, MacCount] = {}
+
+    def attach(entry: dict, path: str | None, model: str, fmt: str, precision: str, p50: float | None) -> None:
+        resolved = _resolve(path, run_dir)
+        try:
+            if fmt in ("onnx", "pytorch"):
+                if resolved is None:
+                    raise ConfigError(f"{path} was not found (looked as given and under {run_dir})")
+                macs = count_macs(resolved, seq_len, batch)
+                if fmt == "pytorch":
+                    by_model[model] = macs
+            elif model in by_model:   # TFLite / Core ML: same arithmetic as the model's source
+                src = by_model[model]
+                int8 = precision.startswith("int8")
+                macs = MacCount(0 if int8 else src.total, src.total if int8 else 0, batch, seq_len, src.source, src.by_op, src.uncounted)
+            else:
+                raise ConfigError(f"no PyTorch source counted for {model} to stand in for its {fmt} file")
+            entry["floor"] = floor(macs, rates, p50, threads)
+        except ConfigError as e:
+            entry["floor"] = {"error": str(e)}
+
+    teacher = out["teacher"]
+    attach(teacher, teacher.get("path"), TEACHER_KEY, "pytorch", "fp32", teacher["latency_ms"].get("p50"))
+    for student in out["students"]:   # PyTorch first: other formats of the same model reuse its count
+        for art in sorted(student["artifacts"], key=lambda a: a["format"] != "pytorch"):
+            attach(art, art.get("path"), student["name"], art["format"], art["precision"], (art.get("latency_ms") or {}).get("p50"))
+    for art in teacher.get("artifacts", []):
+        attach(art, art.get("path"), TEACHER_KEY, art["format"], art["precision"], (art.get("latency_ms") or {}).get("p50"))
+    out["floors"] = {"gemm": rates.to_dict(), "seq_len": seq_len, "batch": batch, "threads": threads,
+                     "note": "floor = fp32 MACs / fp32 GEMM rate + int8 MACs / int8 GEMM rate (single-core rates x threads); "
+                             "x floor = p50 / floor. Element-wise ops, normalisation and lookups are not counted."}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- run folders
+
+def load_run(run_dir: str | Path) -> tuple[dict, dict | None]:
+    """(report.json, bench.json or None) of a run folder, with errors that say what is missing."""
+    run_dir = Path(run_dir)
+    path = run_dir / "report.json"
+    if not path.is_file():
+        raise DataError(f"{run_dir} has no report.json; give a folder written by `edgedistill demo`")
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path} is not valid JSON ({e}); re-run the demo") from None
+    for key in ("teacher", "students", "data", "machine"):
+        if key not in report:
+            raise DataError(f"{path} has no {key!r} key; it is not a report written by `edgedistill demo`")
+    bench = None
+    bench_path = run_dir / "bench.json"
+    if bench_path.is_file():
+        try:
+            bench = json.loads(bench_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(f"{bench_path} is not valid JSON ({e}); re-run the demo or delete it") from None
+    return report, bench
+
+
+def _mkn(shape) -> str:
+    return "x".join(str(v) for v in shape)
+
+
+def markdown_report(report: dict) -> str:
+    """The Markdown page: what was measured, the table, the floors' basis."""
+    data, machine, bench = report["data"], report["machine"], report.get("bench", {})
+    lines = [f"# edgedistill report: {data['name']}", "",
+             f"Test split {data['test']} sentences (train {data['train']}, dev {data['dev']}). "
+             f"Latency at batch {bench.get('batch', 1)}, sequence {bench.get('seq_len', 64)} tokens, "
+             f"{machine['threads']} thread(s), {bench.get('warmup', '?')} warm-up + {bench.get('runs', '?')} runs"
+             f"{', interleaved' if bench.get('interleaved') else ''}, on {machine['cpu']}.", "",
+             markdown_table(report)]
+    floors = report.get("floors")
+    if floors:
+        g = floors["gemm"]
+        lines += [f"FLOP floor: measured single-core GEMM rates {g['fp32_gmacs']:.1f} GMAC/s fp32 ({_mkn(g['fp32_shape'])}) and "
+                  f"{g['int8_gmacs']:.1f} GMAC/s int8 ({_mkn(g['int8_shape'])}), onnxruntime {g.get('onnxruntime', '?')} MatMul / MatMulInteger, "
+                  f"best of {len(g.get('shapes', [])) or 1} shape(s); at M=1 (GEMV) {g.get('gemv_fp32_gmacs', 0):.1f} / {g.get('gemv_int8_gmacs', 0):.1f}. "
+                  + floors["note"], ""]
+    if "wall_seconds" in report:
+        lines.append(f"Whole run: {report['wall_seconds']:.0f} s.")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_markdown(run_dir: str | Path) -> Path:
+    """Write run_dir/report.md from run_dir/report.json; returns its path.
+
+    >>> write_markdown("runs/demo")  # doctest: +SKIP
+    PosixPath('runs/demo/report.md')
+    """
+    report, _ = load_run(run_dir)
+    out = Path(run_dir) / "report.md"
+    with atomic_write(out, "w") as f:
+        f.write(markdown_report(report))
+    return out
+
+
+def write_html(run_dir: str | Path) -> Path:
+    """Write run_dir/report.html (one self-contained file: inline SVG plots, no fetches) from report.json + bench.json.
+
+    >>> write_html("runs/demo")  # doctest: +SKIP
+    PosixPath('runs/demo/report.html')
+    """
+    from edge_runtime.html import render_html
+
+    report, bench = load_run(run_dir)
+    out = Path(run_dir) / "report.html"
+    with atomic_write(out, "w") as f:
+        f.write(render_html(report, bench))
+    return out
+
+
+def write_reports(run_dir: str | Path, floors: bool = True) -> dict[str, Path]:
+    """Everything `edgedistill report RUN_DIR` makes: FLOP floors into report.json (once), then report.md and report.html.
+
+    >>> write_reports("runs/demo")  # doctest: +SKIP
+    {'report.json': PosixPath('runs/demo/report.json'), 'report.md': ..., 'report.html': ...}
+    """
+    run_dir = Path(run_dir)
+    report, _ = load_run(run_dir)
+    if floors and "floors" not in report:
+        with atomic_write(run_dir / "report.json", "w") as f:
+            json.dump(add_floors(report, run_dir), f, indent=2)
+    return {"report.json": run_dir / "report.json", "report.md": write_markdown(run_dir), "report.html": write_html(run_dir)}
+
+
+def bench_rich_table(run: dict):
+    """A terminal table of a `bench_files(...).to_dict()` document: load, latency, RSS, ratio to the baseline, floor."""
+    from rich.table import Table
+
+    cfg, mode = run["config"], run["mode"]
+    profile = f", profile {cfg['profile']}" if cfg.get("profile") else ""
+    pins = f", cores {cfg['cpus']}" if cfg.get("cpus") else ""
+    seq = f", seq {cfg['seq_len']}" if mode == "fixed" else ""
+    table = Table(title=f"{mode}: batch {cfg['batch']}{seq}, {cfg['threads']} thread(s){profile}{pins}, "
+                        f"{cfg['warmup']} warm-up + {cfg['runs']} runs, interleaved")
+    floors = any((r.get("floor") or {}).get("x_floor") for r in run["results"].values())
+    e2e = any(r.get("tokenize_ms") for r in run["results"].values())
+    cols = ["model", "format", "prec.", "load ms", "+RSS MB", "1st run", "min", "p50", "p90", "p99", "max", "per s", f"vs {Path(run['baseline']).name}"]
+    cols += ["tokenize p50"] if e2e else []
+    cols += ["floor ms", "x floor"] if floors else []
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("model", "format", "prec.") else "right")
+    for name, r in run["results"].items():
+        lat, info, fl = r["latency_ms"], r.get("info") or {}, r.get("floor") or {}
+        cells = [name, info.get("format", ""), info.get("precision", ""), _fmt(r.get("load_ms"), "{:.0f}"),
+                 _fmt((r.get("memory") or {}).get("rss_load_delta_mb"), "{:.1f}"), _fmt(r.get("first_run_ms"), "{:.3f}"),
+                 *(f"{lat[k]:.3f}" for k in ("min", "p50", "p90", "p99", "max")),
+                 f"{r['throughput_per_s']:.0f}", f"{r['vs_baseline']['p50_ratio']:.2f}x"]
+        cells += [_fmt((r.get("tokenize_ms") or {}).get("p50"), "{:.3f}")] if e2e else []
+        x = fl.get("x_floor")
+        cells += [_fmt(fl.get("floor_ms"), "{:.4f}"), "-" if x is None else f"{x:.1f}x" if x < 10 else f"{x:.0f}x"] if floors else []
+        table.add_row(*cells)
+    return table

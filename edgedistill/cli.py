@@ -161,6 +161,13 @@ def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `di
 def bench(models: list[Path] = typer.Argument(..., help="One or more model files or bundles; several are timed interleaved."),
           threads: int = typer.Option(1), runs: int = typer.Option(100), warmup: int = typer.Option(10),
           seq_len: int = typer.Option(64), batch: int = typer.Option(1),
+          mode: str = typer.Option("fixed", help="fixed (batch x seq-len real tokens) | sentences (real sentences at their lengths) | end-to-end (tokenizer + model)."),
+          data: Optional[str] = typer.Option(None, help="Data set whose test sentences feed the sentences / end-to-end modes."),
+          profile: Optional[str] = typer.Option(None, help="Device profile: little (1 thread, one core) | big (all cores); an approximation of a phone."),
+          cpus: Optional[str] = typer.Option(None, help="Pin to these cores, e.g. 0 or 0,1."),
+          min_seconds: float = typer.Option(0.0, help="Keep timing until this long has passed."),
+          max_seconds: float = typer.Option(0.0, help="Stop timing after this long (0: no cap)."),
+          floors: bool = typer.Option(False, help="Report each latency as a multiple of its FLOP floor on this machine."),
           device: Optional[str] = typer.Option(None, "--device", help="Time it on an Android phone over adb: adb (the one attached) or adb:SERIAL."),
           json_out: Optional[Path] = typer.Option(None, "--json")) -> None:
     """Latency at a fixed shape: warm-up, timed runs, percentiles, ratios between files."""
@@ -178,7 +185,22 @@ def bench(models: list[Path] = typer.Argument(..., help="One or more model files
         _write_json(json_out, {"config": result.config, "results": {str(models[0]): result.to_dict(with_samples=True)}})
         return
 
-    _write_json(json_out, bench_models(models, threads, runs, warmup, seq_len, batch, console))
+    from edge_runtime import BenchConfig
+
+    cpu_list = tuple(int(c) for c in cpus.split(",")) if cpus else None
+    config = BenchConfig(warmup=warmup, runs=runs, threads=threads, batch=batch, seq_len=seq_len, cpus=cpu_list, profile=profile,
+                         min_seconds=min_seconds, max_seconds=max_seconds)
+    _write_json(json_out, bench_models(models, config, mode, data, floors, console))
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A run folder with report.json (and bench.json), e.g. runs/demo."),
+           floors: bool = typer.Option(True, help="Add FLOP floors (measures this machine's GEMM rates, a few seconds).")) -> None:
+    """Write report.md and a self-contained report.html (Pareto front, latency histograms, sizes) for a run."""
+    from edge_runtime.report import write_reports
+
+    for kind, path in write_reports(run_dir, floors).items():
+        console.print(f"{kind}: {path}")
 
 
 @app.command()

@@ -9,12 +9,6 @@ import numpy as np
 
 from edgecore import CheckpointError, DataError, OutputExistsError
 
-# A fixed English passage: `bench` builds seq-len inputs from it when no data set is named.
-BENCH_TEXT = ("The film is a quiet, patient study of grief that never tips into sentimentality, and its two leads "
-              "carry long scenes with little more than glances. It is too long by half an hour, and the score "
-              "insists on feelings the images already earn, but the final scene lands with real force.")
-
-
 @dataclass(frozen=True)
 class ExportRequest:
     checkpoint: Path
@@ -122,40 +116,20 @@ def export_checkpoint(req: ExportRequest, console=None) -> dict:
     return {"bundle": str(bundle), "rows": rows}
 
 
-def bench_models(paths: list[Path], threads: int, runs: int, warmup: int, seq_len: int, batch: int, console=None) -> dict:
-    """Time one or more files/bundles interleaved at (batch, seq_len); ratios are vs the first."""
-    from edge_runtime import BenchConfig, Bundle, compare, fixed_length_feeds, load
+def bench_models(paths: list[Path], config, mode: str = "fixed", data: str | None = None, floors: bool = False, console=None) -> dict:
+    """Time one or more files/bundles interleaved; ratios are vs the first."""
+    from edge_runtime.benchmark import bench_files
+    from edge_runtime.report import bench_rich_table
 
-    config = BenchConfig(warmup=warmup, runs=runs, threads=threads, batch=batch, seq_len=seq_len)
-    runners, feeds = {}, {}
-    for path in paths:
-        name = str(path)
-        runner = load(path, threads)
-        runners[name] = runner
-        if (path / "manifest.json").is_file() if path.is_dir() else path.suffix == ".zip":
-            b = Bundle.open(path, verify=False)
-            feeds[name] = fixed_length_feeds(lambda t, b=b: b.encode(t), [BENCH_TEXT], seq_len, batch)
-        else:
-            rng = np.random.default_rng(0)
-            feeds[name] = {"input_ids": rng.integers(1000, 2000, (batch, seq_len), dtype=np.int64),
-                           "attention_mask": np.ones((batch, seq_len), np.int64),
-                           "token_type_ids": np.zeros((batch, seq_len), np.int64)}
-    results = compare(runners, feeds, config)
-    first = next(iter(results.values())).latency_ms["p50"]
+    texts = None
+    if data is not None:
+        from distill import load_dataset
+
+        texts = load_dataset(data).test.texts
+    run = bench_files(paths, config, mode, texts, floors).to_dict()
     if console is not None:
-        from rich.table import Table
-
-        table = Table(title=f"batch {batch}, seq {seq_len}, {threads} thread(s), {warmup} warm-up + {runs} runs, interleaved")
-        for col in ("model", "format", "precision", "load ms", "min", "p50", "p90", "p99", "max", "per s", "vs first"):
-            table.add_column(col)
-        for name, r in results.items():
-            lat = r.latency_ms
-            table.add_row(name, r.info.get("format", ""), r.info.get("precision", ""), f"{r.info.get('load_ms', 0):.0f}",
-                          *(f"{lat[k]:.3f}" for k in ("min", "p50", "p90", "p99", "max")), f"{r.throughput_per_s:.0f}",
-                          f"{lat['p50'] / first:.2f}x")
-        console.print(table)
-    return {"config": asdict(config), "results": {n: r.to_dict() for n, r in results.items()},
-            "ratios_p50_vs_first": {n: r.latency_ms["p50"] / first for n, r in results.items()}}
+        console.print(bench_rich_table(run))
+    return run
 
 
 def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | None, console=None) -> dict:

@@ -68,7 +68,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
                          load_dataset, save_student)
     from distill.recipes import select_vocabulary, teacher_word_embeddings
     from edge_runtime import BenchConfig, TorchRunner, compare, fixed_length_feeds, load, logits_for_texts, parity
-    from edge_runtime.report import markdown_table, rich_table
+    from edge_runtime.report import add_floors, rich_table, write_html, write_markdown
     from export import BundleConfig, OnnxConfig, QuantConfig, quantize_onnx, to_onnx, write_bundle
 
     t_start = time.perf_counter()
@@ -221,20 +221,24 @@ def run_demo(config: DemoConfig, console=None) -> dict:
         "timings_seconds": timings,
         "wall_seconds": round(time.perf_counter() - t_start, 1),
     }
+    import os
+
+    report["machine"]["load_avg_1min"] = os.getloadavg()[0]
+    report = add_floors(report, out)   # each latency as a multiple of its FLOP floor on this machine
     with atomic_write(out / "report.json", "w") as f:
         json.dump(report, f, indent=2)
-    with atomic_write(out / "report.md", "w") as f:
-        f.write(markdown_table(report))
     with atomic_write(out / "parity.json", "w") as f:
         json.dump({k: v.to_dict() for k, v in reports.items()}, f, indent=2)
     with atomic_write(out / "bench.json", "w") as f:
         json.dump({k: v.to_dict(with_samples=True) for k, v in bench.items()}, f)
+    write_markdown(out)
+    write_html(out)
     with atomic_write(out / "run_config.json", "w") as f:
         json.dump({"demo": {**asdict(config), "out": str(config.out), "profile": asdict(profile)}, "teacher": asdict(teacher_cfg),
                    "student": asdict(student_cfg), "train": asdict(train_cfg)}, f, indent=2)
     if console is not None:
         console.print(rich_table(report))
-        console.print(f"wrote {out / 'report.json'}, bundle {bundle_dir} ({report['wall_seconds']:.0f} s)")
+        console.print(f"wrote {out / 'report.json'}, {out / 'report.html'}, bundle {bundle_dir} ({report['wall_seconds']:.0f} s)")
     return report
 
 

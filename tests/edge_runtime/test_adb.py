@@ -332,10 +332,3 @@ def test_device_spec_and_config_validation():
 def test_device_errors_are_one_line_edgedistill_errors():
     for cls in (AdbNotFoundError, NoDeviceError, DeviceUnauthorizedError, AppNotInstalledError, DeviceBenchError):
         assert issubclass(cls, EdgedistillError) and cls("x").exit_code == 2
-
-
-def test_default_text_is_the_local_benchmark_passage():
-    from edge_runtime import benchmark
-    from edgedistill.convert import BENCH_TEXT
-
-    assert DEFAULT_BENCH_TEXT == BENCH_TEXT == getattr(benchmark, "BENCH_TEXT", BENCH_TEXT)

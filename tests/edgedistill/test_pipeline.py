@@ -21,6 +21,10 @@ def test_demo_path_writes_report_bundle_and_reuses_caches(tiny_bert_dir, cache, 
         assert set(art["latency_ms"]) >= {"p50", "p90", "p99"} and 0 <= art["agreement_with_teacher"] <= 1
         assert art["size_bytes"] > 0 and art["max_abs_logit_diff"] is not None
     assert distilled["artifacts"][1]["max_abs_logit_diff"] < 1e-3
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "<svg" in html and "http" not in html.split("</head>")[0]          # self-contained: nothing fetched
+    assert (tmp_path / "run" / "report.md").read_text().count("|") > 20
+    assert "x_floor" in saved["teacher"]["floor"] and "gemm" in saved["floors"]   # FLOP floors were added
     bundle = Bundle.open(tmp_path / "run" / "bundle")
     assert bundle.model_entry()["precision"] == "int8" and bundle.manifest["parity"]["sentences"] == 40
     assert report["cache"]["teacher_logits_hit"] is False and report["cache"]["students_hit"]["bilstm-distilled"] is False
