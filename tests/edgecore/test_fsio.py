@@ -52,3 +52,19 @@ def test_prepare_output_dir(tmp_path):
     file.write_text("1")
     with pytest.raises(OutputExistsError, match="is a file"):
         prepare_output_dir(file, force=True)
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "f.json", "w") as f:
+            f.write("{}")
+        with atomic_dir(tmp_path / "bundle") as tmp:
+            (tmp / "a").write_text("1")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "bundle").stat().st_mode) == 0o755
