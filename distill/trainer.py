@@ -212,7 +212,8 @@ def predict(model: torch.nn.Module, ids: list[list[int]], pad: Pad, batch_size: 
     rows = []
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        rows.append((chunk, model(**pad([ids[i] for i in chunk])).float().numpy()))
+        out = model(**pad([ids[i] for i in chunk]))
+        rows.append((chunk, getattr(out, "logits", out).float().numpy()))   # HF classifiers return an output object
     if rows:
         out = np.zeros((len(ids), rows[0][1].shape[1]), np.float32)
         for chunk, logits in rows:
