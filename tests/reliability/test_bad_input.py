@@ -6,6 +6,7 @@ so the same error path), to keep the suite fast; `test_console_script_*` run the
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,7 +40,25 @@ def cli(argv, capsys, monkeypatch):
     return exit_info.value.code, out.out, out.err
 
 
+def _record(line: str, code) -> None:
+    """With EDGEDISTILL_RELIABILITY_LOG=FILE, append (test, exit code, message) as a JSON line: the issue note's case list."""
+    log = os.environ.get("EDGEDISTILL_RELIABILITY_LOG")
+    if log:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0].split("::")[-1]
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"test": test, "exit": code, "message": line}) + "\n")
+
+
+@contextlib.contextmanager
+def api_raises(cls, match=None):
+    """pytest.raises that also records the message (API cases: a typed exception, not an exit code)."""
+    with pytest.raises(cls, match=match) as info:
+        yield info
+    _record(f"{type(info.value).__name__}: {info.value}", "exception")
+
+
 def assert_clean(code, out, err, *needles):
+    _record(err.strip(), code)
     assert code not in (0, None), out + err
     assert "Traceback" not in out + err
     lines = [line for line in err.strip().splitlines() if line.strip()]
@@ -122,7 +141,7 @@ def test_student_json_unknown_kind(student_dir, capsys, monkeypatch, tmp_path):
 
 def test_student_json_not_json(student_dir):
     (student_dir / "student.json").write_text("{not json")
-    with pytest.raises(CheckpointError, match="not valid JSON"):
+    with api_raises(CheckpointError, match="not valid JSON"):
         load_student(student_dir)
 
 
@@ -130,7 +149,7 @@ def test_student_weights_do_not_match_config(student_dir):
     meta = json.loads((student_dir / "student.json").read_text())
     meta["config"]["hidden"] = 5
     (student_dir / "student.json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match="does not match"):
+    with api_raises(CheckpointError, match="does not match"):
         load_student(student_dir)
 
 
@@ -190,7 +209,7 @@ def test_data_path_is_a_folder(capsys, monkeypatch, tmp_path):
 
 
 def test_labels_not_in_the_label_set(tmp_path):
-    with pytest.raises(DataError, match="not in the label set"):
+    with api_raises(DataError, match="not in the label set"):
         read_csv(_csv(tmp_path, b"text,label\nfine,pos\nbad,neutral\n"), label_names=("neg", "pos"))
 
 
@@ -211,7 +230,7 @@ def test_embedded_newlines_and_quotes_survive(tmp_path):
 
 
 def test_nan_teacher_logits_are_refused():
-    with pytest.raises(ConfigError, match="NaN"):
+    with api_raises(ConfigError, match="NaN"):
         TrainSet([[101, 102]], torch.tensor([0]), torch.tensor([[float("nan"), 0.0]]))
 
 
@@ -253,9 +272,9 @@ def test_unknown_demo_profile(capsys, monkeypatch, tmp_path):
 
 
 def test_bad_train_config_names_choices():
-    with pytest.raises(ConfigError, match="ce, mse, kl"):
+    with api_raises(ConfigError, match="ce, mse, kl"):
         TrainConfig(loss="l1")
-    with pytest.raises(ConfigError, match="temperature"):
+    with api_raises(ConfigError, match="temperature"):
         TrainConfig(temperature=0)
 
 
@@ -281,7 +300,7 @@ def test_quantizing_a_non_fp32_artifact(student_dir, encoder, tmp_path):
     model, _ = load_student(student_dir)
     fp32 = to_onnx(model, encoder.encode(["hi"]), tmp_path / "m.onnx")
     int8 = quantize_onnx(fp32, tmp_path / "m8.onnx", QuantConfig("int8"))
-    with pytest.raises(UnsupportedError, match="fp32"):
+    with api_raises(UnsupportedError, match="fp32"):
         quantize_onnx(int8, tmp_path / "again.onnx", QuantConfig("int8"))
 
 
@@ -334,13 +353,13 @@ def test_bundle_file_modified_after_export(bundle_dir, capsys, monkeypatch):
 
 def test_bundle_file_deleted(bundle_dir):
     (bundle_dir / "vocab.txt").unlink()
-    with pytest.raises(IntegrityError, match="vocab.txt.*missing"):
+    with api_raises(IntegrityError, match="vocab.txt.*missing"):
         Bundle.open(bundle_dir)
 
 
 def test_bundle_manifest_not_json(bundle_dir):
     (bundle_dir / "manifest.json").write_text("{")
-    with pytest.raises(IntegrityError, match="not valid JSON"):
+    with api_raises(IntegrityError, match="not valid JSON"):
         Bundle.open(bundle_dir)
 
 
@@ -348,7 +367,7 @@ def test_bundle_manifest_entry_escapes(bundle_dir):
     manifest = json.loads((bundle_dir / "manifest.json").read_text())
     manifest["files"].append({"path": "../../etc/passwd", "sha256": "0" * 64, "size": 1})
     (bundle_dir / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IntegrityError, match="outside the bundle"):
+    with api_raises(IntegrityError, match="outside the bundle"):
         Bundle.open(bundle_dir)
 
 
@@ -364,7 +383,7 @@ def test_bundle_zip_escaping_its_folder(tmp_path, capsys, monkeypatch):
 
 
 def test_not_a_bundle(tmp_path):
-    with pytest.raises(UnsupportedError, match="no manifest.json"):
+    with api_raises(UnsupportedError, match="no manifest.json"):
         Bundle.open(tmp_path)
 
 
@@ -391,10 +410,10 @@ def test_console_script_usage_error(tmp_path):
 
 
 def test_bench_config_cpu_pinning_outside_the_machine():
-    with pytest.raises(ConfigError, match="cannot pin"):
+    with api_raises(ConfigError, match="cannot pin"):
         BenchConfig(cpus=(4096,))
 
 
 def test_runner_for_a_directory_without_manifest(tmp_path):
-    with pytest.raises(UnsupportedError):
+    with api_raises(UnsupportedError):
         load(tmp_path)
