@@ -116,9 +116,11 @@ def _static_int8(src: str, out: str, calibration: list[dict[str, np.ndarray]]) -
         def get_next(self):
             return next(self._it, None)
 
+    # MatMuls with constant weights only: a Gemm's bias fed by a Gather (BERT's pooler) has no usable
+    # activation scale, and onnxruntime refuses to quantize it ("Unable to get valid quantization scale")
     quantize_static(src, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    op_types_to_quantize=["MatMul", "Gemm", "Gather"])
+                    op_types_to_quantize=["MatMul", "Gather"], extra_options={"MatMulConstBOnly": True})
 
 
 def _fp16(src: str, out: str) -> None:
