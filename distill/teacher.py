@@ -18,6 +18,7 @@ import torch
 
 from distill.data import TextDataset
 from distill.text import Encoder
+from distill.trainer import length_bucketed
 from edgecore import CheckpointError, ConfigError, atomic_dir, atomic_write, cache_dir, sha256_file
 from edgecore.progress import bar
 
@@ -36,6 +37,7 @@ class TeacherConfig:
     max_steps: int | None = None
     warmup: float = 0.06
     weight_decay: float = 0.01
+    bucket: int = 50          # length-bucketed batches (see distill.trainer.length_bucketed); 0 = plain shuffle
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -182,7 +184,7 @@ def _train_classifier(model, encoder: Encoder, dataset: TextDataset, config: Tea
     step = 0
     with bar(total, "fine-tuning teacher") as progress:
         while step < total:
-            for batch in torch.randperm(len(ids), generator=generator).split(config.batch_size):
+            for batch in length_bucketed(ids, config.batch_size, config.bucket, generator):
                 if step >= total:
                     break
                 feeds = encoder.pad([ids[i] for i in batch.tolist()])
