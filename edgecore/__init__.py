@@ -13,10 +13,10 @@ from edgecore.errors import (
     ParityError,
     UnsupportedError,
 )
-from edgecore.fsio import atomic_dir, atomic_write, cache_dir, prepare_output_dir, sha256_bytes, sha256_file
+from edgecore.fsio import atomic_dir, atomic_write, cache_dir, check_writable, prepare_output_dir, sha256_bytes, sha256_file
 
 __all__ = [
     "CheckpointError", "ConfigError", "DataError", "EdgedistillError", "IntegrityError",
     "OutputExistsError", "ParityError", "UnsupportedError",
-    "atomic_dir", "atomic_write", "cache_dir", "prepare_output_dir", "sha256_bytes", "sha256_file",
+    "atomic_dir", "atomic_write", "cache_dir", "check_writable", "prepare_output_dir", "sha256_bytes", "sha256_file",
 ]

@@ -93,6 +93,20 @@ def atomic_dir(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
         raise
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """Before long work: can an output be created at `path`? Probes the nearest existing parent by creating and
+    deleting a temp file there (permission bits alone say nothing for root, nor for /proc or a read-only mount)."""
+    parent = Path(path).absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".edgedistill-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OutputExistsError(f"cannot write under {parent} ({e.strerror}); choose a writable folder for --out") from None
+
+
 def prepare_output_dir(path: str | os.PathLike, force: bool = False) -> Path:
     """Check an output folder before long work starts: refuse an existing non-empty one without `force`."""
     path = Path(path)

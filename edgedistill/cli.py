@@ -97,10 +97,11 @@ def teacher_finetune(data: str = typer.Option("movie-snippets", help="Built-in d
     import shutil
 
     from distill import TeacherConfig, finetune_teacher, load_dataset
-    from edgecore import atomic_dir, prepare_output_dir
+    from edgecore import atomic_dir, check_writable, prepare_output_dir
 
     if out.exists() and not force:
         prepare_output_dir(out, force)
+    check_writable(out)
     config = TeacherConfig(base=base, epochs=epochs, lr=lr, batch_size=batch_size, max_len=max_len)
     teacher = finetune_teacher(load_dataset(data), config)
     with atomic_dir(out, force=True) as tmp:
@@ -127,11 +128,12 @@ def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (f
     """Distil a BiLSTM/GRU student from the teacher's (cached) logits, with optional augmentation."""
     from edgedistill.recipes_cli import DistillRequest, run_distill
 
+    from edgecore import check_writable, prepare_output_dir
+
     _csv(student, ("bilstm", "gru"), "student kind")
     if out.exists() and not force:
-        from edgecore import prepare_output_dir
-
         prepare_output_dir(out, force)
+    check_writable(out)
     metrics = run_distill(DistillRequest(teacher, student, data, out, loss, temperature, alpha, augment,
                                          tuple(u for u in unlabelled.split(",") if u), epochs, hidden, layers, pooling,
                                          embed_dim or None, freeze_embeddings, prune_vocab, seed, force), console)

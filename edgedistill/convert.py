@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecore import CheckpointError, DataError, OutputExistsError
+from edgecore import CheckpointError, DataError, OutputExistsError, check_writable
 
 @dataclass(frozen=True)
 class ExportRequest:
@@ -57,6 +57,7 @@ def export_checkpoint(req: ExportRequest, console=None) -> dict:
 
     if req.out.exists() and not req.force:
         raise OutputExistsError(f"{req.out} already exists; pass --force to replace it, or choose another --out")
+    check_writable(req.out)
     model, encoder, labels, kind = load_checkpoint(req.checkpoint)
     dataset = load_dataset(req.data)
     if len(dataset.label_names) != len(labels):
