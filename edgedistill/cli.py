@@ -217,9 +217,24 @@ def parity(bundle: Path = typer.Argument(..., help="Bundle folder or zip."),
     _write_json(json_out, bundle_parity(bundle, teacher, data, source, console))
 
 
+def _quiet_libraries() -> None:
+    """Keep library chatter (torchao's optional CUDA kernels, transformers' fresh-head load report, a torch
+    deprecation, onnxruntime's pre-processing hint) off the user's terminal; EDGEDISTILL_VERBOSE=1 shows it."""
+    import logging
+
+    if os.environ.get("EDGEDISTILL_VERBOSE"):
+        return
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.getLogger().setLevel(logging.ERROR)
+    for name in ("torchao", "torch.utils._pytree", "transformers", "onnxruntime"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    _quiet_libraries()
     interrupted = ("interrupted: nothing half-written was left at the output path; run the same command again to redo it"
                    " (`distill` resumes from its last finished epoch)")
     try:
