@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-import platform
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -68,6 +68,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
                          load_dataset, save_student)
     from distill.recipes import select_vocabulary, teacher_word_embeddings
     from edge_runtime import BenchConfig, TorchRunner, compare, fixed_length_feeds, load, logits_for_texts, parity
+    from edge_runtime.device import machine_info
     from edge_runtime.report import add_floors, rich_table, write_html, write_markdown
     from export import BundleConfig, OnnxConfig, QuantConfig, quantize_onnx, to_onnx, write_bundle
 
@@ -212,7 +213,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
                     "artifacts": [artifact("teacher", a.path, a.size_bytes, "onnx", a.precision) for a in (t_fp32, t_int8)]},
         "students": students,
         "data": {"name": dataset.name, **dataset.sizes(), "source": dataset.source},
-        "machine": {"cpu": _cpu_name(), "threads": config.threads, "cores": _cores(), "python": platform.python_version()},
+        "machine": {**machine_info(), "threads": config.threads, "cores": len(os.sched_getaffinity(0))},
         "bench": {**asdict(bench_cfg), "interleaved": True},
         "profile": asdict(profile),
         "config": {**asdict(config), "out": str(config.out), "profile": profile.name},
@@ -221,9 +222,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
         "timings_seconds": timings,
         "wall_seconds": round(time.perf_counter() - t_start, 1),
     }
-    import os
-
-    report["machine"]["load_avg_1min"] = os.getloadavg()[0]
+    report["machine"]["load_avg_1min"] = os.getloadavg()[0]   # at the end of the run; machine_info() took it at the start
     report = add_floors(report, out)   # each latency as a multiple of its FLOP floor on this machine
     with atomic_write(out / "report.json", "w") as f:
         json.dump(report, f, indent=2)
@@ -273,19 +272,3 @@ def _cached_student(name, dataset, teacher, student_cfg, train_cfg, train_logits
     save_student(run.model, path, teacher.encoder, dataset.label_names,
                  {"result": asdict(run.result), "test_accuracy": run.test_accuracy, "trained_on": run.trained_on}, force=True)
     return run, False
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))
