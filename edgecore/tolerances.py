@@ -29,11 +29,18 @@ TOLERANCES: dict[tuple[str, str], Tolerance] = {
     ("tflite", "int8-weight"): Tolerance(1.0, 0.995, "weight-only int8: weights dequantised at load"),
     ("tflite", "int8-full"): Tolerance(1.5, 0.99, "static int8 also fixes activation ranges from calibration data, as ONNX int8-static; "
                                                   "export.tflite refuses a file that misses it, with the measured numbers"),
-    ("coreml", "fp32"): Tolerance(1e-3, 0.999, "same fp32 math"),
-    ("coreml", "fp16"): Tolerance(0.05, 0.999, "fp16 compute end to end"),
-    ("coreml", "int8"): Tolerance(1.0, 0.995, "linear int8 weights"),
-    ("coreml", "palettize4"): Tolerance(3.0, 0.95, "16-entry weight palettes: large error expected, reported honestly"),
-    ("coreml", "palettize6"): Tolerance(2.0, 0.98, "64-entry weight palettes"),
+    # coreml: measured on the 2,000 movie test sentences through the numpy MIL evaluator (benchmarks/results/coreml.md):
+    # the distilled BiLSTM and a 2-layer MiniLM student (undistilled: 6.9% of its sentences lie within 0.05 of a tie)
+    ("coreml", "fp32"): Tolerance(1e-3, 0.999, "same fp32 math: measured max 7e-7 (BiLSTM), 5e-7 (MiniLM-2L); 1e-3 flags export "
+                                               "bugs (a length branch frozen by jit.trace: 0.49), not rounding"),
+    ("coreml", "fp16"): Tolerance(0.05, 0.999, "fp16 weights and activations: measured max 1.2e-3 (BiLSTM), 1.5e-3 (MiniLM-2L), "
+                                               "100% agreement on both; issue target 99.9%"),
+    ("coreml", "int8"): Tolerance(0.25, 0.995, "per-channel int8 weights with zero points on fp16 compute: measured max 0.029 "
+                                               "(BiLSTM), 0.012 (MiniLM-2L), agreement 99.85% / 99.65%; issue target 99.5%"),
+    ("coreml", "palettize4"): Tolerance(1.5, 0.95, "one 16-entry palette per tensor (iOS 17): measured max 0.63, agreement 97.5% "
+                                                   "(BiLSTM); the near-tie MiniLM-2L reaches 94% and is refused"),
+    ("coreml", "palettize6"): Tolerance(1.0, 0.98, "one 64-entry palette per tensor: measured max 0.22, agreement 99.9% (BiLSTM); "
+                                                   "the near-tie MiniLM-2L reaches 97% and is refused"),
 }
 
 

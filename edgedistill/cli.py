@@ -142,20 +142,27 @@ def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (f
 
 @app.command()
 def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `distill`) or a Hugging Face classifier folder."),
-           format: str = typer.Option("onnx", "--format", help="onnx (tflite, coreml: see the export issues)."),
-           precision: str = typer.Option("fp32,int8", help="Comma-separated: fp32, fp16, int8, int8-static."),
+           format: str = typer.Option("onnx", "--format", help="Comma-separated: onnx, tflite."),
+           precision: str = typer.Option("fp32,int8", help="Comma-separated: fp32, fp16, int8; onnx also int8-static, tflite also int8-weight, int8-full."),
            out: Path = typer.Option(..., help="Bundle folder to write."),
            data: str = typer.Option("movie-snippets", help="Sentences to validate on (and calibrate, for int8-static)."),
            calibration: Optional[str] = typer.Option(None, help="Data for int8-static calibration (default: --data)."),
            zip_bundle: bool = typer.Option(False, "--zip", help="Also write BUNDLE.zip."),
+           buckets: str = typer.Option("16,32,64,128", help="TFLite: sequence-length buckets, one signature each."),
+           recurrent: str = typer.Option("while", help="TFLite: LSTM/GRU lowering: while (fast) | stock | fused | loop."),
            force: bool = typer.Option(False),
            json_out: Optional[Path] = typer.Option(None, "--json")) -> None:
     """Convert a checkpoint into a validated phone bundle in one command."""
     from edgedistill.convert import ExportRequest, export_checkpoint
 
-    formats = _csv(format, ("onnx",), "supported format")
-    precisions = _csv(precision, ("fp32", "fp16", "int8", "int8-static"), "precision")
-    result = export_checkpoint(ExportRequest(checkpoint, out, tuple(formats), tuple(precisions), data, calibration, zip_bundle, force), console)
+    formats = _csv(format, ("onnx", "tflite"), "supported format")
+    precisions = _csv(precision, ("fp32", "fp16", "int8", "int8-static", "int8-weight", "int8-full"), "precision")
+    try:
+        bucket_list = tuple(int(b) for b in buckets.split(","))
+    except ValueError:
+        raise UnsupportedError(f"--buckets {buckets!r} must be comma-separated token counts, e.g. 16,32,64,128") from None
+    result = export_checkpoint(ExportRequest(checkpoint, out, tuple(formats), tuple(precisions), data, calibration, zip_bundle, force,
+                                             buckets=bucket_list, recurrent=recurrent), console)
     _write_json(json_out, result)
 
 

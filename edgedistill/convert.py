@@ -1,13 +1,14 @@
 """App-layer glue for `export`, `bench` and `parity`: load what the user pointed at, call the verbs, print."""
 from __future__ import annotations
 
+import json
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from edgecore import CheckpointError, DataError, OutputExistsError, check_writable
+from edgecore import CheckpointError, DataError, OutputExistsError, UnsupportedError, check_writable
 
 @dataclass(frozen=True)
 class ExportRequest:
@@ -20,6 +21,12 @@ class ExportRequest:
     zip: bool = False
     force: bool = False
     validation_sentences: int = 500
+    buckets: tuple[int, ...] = (16, 32, 64, 128)   # TFLite sequence-length buckets
+    recurrent: str = "while"                        # TFLite lowering of LSTM/GRU layers
+
+
+PRECISIONS = {"onnx": ("fp32", "fp16", "int8", "int8-static"), "tflite": ("fp32", "fp16", "int8", "int8-weight", "int8-full")}
+ORDER = {"int8": 0, "int8-weight": 1, "fp16": 2, "int8-static": 3, "int8-full": 4, "fp32": 5}
 
 
 def load_checkpoint(path: Path):
@@ -72,25 +79,44 @@ def export_checkpoint(req: ExportRequest, console=None) -> dict:
         cal = load_dataset(req.calibration or req.data)
         calibration = [encode_np([t]) for t in cal.train.texts[:200]]
     meta = {"edgedistill.labels": ",".join(labels), "edgedistill.max_len": str(encoder.max_len), "edgedistill.kind": kind}
+    for fmt in req.formats:
+        bad = [p for p in req.precisions if p not in PRECISIONS[fmt]]
+        if bad:
+            raise UnsupportedError(f"precision {bad[0]!r} does not exist for {fmt}; choose from {', '.join(PRECISIONS[fmt])}")
     rows, shipped = [], []
     with tempfile.TemporaryDirectory(prefix=".export-", dir=req.out.parent if req.out.parent.exists() else None) as tmp:
-        fp32 = to_onnx(model, encoder.encode(texts[:2]), Path(tmp) / "model.fp32.onnx", OnnxConfig(), meta, validate)
-        arts = {"fp32": fp32}
-        for p in req.precisions:
-            if p != "fp32":
-                arts[p] = quantize_onnx(fp32, Path(tmp) / f"model.{p}.onnx", QuantConfig(p, transformer=kind == "transformer"),
-                                        calibration=calibration, validate_with=validate_np)
-        for p in req.precisions:
-            art = arts[p]
+        arts = {}
+        if "onnx" in req.formats:
+            fp32 = to_onnx(model, encoder.encode(texts[:2]), Path(tmp) / "model.fp32.onnx", OnnxConfig(), meta, validate)
+            arts[("onnx", "fp32")] = fp32
+            for p in req.precisions:
+                if p != "fp32":
+                    arts[("onnx", p)] = quantize_onnx(fp32, Path(tmp) / f"model.{p}.onnx", QuantConfig(p, transformer=kind == "transformer"),
+                                                      calibration=calibration, validate_with=validate_np)
+        if "tflite" in req.formats:
+            from export.tflite import TFLiteConfig, quantize_tflite, to_tflite
+
+            t_cfg = TFLiteConfig(buckets=req.buckets, recurrent=req.recurrent)
+            t_meta = {**meta, "edgedistill.tokenizer": json.dumps(asdict(encoder.settings))}
+            tfp32 = to_tflite(model, encoder.encode(texts[:2]), Path(tmp) / "model.fp32.tflite", t_cfg, metadata=t_meta, validate_with=validate)
+            arts[("tflite", "fp32")] = tfp32
+            t_cal = calibration or [encode_np([t]) for t in dataset.train.texts[:100]]
+            for p in req.precisions:
+                if p != "fp32":
+                    arts[("tflite", p)] = quantize_tflite(tfp32, Path(tmp) / f"model.{p}.tflite", replace(t_cfg, precision=p),
+                                                          calibration=t_cal, validate_with=validate_np)
+        for (fmt, p), art in arts.items():
+            if p not in req.precisions:
+                continue
             rep = parity(logits_for_texts(load(art.path), encode_np, texts), source_logits, source_logits, gold=gold, texts=texts,
-                         fmt="onnx", precision=p, name=f"{req.checkpoint.name}/{p}")
-            art = type(art)(**{**art.__dict__, "validation": {**art.validation, "parity": rep.to_dict(max_flips=10)}})
-            rows.append({"format": "onnx", "precision": p, "size_bytes": art.size_bytes, "passed": rep.passed,
+                         fmt=fmt, precision=p, name=f"{req.checkpoint.name}/{fmt}/{p}")
+            art = replace(art, validation={**art.validation, "parity": rep.to_dict(max_flips=10)})
+            rows.append({"format": fmt, "precision": p, "size_bytes": art.size_bytes, "passed": rep.passed,
                          "agreement_with_source": rep.agreement_with_source, "max_abs_logit_diff": rep.max_abs_logit_diff,
                          "accuracy": rep.accuracy, "source_accuracy": rep.source_accuracy, "failures": rep.failures})
             if rep.passed:
                 shipped.append(art)
-        shipped.sort(key=lambda a: {"int8": 0, "fp16": 1, "int8-static": 2, "fp32": 3}[a.precision])
+        shipped.sort(key=lambda a: (req.formats.index(a.format), ORDER[a.precision]))
         bundle = None
         if shipped:
             bundle = write_bundle(req.out, shipped, encoder.dir,

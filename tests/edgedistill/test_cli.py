@@ -108,3 +108,19 @@ def test_export_of_a_hugging_face_checkpoint(tiny_bert_dir, tmp_path):
     assert any(m["precision"] == "fp32" for m in manifest["models"])
     assert manifest["models"][0]["metadata"]["edgedistill.kind"] == "transformer"
     assert all(r["agreement_with_source"] is not None for r in rows)
+
+
+def test_export_onnx_and_tflite_into_one_bundle(student_dir, tmp_path):
+    out = tmp_path / "both"
+    result = run("export", student_dir, "--format", "onnx,tflite", "--precision", "fp32,int8", "--buckets", "16,64",
+                 "--out", out, "--json", tmp_path / "e.json")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {(m["format"], m["precision"]) for m in manifest["models"]} == {("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"), ("tflite", "int8")}
+    assert manifest["models"][0]["format"] == "onnx" and manifest["models"][0]["precision"] == "int8"
+    tfl = next(m for m in manifest["models"] if m["format"] == "tflite" and m["precision"] == "int8")
+    assert tfl["metadata"]["edgedistill.buckets"] == "16,64"
+    rows = json.loads((tmp_path / "e.json").read_text())["rows"]
+    assert all(r["passed"] and r["agreement_with_source"] >= 0.995 for r in rows)
+    assert_clean_error(run("export", student_dir, "--format", "tflite", "--precision", "int8-static", "--out", tmp_path / "x"),
+                       "int8-static", "tflite")

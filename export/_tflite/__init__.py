@@ -1,0 +1,1 @@
+"""Private helpers of export.tflite (litert-torch lowering, flatbuffer edits)."""
