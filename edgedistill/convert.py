@@ -25,8 +25,9 @@ class ExportRequest:
     recurrent: str = "while"                        # TFLite lowering of LSTM/GRU layers
 
 
-PRECISIONS = {"onnx": ("fp32", "fp16", "int8", "int8-static"), "tflite": ("fp32", "fp16", "int8", "int8-weight", "int8-full")}
-ORDER = {"int8": 0, "int8-weight": 1, "fp16": 2, "int8-static": 3, "int8-full": 4, "fp32": 5}
+PRECISIONS = {"onnx": ("fp32", "fp16", "int8", "int8-static"), "tflite": ("fp32", "fp16", "int8", "int8-weight", "int8-full"),
+              "coreml": ("fp32", "fp16", "int8", "palettize4", "palettize6")}
+ORDER = {"int8": 0, "int8-weight": 1, "palettize6": 2, "palettize4": 3, "fp16": 4, "int8-static": 5, "int8-full": 6, "fp32": 7}
 
 
 def load_checkpoint(path: Path):
@@ -105,6 +106,15 @@ def export_checkpoint(req: ExportRequest, console=None) -> dict:
                 if p != "fp32":
                     arts[("tflite", p)] = quantize_tflite(tfp32, Path(tmp) / f"model.{p}.tflite", replace(t_cfg, precision=p),
                                                           calibration=t_cal, validate_with=validate_np)
+        if "coreml" in req.formats:
+            from export.coreml import CoreMLConfig, to_coreml
+
+            for p in req.precisions:
+                # non-strict below fp32: a package past its tolerance is kept here, then measured and left out like any other
+                arts[("coreml", p)] = to_coreml(model, encoder.encode(texts[:2]), Path(tmp) / f"model.{p}.mlpackage",
+                                                CoreMLConfig(p, labels=tuple(labels), tokenizer=asdict(encoder.settings), max_seq_len=encoder.max_len,
+                                                             description=f"{kind} exported by edgedistill"),
+                                                metadata=meta, validate_with=validate, strict=(p == "fp32"))
         for (fmt, p), art in arts.items():
             if p not in req.precisions:
                 continue

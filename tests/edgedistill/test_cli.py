@@ -124,3 +124,14 @@ def test_export_onnx_and_tflite_into_one_bundle(student_dir, tmp_path):
     assert all(r["passed"] and r["agreement_with_source"] >= 0.995 for r in rows)
     assert_clean_error(run("export", student_dir, "--format", "tflite", "--precision", "int8-static", "--out", tmp_path / "x"),
                        "int8-static", "tflite")
+
+
+def test_export_coreml_with_linux_parity(student_dir, tmp_path):
+    out = tmp_path / "ios"
+    result = run("export", student_dir, "--format", "coreml", "--precision", "fp16,int8", "--out", out, "--json", tmp_path / "e.json")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [(m["format"], m["precision"]) for m in manifest["models"]] == [("coreml", "int8"), ("coreml", "fp16")]
+    assert any(f["path"].startswith("student.int8.mlpackage/") for f in manifest["files"])
+    rows = json.loads((tmp_path / "e.json").read_text())["rows"]
+    assert all(r["passed"] for r in rows) and all(r["agreement_with_source"] >= 0.995 for r in rows)

@@ -256,7 +256,7 @@ def test_logits_of_the_wrong_shape(bundle_dir, tmp_path, capsys, monkeypatch):
 # formats, precisions, options
 
 def test_unknown_format(student_dir, capsys, monkeypatch, tmp_path):
-    assert_clean(*cli(["export", student_dir, "--format", "tfl", "--out", tmp_path / "b"], capsys, monkeypatch), "'tfl'", "onnx")
+    assert_clean(*cli(["export", student_dir, "--format", "tfl", "--out", tmp_path / "b"], capsys, monkeypatch), "'tfl'", "coreml")
 
 
 def test_unknown_precision(student_dir, capsys, monkeypatch, tmp_path):
