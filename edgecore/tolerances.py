@@ -50,3 +50,20 @@ def tolerance(fmt: str, precision: str) -> Tolerance:
     except KeyError:
         choices = ", ".join(sorted(f"{f}/{p}" for f, p in TOLERANCES))
         raise UnsupportedError(f"no tolerance for {fmt}/{precision}; known format/precision pairs: {choices}") from None
+
+
+def drift(pairs, fmt: str, precision: str) -> dict:
+    """Numbers of a converted file against its source over (reference logits, candidate logits) batches:
+    max |logit diff|, argmax agreement, sentence count, and whether both are within the tolerance."""
+    import numpy as np
+
+    diffs, same, total = [0.0], 0, 0
+    for ref, got in pairs:
+        ref, got = np.asarray(ref, dtype=np.float32), np.asarray(got, dtype=np.float32)
+        diffs.append(float(np.abs(got - ref).max(initial=0.0)))
+        same += int((got.argmax(1) == ref.argmax(1)).sum())
+        total += len(ref)
+    tol = tolerance(fmt, precision)
+    agreement = same / max(1, total)
+    return {"max_abs_logit_diff": max(diffs), "agreement": agreement, "sentences": total,
+            "within_tolerance": bool(max(diffs) <= tol.max_abs_logit_diff and agreement >= tol.min_agreement)}

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from edgecore import ConfigError, EdgedistillError, OutputExistsError, ParityError, UnsupportedError
+from edgecore.fsio import replace_dir
 from edgecore.tolerances import tolerance
 from export.artifact import Artifact, TensorSpec, tool_versions
 
@@ -189,7 +190,7 @@ def to_coreml(model: torch.nn.Module, sample: dict[str, torch.Tensor], path: str
         if validation["failures"] and strict:
             raise ParityError(f"Core ML {config.precision} package differs from PyTorch on {validation['sentences']} sentences: "
                               f"{'; '.join(validation['failures'])} (tolerance: {validation['tolerance']['reason']})")
-        _replace(staged, path)
+        replace_dir(staged, path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Artifact.for_file(path, "coreml", config.precision, _tensor_specs(spec_report["inputs"], sequence),
@@ -390,17 +391,6 @@ def _quiet():
         logging.getLogger("coremltools").removeFilter(note_filter)
         for mod, attr, original in patched:
             setattr(mod, attr, original)
-
-
-def _replace(staged: Path, path: Path) -> None:
-    """Move the checked package into place; an existing one is removed only after the new one is complete."""
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        os.replace(path, old)
-        os.replace(staged, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staged, path)
 
 
 # ------------------------------------------------------------------------------------------- checking

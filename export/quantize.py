@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecore import ConfigError, OutputExistsError, UnsupportedError
-from edgecore.tolerances import tolerance
+from edgecore.tolerances import drift
 from export.artifact import Artifact
 from export.onnx import artifact_for, read_metadata, set_metadata
 
@@ -166,18 +166,8 @@ def compare_onnx(reference: str | Path, candidate: str | Path, feeds: list[dict[
     """Numbers of a quantized file against its fp32 source on the same feeds (no raising here)."""
     ref_s, cand_s = session(reference), session(candidate)
     names = {i.name for i in ref_s.get_inputs()}
-    diffs, same, total = [], 0, 0
-    for feed in feeds:
-        feed = {k: np.asarray(v) for k, v in feed.items() if k in names}
-        ref = ref_s.run(["logits"], feed)[0]
-        got = cand_s.run(["logits"], feed)[0].astype(np.float32)
-        diffs.append(float(np.abs(got - ref).max(initial=0.0)))
-        same += int((got.argmax(1) == ref.argmax(1)).sum())
-        total += len(ref)
-    tol = tolerance("onnx", precision)
-    agreement = same / max(1, total)
-    return {"max_abs_logit_diff": max(diffs), "agreement": agreement, "sentences": total,
-            "within_tolerance": bool(max(diffs) <= tol.max_abs_logit_diff and agreement >= tol.min_agreement)}
+    feeds = [{k: np.asarray(v) for k, v in feed.items() if k in names} for feed in feeds]
+    return drift(((ref_s.run(["logits"], f)[0], cand_s.run(["logits"], f)[0]) for f in feeds), "onnx", precision)
 
 
 def _version(name: str) -> str:

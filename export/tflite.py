@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from edgecore import ConfigError, OutputExistsError, ParityError, UnsupportedError
-from edgecore.tolerances import tolerance
+from edgecore.tolerances import drift, tolerance
 from export.artifact import Artifact, TensorSpec, tool_versions
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-weight", "int8-full")
@@ -364,16 +364,7 @@ def compare_tflite(reference: str | Path, candidate: str | Path, feeds: list[dic
     from edge_runtime.litert import LiteRTRunner
 
     ref_r, cand_r = LiteRTRunner(reference), LiteRTRunner(candidate)
-    diffs, same, total = [], 0, 0
-    for feed in feeds:
-        ref, got = ref_r(feed), cand_r(feed)
-        diffs.append(float(np.abs(got - ref).max(initial=0.0)))
-        same += int((got.argmax(1) == ref.argmax(1)).sum())
-        total += len(ref)
-    tol = tolerance("tflite", precision)
-    agreement = same / max(1, total)
-    return {"max_abs_logit_diff": max(diffs), "agreement": agreement, "sentences": total,
-            "within_tolerance": bool(max(diffs) <= tol.max_abs_logit_diff and agreement >= tol.min_agreement)}
+    return drift(((ref_r(feed), cand_r(feed)) for feed in feeds), "tflite", precision)
 
 
 def read_metadata(path: str | Path) -> dict:

@@ -277,7 +277,6 @@ def register_while_lstm() -> None:
     def _(xw, w_hh, b_hh, unroll):
         return xw.new_empty(xw.shape[0], xw.shape[1], w_hh.shape[1])
 
-    import numpy as np
     from litert_converter.mlir import ir
     from litert_converter.mlir.dialects import stablehlo as hlo
     from litert_torch.backend import lowerings
