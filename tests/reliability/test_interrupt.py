@@ -39,9 +39,11 @@ def _env(cache):
 
 def _start_and_interrupt(cmd, env, out: Path, sig) -> subprocess.CompletedProcess:
     state = out.with_name(f".{out.name}.trainer") / "trainer_state.pt"
-    # a shell's background jobs start with SIGINT ignored and children inherit it; a terminal's Ctrl-C does not
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # a shell's background jobs start with SIGINT ignored and children inherit it; a terminal's Ctrl-C does not.
+    # Reset it in a small exec wrapper, not a preexec_fn: running Python between fork and exec can deadlock
+    # once a threaded library (JAX, via the TFLite stack) is loaded in this process.
+    reset = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+    proc = subprocess.Popen([sys.executable, "-c", reset, *cmd], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not state.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
