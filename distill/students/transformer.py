@@ -1,0 +1,183 @@
+"""Transformer students: shallower (DistilBERT-style) or shallower and narrower (TinyBERT-style) BERTs.
+
+A student is a plain `transformers.BertForSequenceClassification` built from the teacher's BertConfig
+(same vocabulary, positions, labels, activation), so it saves and loads with save_pretrained /
+from_pretrained, `load_teacher` reads it back, and it exports like any Hugging Face checkpoint.
+
+Initialisation:
+  teacher     copy embeddings, the teacher blocks in `teacher_layers` (default: every other block,
+              ending at the top one), pooler and classifier. Needs the teacher's width.
+  embeddings  narrower students: the teacher's word/position/type embeddings projected onto the top
+              `hidden` principal directions of its word-embedding matrix; blocks random.
+  random      everything random (the HF initialiser).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from edgecore import ConfigError, UnsupportedError, atomic_dir
+
+INITS = ("teacher", "embeddings", "random")
+
+
+@dataclass(frozen=True)
+class TransformerStudentConfig:
+    layers: int = 3
+    hidden: int | None = None                     # None: the teacher's width (384 for MiniLM-L6)
+    heads: int | None = None                      # None: the teacher's head count if it divides `hidden`
+    intermediate: int | None = None               # None: 4 * hidden (the teacher's ratio when hidden is the teacher's)
+    init: str = "teacher"                         # teacher | embeddings | random (module docstring)
+    teacher_layers: tuple[int, ...] | None = None  # 1-based teacher blocks copied into student blocks 1..layers
+    dropout: float = 0.1
+    attention_dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.layers <= 24:
+            raise ConfigError(f"layers must be in 1..24 (got {self.layers}); e.g. TransformerStudentConfig(layers=3)")
+        if self.init not in INITS:
+            raise ConfigError(f"init {self.init!r} is not supported; choose one of {', '.join(INITS)}")
+        for name in ("hidden", "heads", "intermediate"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1 or None (got {value})")
+        if self.hidden is not None and self.heads is not None and self.hidden % self.heads:
+            raise ConfigError(f"hidden {self.hidden} is not a multiple of heads {self.heads}; e.g. hidden=192, heads=12")
+        if self.teacher_layers is not None:
+            object.__setattr__(self, "teacher_layers", tuple(int(x) for x in self.teacher_layers))
+            if len(self.teacher_layers) != self.layers:
+                raise ConfigError(f"teacher_layers {list(self.teacher_layers)} names {len(self.teacher_layers)} blocks for a "
+                                  f"{self.layers}-layer student; give one teacher block per student block")
+            if min(self.teacher_layers) < 1:
+                raise ConfigError(f"teacher_layers are 1-based block numbers (got {list(self.teacher_layers)})")
+        for name in ("dropout", "attention_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1) (got {getattr(self, name)})")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["teacher_layers"] = list(self.teacher_layers) if self.teacher_layers is not None else None
+        return d
+
+
+def every_other_layer(teacher_layers: int, student_layers: int) -> tuple[int, ...]:
+    """Uniformly spaced 1-based teacher blocks ending at the top one: 6->3 gives (2, 4, 6), 6->2 (3, 6).
+
+    The same map serves teacher-init and the TinyBERT layer matches (student block m <- teacher block g(m)).
+    """
+    if not 1 <= student_layers <= teacher_layers:
+        raise ConfigError(f"a student needs 1..{teacher_layers} layers to map onto a {teacher_layers}-layer teacher (got {student_layers})")
+    return tuple(math.ceil((m + 1) * teacher_layers / student_layers) for m in range(student_layers))
+
+
+def _bert_config(teacher_model: torch.nn.Module):
+    from transformers import BertConfig
+
+    config = getattr(teacher_model, "config", None)
+    if not isinstance(config, BertConfig):
+        kind = getattr(config, "model_type", type(teacher_model).__name__)
+        raise UnsupportedError(f"Transformer students are built from a BERT-family teacher; this teacher is {kind!r}. "
+                               f"Use a BERT checkpoint (e.g. the built-in minilm-l6) or a bilstm/gru student")
+    return config
+
+
+def student_bert_config(teacher_model: torch.nn.Module, config: TransformerStudentConfig):
+    """The student's BertConfig: the teacher's vocabulary, positions, labels and activation at the student's size."""
+    from transformers import BertConfig
+
+    t = _bert_config(teacher_model)
+    hidden = config.hidden or t.hidden_size
+    heads = config.heads or (t.num_attention_heads if hidden % t.num_attention_heads == 0 else max(1, hidden // 64))
+    if hidden % heads:
+        raise ConfigError(f"hidden {hidden} is not a multiple of {heads} heads; pass heads= explicitly (e.g. hidden=192, heads=12)")
+    if config.init == "teacher" and hidden != t.hidden_size:
+        raise ConfigError(f"init='teacher' copies teacher blocks and needs the teacher's width {t.hidden_size} (got hidden={hidden}); "
+                          f"use init='embeddings' or 'random' for a narrower (TinyBERT-style) student")
+    if config.init == "embeddings" and hidden > t.hidden_size:
+        raise ConfigError(f"init='embeddings' projects the teacher's {t.hidden_size}-wide embeddings down; hidden={hidden} is wider")
+    if config.init == "teacher" and config.layers > t.num_hidden_layers:
+        raise ConfigError(f"a teacher-init student can have at most the teacher's {t.num_hidden_layers} layers (got {config.layers})")
+    if config.teacher_layers is not None and max(config.teacher_layers) > t.num_hidden_layers:
+        raise ConfigError(f"teacher_layers {list(config.teacher_layers)} go past the teacher's {t.num_hidden_layers} blocks")
+    intermediate = config.intermediate or (t.intermediate_size if hidden == t.hidden_size else 4 * hidden)
+    return BertConfig(
+        vocab_size=t.vocab_size, hidden_size=hidden, num_hidden_layers=config.layers, num_attention_heads=heads,
+        intermediate_size=intermediate, hidden_act=t.hidden_act, hidden_dropout_prob=config.dropout,
+        attention_probs_dropout_prob=config.attention_dropout, max_position_embeddings=t.max_position_embeddings,
+        type_vocab_size=t.type_vocab_size, layer_norm_eps=t.layer_norm_eps, pad_token_id=t.pad_token_id,
+        num_labels=t.num_labels, id2label=dict(t.id2label), label2id=dict(t.label2id), classifier_dropout=t.classifier_dropout,
+    )
+
+
+def build_transformer_student(teacher_model: torch.nn.Module, config: TransformerStudentConfig = TransformerStudentConfig(),
+                              seed: int = 0):
+    """A BertForSequenceClassification student initialised from `teacher_model` as `config.init` says.
+
+    >>> student = build_transformer_student(teacher.model, TransformerStudentConfig(layers=3))  # doctest: +SKIP
+    >>> student.config.num_hidden_layers                                                        # doctest: +SKIP
+    3
+    """
+    from transformers import BertForSequenceClassification
+
+    bert_config = student_bert_config(teacher_model, config)
+    torch.manual_seed(seed)
+    student = BertForSequenceClassification(bert_config)
+    if config.init == "teacher":
+        layers = config.teacher_layers or every_other_layer(teacher_model.config.num_hidden_layers, config.layers)
+        copy_teacher_layers(student, teacher_model, layers)
+    elif config.init == "embeddings":
+        init_projected_embeddings(student, teacher_model)
+    return student.eval()
+
+
+@torch.no_grad()
+def copy_teacher_layers(student, teacher_model, teacher_layers: tuple[int, ...]) -> None:
+    """Embeddings, teacher blocks `teacher_layers` (1-based) -> student blocks 1..n, pooler and classifier."""
+    student.bert.embeddings.load_state_dict(teacher_model.bert.embeddings.state_dict())
+    for s, t in enumerate(teacher_layers):
+        student.bert.encoder.layer[s].load_state_dict(teacher_model.bert.encoder.layer[t - 1].state_dict())
+    if student.bert.pooler is not None and teacher_model.bert.pooler is not None:
+        student.bert.pooler.load_state_dict(teacher_model.bert.pooler.state_dict())
+    student.classifier.load_state_dict(teacher_model.classifier.state_dict())
+
+
+@torch.no_grad()
+def init_projected_embeddings(student, teacher_model) -> torch.Tensor:
+    """Project the teacher's embeddings onto the top principal directions of its word embeddings.
+
+    Returns the (teacher_hidden, student_hidden) projection. LayerNorm starts as the identity map
+    (the projected vectors are not normalised the way the teacher's were).
+    """
+    t_emb, s_emb = teacher_model.bert.embeddings, student.bert.embeddings
+    width = s_emb.word_embeddings.weight.shape[1]
+    words = t_emb.word_embeddings.weight.float()                       # (V, Dt)
+    centred = words - words.mean(0, keepdim=True)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)           # v: (Dt, Dt), rows = directions
+    projection = v[:width].T.contiguous()                              # (Dt, Ds)
+    s_emb.word_embeddings.weight.copy_(words @ projection)
+    s_emb.position_embeddings.weight.copy_(t_emb.position_embeddings.weight.float() @ projection)
+    s_emb.token_type_embeddings.weight.copy_(t_emb.token_type_embeddings.weight.float() @ projection)
+    return projection
+
+
+def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def save_transformer_student(model, out_dir: str | Path, encoder, metrics: dict | None = None, force: bool = False) -> Path:
+    """A Hugging Face folder (config.json, model.safetensors, tokenizer files, metrics.json).
+
+    `load_teacher(out_dir)` and `edgedistill export out_dir` read it like any classifier folder; the
+    max_len it was trained with goes into metrics.json["config"] where `load_teacher` looks for it.
+    """
+    meta = {"kind": "transformer", **(metrics or {})}
+    meta["config"] = {**meta.get("config", {}), "max_len": encoder.max_len}
+    with atomic_dir(out_dir, force=force) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        encoder.save(tmp)
+        (tmp / "metrics.json").write_text(json.dumps(meta, indent=2, default=str))
+    return Path(out_dir)

@@ -1,0 +1,289 @@
+"""Distil a Transformer teacher into a Transformer student, DistilBERT- or TinyBERT-style.
+
+distilbert  one stage:  kl_weight * KL(teacher_T || student_T) * T^2  +  ce_weight * CE(labels)
+                        +  sum of layer-match terms (default: cosine between top hidden states)
+tinybert    stage 1 (intermediate layers): only the layer matches (default: embeddings MSE, and per
+                        block attention MSE + hidden MSE, through learned projections when the widths differ)
+            stage 2 (prediction layer): kl_weight * soft-target KL (+ ce_weight * CE, 0 by default)
+
+Teacher logits come from the logit cache (a TrainSet's `teacher_logits`); the teacher itself runs
+only when there are layer matches. Every term is logged unweighted. Under torchrun the loop is plain
+data parallel with global-batch semantics (see distill.distributed).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from distill import losses
+from distill.distributed import DistContext, current, global_batch_loop, linear_schedule, sharded_accuracy, wrap
+from distill.intermediate import Features, LayerMatchLoss, Match, features, load_matches, check_matches, use_eager_attention
+from distill.trainer import TrainSet, length_bucketed
+from edgecore import ConfigError
+
+METHODS = ("distilbert", "tinybert")
+DEFAULT_MATCHES = {"distilbert": "distilbert", "tinybert": "tinybert"}
+BUCKET = 50   # batches per length-sorted pool, as the teacher's fine-tuning uses
+
+
+@dataclass(frozen=True)
+class TransformerDistillConfig:
+    method: str = "distilbert"        # distilbert | tinybert
+    matches: str | tuple[Match, ...] | None = None   # preset name, .json/.yaml file or Matches; None: the method's preset
+    temperature: float = 2.0
+    kl_weight: float = 1.0            # soft targets (KL * T^2)
+    ce_weight: float | None = None    # gold labels; None: 0.5 for distilbert, 0.0 for tinybert (TinyBERT uses soft targets only)
+    epochs: int = 3                   # distilbert: the one stage; tinybert: stage 2 (prediction layer)
+    intermediate_epochs: int = 3      # tinybert stage 1
+    batch_size: int = 32
+    lr: float = 1e-4
+    intermediate_lr: float = 5e-4     # tinybert stage 1 (students trained from scratch move far)
+    weight_decay: float = 0.01
+    warmup: float = 0.1
+    grad_clip: float = 1.0
+    patience: int = 0                 # epochs without a better dev accuracy before stopping; 0 = never
+    max_steps: int | None = None      # cap per stage (quick runs and tests)
+    group_by_length: bool = True      # batches of similar lengths pad less (distill.trainer.length_bucketed)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ConfigError(f"method {self.method!r} is not supported; choose one of {', '.join(METHODS)}")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0 (got {self.temperature}); 1-4 are usual")
+        if self.kl_weight < 0 or (self.ce_weight is not None and self.ce_weight < 0):
+            raise ConfigError(f"kl_weight and ce_weight must be >= 0 (got {self.kl_weight}, {self.ce_weight})")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.intermediate_lr <= 0:
+            raise ConfigError(f"epochs, batch_size and learning rates must be positive (got {self.epochs}, {self.batch_size}, {self.lr}, {self.intermediate_lr})")
+        if self.method == "tinybert" and self.intermediate_epochs < 1:
+            raise ConfigError(f"tinybert needs intermediate_epochs >= 1 (got {self.intermediate_epochs})")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1 or None (got {self.max_steps})")
+        if not isinstance(self.matches, (str, Path, type(None))):
+            object.__setattr__(self, "matches", tuple(self.matches))
+
+    @property
+    def label_weight(self) -> float:
+        if self.ce_weight is not None:
+            return self.ce_weight
+        return 0.5 if self.method == "distilbert" else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if isinstance(self.matches, tuple):
+            d["matches"] = [m.to_dict() for m in self.matches]
+        elif self.matches is not None:
+            d["matches"] = str(self.matches)
+        return d
+
+
+@dataclass
+class DistillResult:
+    best_dev_accuracy: float
+    best_epoch: int
+    steps: int
+    seconds: float
+    matches: list[dict]
+    history: list[dict] = field(default_factory=list)       # one record per epoch and stage, every term unweighted
+    step_losses: dict[str, list[float]] = field(default_factory=dict)   # stage -> global loss per optimizer step
+    world_size: int = 1
+
+
+class _DistillStep(nn.Module):
+    """Student + the learned projections in one module, so DDP averages the gradients of both.
+
+    forward(feeds, teacher_features, teacher_logits, labels) -> (weighted loss, {term: unweighted value}).
+    """
+
+    def __init__(self, student: nn.Module, match_loss: LayerMatchLoss, kl_weight: float, ce_weight: float, temperature: float) -> None:
+        super().__init__()
+        self.student, self.match_loss = student, match_loss
+        self.kl_weight, self.ce_weight, self.temperature = kl_weight, ce_weight, temperature
+
+    def forward(self, feeds, teacher: Features | None, teacher_logits: torch.Tensor | None, labels: torch.Tensor):
+        need_layers = teacher is not None and len(self.match_loss.matches) > 0
+        if need_layers:
+            s = features(self.student, feeds, attentions=self.match_loss.needs_attentions)
+            logits = s.logits
+        else:
+            s, logits = None, self.student(**feeds).logits                       # (B, C)
+        terms: dict[str, tuple[float, torch.Tensor]] = {}
+        if self.kl_weight > 0:
+            terms["kl"] = (self.kl_weight, losses.soft_cross_entropy(logits, teacher_logits, temperature=self.temperature))
+        if self.ce_weight > 0 and bool((labels >= 0).any()):
+            terms["ce"] = (self.ce_weight, losses.hard_cross_entropy(logits, labels=labels))
+        if need_layers:
+            terms.update(self.match_loss(s, teacher))
+        if not terms:
+            raise ConfigError("nothing to train on: every loss weight is 0; set kl_weight, ce_weight or a match weight > 0")
+        loss = sum(w * v for w, v in terms.values())
+        return loss, {k: v for k, (_, v) in terms.items()}
+
+
+def distill_transformer(student: nn.Module, teacher_model: nn.Module | None, train_set: TrainSet, dev_ids: list[list[int]],
+                        dev_labels: list[int], pad, config: TransformerDistillConfig = TransformerDistillConfig(),
+                        ctx: DistContext | None = None, description: str = "distilling") -> DistillResult:
+    """Train `student` (a BertForSequenceClassification) in place; it ends holding its best-on-dev weights.
+
+    `teacher_model` runs (no grad, eval mode) only when the recipe has layer matches; pass None for
+    logit-only distillation. Under torchrun every rank calls this with the same arguments.
+
+    >>> result = distill_transformer(student, teacher.model, TrainSet(ids, labels, logits), dev_ids, dev_labels,
+    ...                              encoder.pad, TransformerDistillConfig(method="tinybert"))  # doctest: +SKIP
+    """
+    ctx = ctx or current()
+    if train_set.teacher_logits is None and config.kl_weight > 0:
+        raise ConfigError("soft-target distillation needs teacher logits in the TrainSet; compute them with cached_teacher_logits")
+    matches = _resolve_matches(config, teacher_model, student)
+    s_width = student.config.hidden_size
+    t_width = teacher_model.config.hidden_size if teacher_model is not None else s_width
+    match_loss = LayerMatchLoss(matches, s_width, t_width)
+    previous_attn = []
+    if match_loss.needs_attentions:
+        previous_attn = [(m, use_eager_attention(m)) for m in (student, teacher_model)]
+    if teacher_model is not None:
+        teacher_model.eval()   # no dropout in the targets; its forward runs under no_grad
+    result = DistillResult(-1.0, 0, 0, 0.0, [m.to_dict() for m in matches], world_size=ctx.world_size)
+    t0 = time.perf_counter()
+    try:
+        if config.method == "tinybert":
+            head = [p for n, p in student.named_parameters() if n.startswith(("classifier.", "bert.pooler."))]
+            for p in head:   # stage 1 never reaches the head; freezing it keeps DDP from waiting for its gradients
+                p.requires_grad_(False)
+            step = _DistillStep(student, match_loss, 0.0, 0.0, config.temperature)
+            _stage("intermediate", step, teacher_model, train_set, pad, config, config.intermediate_epochs, config.intermediate_lr,
+                   ctx, result, dev=None, description=f"{description} (stage 1: layers)")
+            for p in head:
+                p.requires_grad_(True)
+            step = _DistillStep(student, LayerMatchLoss((), s_width, s_width), config.kl_weight, config.label_weight, config.temperature)
+            _stage("prediction", step, None, train_set, pad, config, config.epochs, config.lr, ctx, result,
+                   dev=(dev_ids, dev_labels), description=f"{description} (stage 2: prediction)")
+        else:
+            step = _DistillStep(student, match_loss, config.kl_weight, config.label_weight, config.temperature)
+            _stage("distil", step, teacher_model, train_set, pad, config, config.epochs, config.lr, ctx, result,
+                   dev=(dev_ids, dev_labels), description=description)
+    finally:
+        for model, impl in previous_attn:
+            model.set_attn_implementation(impl)
+    result.seconds = time.perf_counter() - t0
+    student.eval()
+    return result
+
+
+def _resolve_matches(config: TransformerDistillConfig, teacher_model, student) -> tuple[Match, ...]:
+    if teacher_model is None:   # logit-only run: the method's default preset does not apply, explicit matches cannot
+        if config.matches is None or config.matches == () or str(config.matches) == "none":
+            return ()
+        raise ConfigError(f"layer matches ({config.matches if isinstance(config.matches, (str, Path)) else ', '.join(m.name for m in config.matches)}) "
+                          f"need the teacher model; pass it, or set matches='none'")
+    spec = config.matches if config.matches is not None else DEFAULT_MATCHES[config.method]
+    s_layers, t_layers = student.config.num_hidden_layers, teacher_model.config.num_hidden_layers
+    if isinstance(spec, tuple):
+        check_matches(spec, t_layers, s_layers)
+        return spec
+    return load_matches(spec, t_layers, s_layers)
+
+
+def _stage(name: str, step: _DistillStep, teacher_model, train_set: TrainSet, pad, config: TransformerDistillConfig, epochs: int,
+           lr: float, ctx: DistContext, result: DistillResult, dev, description: str) -> None:
+    torch.manual_seed(config.seed)
+    n = len(train_set.ids)
+    steps_per_epoch = -(-n // config.batch_size)
+    total = min(config.max_steps or 10**12, epochs * steps_per_epoch)
+    params = [p for p in step.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=config.weight_decay)
+    schedule = linear_schedule(optimizer, total, config.warmup)
+    generator = torch.Generator().manual_seed(config.seed)
+    wrapped = wrap(step, ctx, find_unused_parameters=True)
+    student = step.student
+    needs_teacher = teacher_model is not None and len(step.match_loss.matches) > 0
+    attentions = step.match_loss.needs_attentions
+    labels, teacher_logits = train_set.labels, train_set.teacher_logits
+    best = {"acc": -1.0, "epoch": 0, "weights": None}
+
+    def one_step(local: torch.Tensor):
+        feeds = pad([train_set.ids[i] for i in local.tolist()])
+        t_feats = None
+        if needs_teacher:
+            with torch.no_grad():
+                t_feats = features(teacher_model, feeds, attentions=attentions)
+        return wrapped(feeds, t_feats, teacher_logits[local] if teacher_logits is not None else None, labels[local])
+
+    def on_epoch_end(state) -> bool:
+        record = {"stage": name, "epoch": state.epoch, "step": state.step, **{f"loss_{k}": v for k, v in state.epoch_terms[-1].items()}}
+        stop = False
+        if dev is not None:
+            acc = sharded_accuracy(student, dev[0], dev[1], pad, ctx)
+            record["dev_accuracy"] = acc
+            if acc > best["acc"]:
+                best.update(acc=acc, epoch=state.epoch, weights={k: v.detach().clone() for k, v in student.state_dict().items()})
+            stop = bool(config.patience) and state.epoch - best["epoch"] >= config.patience
+        result.history.append(record)
+        student.train()
+        return stop
+
+    student.train()
+    state = global_batch_loop(one_step, params, optimizer, schedule, n, config.batch_size, total, generator, ctx,
+                              grad_clip=config.grad_clip, on_epoch_end=on_epoch_end, description=description,
+                              batches=lambda: length_bucketed(train_set.ids, config.batch_size, BUCKET if config.group_by_length else 0, generator))
+    if best["weights"] is not None:
+        student.load_state_dict(best["weights"])
+        result.best_dev_accuracy, result.best_epoch = best["acc"], best["epoch"]
+    result.steps += state.step
+    result.step_losses[name] = state.step_losses
+    student.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipe: data set + teacher -> trained Transformer student
+
+def train_transformer_student(name: str, dataset, teacher, student_config, distill_config: TransformerDistillConfig = TransformerDistillConfig(),
+                              teacher_logits: np.ndarray | None = None, ctx: DistContext | None = None, seed: int = 0):
+    """Build a student from `teacher` (a distill.Teacher), distil it on `dataset.train`, score it on the test split.
+
+    Teacher logits come from the (sharded) logit cache unless given. Returns a distill.recipes.StudentRun
+    whose `result` is a DistillResult.
+
+    >>> run = train_transformer_student("distil-3l", ds, teacher, TransformerStudentConfig(layers=3))  # doctest: +SKIP
+    >>> run.test_accuracy                                                                            # doctest: +SKIP
+    0.84
+    """
+    from distill.distributed import sharded_teacher_logits
+    from distill.recipes import StudentRun
+    from distill.students.transformer import build_transformer_student
+
+    ctx = ctx or current()
+    encoder = teacher.encoder
+    if teacher_logits is None:
+        teacher_logits, _ = sharded_teacher_logits(teacher, dataset.train.texts, ctx, "teacher logits (transfer set)")
+    student = build_transformer_student(teacher.model, student_config, seed=seed)
+    train_set = TrainSet(encoder.ids(dataset.train.texts), torch.tensor(dataset.train.labels), torch.from_numpy(np.asarray(teacher_logits)))
+    result = distill_transformer(student, teacher.model, train_set, encoder.ids(dataset.dev.texts), dataset.dev.labels, encoder.pad,
+                                 distill_config, ctx, description=f"training {name}")
+    test_acc = sharded_accuracy(student, encoder.ids(dataset.test.texts), dataset.test.labels, encoder.pad, ctx)
+    return StudentRun(name, student, "teacher", result, test_acc)
+
+
+def cli_configs(teacher_model, layers: int, hidden: int | None = None, matches: str | None = None, method: str | None = None,
+                **distill_options) -> tuple:
+    """What `edgedistill distill --student transformer --layers L [--hidden H] [--matches FILE|preset]` means.
+
+    Same width as the teacher (no --hidden): teacher-init blocks (every other), DistilBERT-style.
+    Narrower: PCA-projected teacher embeddings, random blocks, TinyBERT two-stage. `method` and any
+    TransformerDistillConfig field (`temperature=`, `epochs=`, ...) override the choice.
+
+    >>> student_cfg, distill_cfg = cli_configs(teacher.model, layers=4, hidden=192)  # doctest: +SKIP
+    >>> distill_cfg.method, student_cfg.init                                          # doctest: +SKIP
+    ('tinybert', 'embeddings')
+    """
+    from distill.students.transformer import TransformerStudentConfig
+
+    narrow = hidden is not None and hidden != teacher_model.config.hidden_size
+    student = TransformerStudentConfig(layers=layers, hidden=hidden if narrow else None, init="embeddings" if narrow else "teacher")
+    chosen = method or ("tinybert" if narrow or matches in ("tinybert", "tinybert-hidden") else "distilbert")
+    return student, TransformerDistillConfig(method=chosen, matches=matches, **distill_options)
