@@ -260,7 +260,7 @@ class _LogitsOf(torch.nn.Module):
 # Teacher fine-tuning and RNN students under torchrun
 
 def train_classifier(model, encoder, dataset, config, ctx: DistContext | None = None) -> dict:
-    """Data-parallel version of `distill.teacher._train_classifier`, step for step the same in one process.
+    """Fine-tune a classifier (the teacher, by `finetune_teacher`); under torchrun, plain data parallel.
 
     Same AdamW groups, warm-up/decay, clipping at 1.0 and seeded (length-bucketed) batches; returns a summary
     (steps, seconds, per-step global losses). Only parameters with requires_grad train (PEFT).

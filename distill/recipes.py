@@ -9,9 +9,10 @@ import torch
 
 from distill.augment import vocab_counts
 from distill.data import TextDataset
+from distill.distributed import train_data_parallel
 from distill.students.rnn import RNNStudent, RNNStudentConfig
 from distill.text import Encoder
-from distill.trainer import TrainConfig, TrainResult, TrainSet, accuracy, train
+from distill.trainer import TrainConfig, TrainResult, TrainSet, accuracy
 from edgecore import ConfigError
 
 
@@ -89,6 +90,7 @@ def train_rnn_student(name: str, dataset: TextDataset, encoder: Encoder, student
         logits = np.concatenate([teacher_logits, extra_logits])
     train_set = TrainSet(ids, torch.tensor(labels), torch.from_numpy(np.ascontiguousarray(logits)) if logits is not None else None)
     dev_ids = encoder.ids(dataset.dev.texts)
-    result = train(model, train_set, dev_ids, dataset.dev.labels, encoder.pad, config, checkpoint_dir, description=f"training {name}")
+    # one process: distill.trainer.train itself; under torchrun: DDP over shards of the transfer set
+    result = train_data_parallel(model, train_set, dev_ids, dataset.dev.labels, encoder.pad, config, checkpoint_dir, description=f"training {name}")
     test_acc = accuracy(model, encoder.ids(dataset.test.texts), dataset.test.labels, encoder.pad)
     return StudentRun(name, model, "teacher" if config.uses_teacher else "labels", result, test_acc)

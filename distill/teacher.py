@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import random
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,7 +16,6 @@ import torch
 
 from distill.data import TextDataset
 from distill.text import Encoder
-from distill.trainer import length_bucketed
 from edgecore import CheckpointError, ConfigError, atomic_dir, atomic_write, cache_dir, sha256_file
 from edgecore.progress import bar
 
@@ -39,6 +36,7 @@ class TeacherConfig:
     weight_decay: float = 0.01
     bucket: int = 50          # length-bucketed batches (see distill.trainer.length_bucketed); 0 = plain shuffle
     seed: int = 0
+    peft: str = "full"        # which parameters train: full | freeze:K | bitfit | adapter:R (distill.peft)
 
     def __post_init__(self) -> None:
         if not 8 <= self.max_len <= 512:
@@ -47,6 +45,17 @@ class TeacherConfig:
             raise ConfigError(f"batch_size, lr and epochs must be positive (got {self.batch_size}, {self.lr}, {self.epochs})")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps must be >= 1 or None (got {self.max_steps})")
+        from distill.peft import PeftConfig
+
+        object.__setattr__(self, "peft", PeftConfig.parse(self.peft).spec)   # normalised; a bad spec fails here
+
+    def key_fields(self) -> dict:
+        """The settings that name a cache entry. `peft` enters only when it is not full, so teachers
+        cached before PEFT existed keep their keys."""
+        fields = asdict(self)
+        if fields["peft"] == "full":
+            del fields["peft"]
+        return fields
 
 
 @dataclass
@@ -90,6 +99,9 @@ def load_classifier(path: str | Path, num_labels: int | None = None, label_names
     """Load a Hugging Face sequence classifier from safetensors only. A fresh head is added when asked for."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    from distill.peft import register_auto_classes
+
+    register_auto_classes()   # adapter checkpoints (teacher finetune --peft adapter:R) load with their adapters
     path = Path(path)
     try:
         config = AutoConfig.from_pretrained(path)
@@ -114,7 +126,7 @@ def teacher_key(base_path: Path, dataset: TextDataset, config: TeacherConfig) ->
     h.update(sha256_file(base_path / "model.safetensors").encode())
     h.update(sha256_file(base_path / "tokenizer.json").encode())
     h.update(dataset.fingerprint().encode())
-    h.update(json.dumps(asdict(config), sort_keys=True).encode())
+    h.update(json.dumps(config.key_fields(), sort_keys=True).encode())
     return h.hexdigest()[:20]
 
 
@@ -125,6 +137,10 @@ def finetune_teacher(dataset: TextDataset, config: TeacherConfig = TeacherConfig
     >>> teacher.metrics["test_accuracy"]                             # doctest: +SKIP
     0.86
     """
+    from distill.distributed import barrier, current, sharded_accuracy, train_classifier
+    from distill.peft import apply_peft
+
+    ctx = current()   # under torchrun every rank trains its share of each batch; rank 0 writes the cache
     base = resolve_base(config.base)
     key = teacher_key(base, dataset, config)
     target = cache_dir("teachers") / key
@@ -136,20 +152,24 @@ def finetune_teacher(dataset: TextDataset, config: TeacherConfig = TeacherConfig
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     model = load_classifier(base, len(dataset.label_names), dataset.label_names)
+    trainable = apply_peft(model, config.peft)
     encoder = Encoder(base, config.max_len)
-    t0 = time.perf_counter()
-    _train_classifier(model, encoder, dataset, config)
-    train_seconds = time.perf_counter() - t0
-    model.eval()
-    metrics = {"train_seconds": round(train_seconds, 1), "base": str(base), "key": key, "config": asdict(config)}
+    summary = train_classifier(model, encoder, dataset, config, ctx)
+    metrics = {"train_seconds": summary["seconds"], "base": str(base), "key": key, "config": asdict(config),
+               "trainable_parameters": trainable.to_dict(), "world_size": ctx.world_size}
     for split in ("dev", "test"):
         part = getattr(dataset, split)
-        pred = predict_logits(model, encoder, part.texts, description=f"teacher {split} accuracy").argmax(1)
-        metrics[f"{split}_accuracy"] = float((pred == np.asarray(part.labels)).mean())
-    with atomic_dir(target, force=True) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        encoder.save(tmp)
-        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        if ctx.enabled:
+            metrics[f"{split}_accuracy"] = sharded_accuracy(model, encoder.ids(part.texts), part.labels, encoder.pad, ctx, batch_size=64)
+        else:
+            pred = predict_logits(model, encoder, part.texts, description=f"teacher {split} accuracy").argmax(1)
+            metrics[f"{split}_accuracy"] = float((pred == np.asarray(part.labels)).mean())
+    if ctx.is_main:
+        with atomic_dir(target, force=True) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            encoder.save(tmp)
+            (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    barrier(ctx)
     return load_teacher(target)
 
 
@@ -163,40 +183,6 @@ def load_teacher(path: str | Path, max_len: int = 64) -> Teacher:
     id2label = model.config.id2label or {}
     labels = tuple(id2label[i] for i in sorted(id2label)) if id2label else tuple(str(i) for i in range(model.config.num_labels))
     return Teacher(model, Encoder(path, max_len), path, labels, metrics)
-
-
-def _train_classifier(model, encoder: Encoder, dataset: TextDataset, config: TeacherConfig) -> None:
-    ids = encoder.ids(dataset.train.texts)
-    labels = torch.tensor(dataset.train.labels)
-    steps_per_epoch = math.ceil(len(ids) / config.batch_size)
-    total = config.max_steps or max(1, round(config.epochs * steps_per_epoch))
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm", "norm")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if p.requires_grad and not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if p.requires_grad and any(k in n for k in no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)
-    warmup = int(config.warmup * total)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total - s) / max(1, total - warmup)))
-    generator = torch.Generator().manual_seed(config.seed)
-    model.train()
-    step = 0
-    with bar(total, "fine-tuning teacher") as progress:
-        while step < total:
-            for batch in length_bucketed(ids, config.batch_size, config.bucket, generator):
-                if step >= total:
-                    break
-                feeds = encoder.pad([ids[i] for i in batch.tolist()])
-                loss = torch.nn.functional.cross_entropy(model(**feeds).logits, labels[batch])
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                schedule.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                progress.advance()
-                progress.describe(f"fine-tuning teacher (loss {loss.item():.3f})")
 
 
 @torch.inference_mode()

@@ -22,7 +22,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Built-in and user data sets."
 teacher_app = typer.Typer(no_args_is_help=True, help="Teacher fine-tuning.")
 app.add_typer(data_app, name="data")
 app.add_typer(teacher_app, name="teacher")
-console = Console(stderr=False)
+# piped or logged output (CI, `| tee`) is not cut to 80 columns: tables keep every column readable
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 
@@ -91,53 +92,69 @@ def teacher_finetune(data: str = typer.Option("movie-snippets", help="Built-in d
                      base: str = typer.Option("minilm-l6", help="Built-in base name or a Hugging Face model folder."),
                      out: Path = typer.Option(..., help="Folder to write the fine-tuned teacher to."),
                      epochs: float = typer.Option(2.0), lr: float = typer.Option(1e-4), batch_size: int = typer.Option(32),
-                     max_len: int = typer.Option(64), force: bool = typer.Option(False),
+                     max_len: int = typer.Option(64),
+                     peft: str = typer.Option("full", help="Which parameters train: full | freeze:K (embeddings + first K blocks frozen) | bitfit (biases + head) | adapter:R (bottleneck adapters of width R)."),
+                     force: bool = typer.Option(False),
                      json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here.")) -> None:
-    """Fine-tune a teacher (cached by content hash) and copy it to --out."""
+    """Fine-tune a teacher (cached by content hash) and copy it to --out; runs under torchrun too."""
     import shutil
 
     from distill import TeacherConfig, finetune_teacher, load_dataset
+    from distill.distributed import init_distributed
     from edgecore import atomic_dir, check_writable, prepare_output_dir
 
     if out.exists() and not force:
         prepare_output_dir(out, force)
     check_writable(out)
-    config = TeacherConfig(base=base, epochs=epochs, lr=lr, batch_size=batch_size, max_len=max_len)
+    config = TeacherConfig(base=base, epochs=epochs, lr=lr, batch_size=batch_size, max_len=max_len, peft=peft)
+    ctx = init_distributed()
     teacher = finetune_teacher(load_dataset(data), config)
+    if not ctx.is_main:
+        return
     with atomic_dir(out, force=True) as tmp:
         shutil.copytree(teacher.path, tmp, dirs_exist_ok=True)
-    console.print(f"teacher dev {teacher.metrics['dev_accuracy']:.2%}, test {teacher.metrics['test_accuracy']:.2%} -> {out}")
+    trained = teacher.metrics.get("trainable_parameters")
+    how = f" ({trained['method']}: {trained['trainable']:,} of {trained['total']:,} parameters trained)" if trained else ""
+    console.print(f"teacher dev {teacher.metrics['dev_accuracy']:.2%}, test {teacher.metrics['test_accuracy']:.2%}{how} -> {out}")
     _write_json(json_out, teacher.metrics)
 
 
 @app.command()
 def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (from `teacher finetune`)."),
-            student: str = typer.Option("bilstm", help="bilstm | gru"),
+            student: str = typer.Option("bilstm", help="bilstm | gru | transformer"),
             data: str = typer.Option("movie-snippets", help="Built-in data name or CSV path (text,label)."),
             out: Path = typer.Option(..., help="Folder for the student checkpoint."),
-            loss: str = typer.Option("mse", help="mse (logits) | kl (soft targets at --temperature) | ce (labels only)."),
-            temperature: float = typer.Option(1.0), alpha: float = typer.Option(1.0, help="Weight of the distillation term."),
-            augment: int = typer.Option(0, help="Augmented variants per training sentence, labelled by the teacher."),
-            unlabelled: str = typer.Option("", help="Comma-separated extra text (built-in names or CSV) labelled by the teacher."),
-            epochs: int = typer.Option(12), hidden: int = typer.Option(256), layers: int = typer.Option(1),
-            pooling: str = typer.Option("max", help="max | mean | last | attention"),
-            embed_dim: int = typer.Option(0, help="Embedding width (PCA of the teacher's); 0 = the teacher's width."),
+            loss: str = typer.Option("mse", help="bilstm/gru: mse (logits) | kl (soft targets at --temperature) | ce (labels only)."),
+            temperature: Optional[float] = typer.Option(None, help="Soft-target temperature (default 1 for bilstm/gru, 2 for transformer)."),
+            alpha: float = typer.Option(1.0, help="Weight of the distillation term."),
+            augment: int = typer.Option(0, help="bilstm/gru: augmented variants per training sentence, labelled by the teacher."),
+            unlabelled: str = typer.Option("", help="bilstm/gru: comma-separated extra text (built-in names or CSV) labelled by the teacher."),
+            epochs: Optional[int] = typer.Option(None, help="Epochs (default 12 for bilstm/gru, 3 for transformer)."),
+            hidden: Optional[int] = typer.Option(None, help="Width (default 256 for bilstm/gru; the teacher's for transformer, narrower means TinyBERT-style)."),
+            layers: Optional[int] = typer.Option(None, help="Layers (default 1 for bilstm/gru, 3 for transformer)."),
+            matches: Optional[str] = typer.Option(None, help="transformer: layer matches, a preset (distilbert, tinybert, tinybert-hidden) or a .json/.yaml file."),
+            method: Optional[str] = typer.Option(None, help="transformer: distilbert | tinybert (default: distilbert at the teacher's width, tinybert when narrower)."),
+            pooling: str = typer.Option("max", help="bilstm/gru: max | mean | last | attention"),
+            embed_dim: int = typer.Option(0, help="bilstm/gru: embedding width (PCA of the teacher's); 0 = the teacher's width."),
             freeze_embeddings: bool = typer.Option(False), prune_vocab: bool = typer.Option(True, help="Keep only tokens seen in the transfer text."),
             seed: int = typer.Option(0), force: bool = typer.Option(False),
             json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here.")) -> None:
-    """Distil a BiLSTM/GRU student from the teacher's (cached) logits, with optional augmentation."""
+    """Distil a student (BiLSTM/GRU on the teacher's cached logits, or a Transformer); runs under torchrun too."""
+    from distill.distributed import init_distributed
     from edgedistill.recipes_cli import DistillRequest, run_distill
 
     from edgecore import check_writable, prepare_output_dir
 
-    _csv(student, ("bilstm", "gru"), "student kind")
+    _csv(student, ("bilstm", "gru", "transformer"), "student kind")
     if out.exists() and not force:
         prepare_output_dir(out, force)
     check_writable(out)
+    ctx = init_distributed()
     metrics = run_distill(DistillRequest(teacher, student, data, out, loss, temperature, alpha, augment,
                                          tuple(u for u in unlabelled.split(",") if u), epochs, hidden, layers, pooling,
-                                         embed_dim or None, freeze_embeddings, prune_vocab, seed, force), console)
-    _write_json(json_out, metrics)
+                                         embed_dim or None, freeze_embeddings, prune_vocab, seed, force, matches, method), console)
+    if ctx.is_main:
+        _write_json(json_out, metrics)
 
 
 @app.command()

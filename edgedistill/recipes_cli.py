@@ -1,4 +1,9 @@
-"""`edgedistill distill`: build the transfer set, train one student, save it. Glue only."""
+"""`edgedistill distill`: build the transfer set, train one student, save it. Glue only.
+
+Runs alone or under `torchrun --nproc_per_node N` (plain data parallel, see distill.distributed):
+every rank trains on its share of each global batch, teacher logits are computed in shards, and
+rank 0 alone writes the checkpoint.
+"""
 from __future__ import annotations
 
 import shutil
@@ -16,24 +21,26 @@ class DistillRequest:
     data: str = "movie-snippets"
     out: Path = Path("runs/student")
     loss: str = "mse"
-    temperature: float = 1.0
+    temperature: float | None = None   # None: 1 for bilstm/gru, 2 for transformer
     alpha: float = 1.0
     augment: int = 0
     unlabelled: tuple[str, ...] = ()
-    epochs: int = 12
-    hidden: int = 256
-    layers: int = 1
+    epochs: int | None = None          # None: 12 for bilstm/gru, 3 for transformer
+    hidden: int | None = None          # None: 256 for bilstm/gru, the teacher's width for transformer
+    layers: int | None = None          # None: 1 for bilstm/gru, 3 for transformer
     pooling: str = "max"
     embed_dim: int | None = None
     freeze_embeddings: bool = False
     prune_vocab: bool = True
     seed: int = 0
     force: bool = False
+    matches: str | None = None         # transformer: layer-match preset or .json/.yaml file
+    method: str | None = None          # transformer: distilbert | tinybert (None: by width, see cli_configs)
 
 
 def transfer_set(teacher, dataset, augment: int, unlabelled: tuple[str, ...], seed: int = 0):
     """(extra texts, their teacher logits): augmented training sentences and unlabelled text, teacher-labelled (cached)."""
-    from distill import cached_teacher_logits, load_texts
+    from distill import load_texts
     from distill.augment import AugmentConfig, Neighbours, augment as make_variants
     from distill.recipes import teacher_word_embeddings
 
@@ -48,21 +55,49 @@ def transfer_set(teacher, dataset, augment: int, unlabelled: tuple[str, ...], se
         extra += [t for t in texts if t not in held_out]
     if not extra:
         return [], None
-    return extra, cached_teacher_logits(teacher, extra, "teacher logits (extra transfer text)")[0]
+    from distill.distributed import sharded_teacher_logits
+
+    return extra, sharded_teacher_logits(teacher, extra, description="teacher logits (extra transfer text)")[0]
 
 
-def run_distill(req: DistillRequest, console=None) -> dict:
-    from distill import RNNStudentConfig, TrainConfig, cached_teacher_logits, load_dataset, load_teacher, save_student, train_rnn_student
-    from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
-
-    train_cfg = TrainConfig(loss=req.loss, temperature=req.temperature, alpha=req.alpha, epochs=req.epochs, seed=req.seed)
-    teacher = load_teacher(req.teacher)
-    ds = load_dataset(req.data)
+def _check_labels(ds, teacher) -> None:
     if len(ds.label_names) != len(teacher.label_names):
         raise UnsupportedError(f"data {ds.name} has {len(ds.label_names)} labels but the teacher has {len(teacher.label_names)}; use data with the teacher's labels")
     if list(ds.label_names) != list(teacher.label_names):
         raise DataError(f"data labels {list(ds.label_names)} differ from the teacher's {list(teacher.label_names)}; their order must match")
-    logits = cached_teacher_logits(teacher, ds.train.texts)[0] if train_cfg.uses_teacher else None
+
+
+def run_distill(req: DistillRequest, console=None) -> dict:
+    from distill import load_dataset, load_teacher
+    from distill.distributed import barrier, current
+
+    ctx = current()
+    if req.student == "transformer" and (req.augment or req.unlabelled):
+        raise UnsupportedError("--augment and --unlabelled build transfer sets for bilstm/gru students; a transformer student "
+                               "distils on the training sentences (drop those options, or use --student bilstm)")
+    teacher = load_teacher(req.teacher)
+    ds = load_dataset(req.data)
+    _check_labels(ds, teacher)
+    run, metrics, save = (_transformer if req.student == "transformer" else _rnn)(req, teacher, ds)
+    metrics = {"kind": req.student, "test_accuracy": run.test_accuracy, "teacher_test_accuracy": teacher.metrics.get("test_accuracy"),
+               "best_dev_accuracy": run.result.best_dev_accuracy, "steps": run.result.steps, "seconds": round(run.result.seconds, 1),
+               "trained_on": run.trained_on, "world_size": ctx.world_size, **metrics}
+    if ctx.is_main:
+        save(metrics)
+    barrier(ctx)
+    if console is not None and ctx.is_main:
+        console.print(f"{req.student} ({run.trained_on}, {metrics['transfer_sentences']} transfer sentences) test {run.test_accuracy:.2%}, "
+                      f"best dev {run.result.best_dev_accuracy:.2%}, {metrics['params_non_embedding']:,} non-embedding params -> {req.out}")
+    return metrics
+
+
+def _rnn(req: DistillRequest, teacher, ds):
+    from distill import RNNStudentConfig, TrainConfig, save_student, train_rnn_student
+    from distill.distributed import sharded_teacher_logits
+    from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
+
+    train_cfg = TrainConfig(loss=req.loss, temperature=req.temperature or 1.0, alpha=req.alpha, epochs=req.epochs or 12, seed=req.seed)
+    logits = sharded_teacher_logits(teacher, ds.train.texts)[0] if train_cfg.uses_teacher else None
     extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed) if train_cfg.uses_teacher else ([], None)
     enc = teacher.encoder
     keep = select_vocabulary(enc, ds.train.texts + extra) if req.prune_vocab else None
@@ -70,19 +105,44 @@ def run_distill(req: DistillRequest, console=None) -> dict:
     if req.embed_dim:
         table = reduce_embeddings(table, req.embed_dim, keep)
     cfg = RNNStudentConfig(vocab_size=enc.settings.vocab_size, num_labels=len(ds.label_names), cell="lstm" if req.student == "bilstm" else "gru",
-                           embed_dim=table.shape[1], hidden=req.hidden, layers=req.layers, pooling=req.pooling,
+                           embed_dim=table.shape[1], hidden=req.hidden or 256, layers=req.layers or 1, pooling=req.pooling,
                            freeze_embeddings=req.freeze_embeddings, pad_id=enc.settings.pad_id)
     ckpt = req.out.with_name(f".{req.out.name}.trainer")
     run = train_rnn_student(req.student, ds, enc, cfg, train_cfg, logits, table, checkpoint_dir=ckpt, keep_ids=keep,
                             extra_texts=extra, extra_logits=extra_logits)
-    metrics = {"test_accuracy": run.test_accuracy, "teacher_test_accuracy": teacher.metrics.get("test_accuracy"),
-               "best_dev_accuracy": run.result.best_dev_accuracy, "steps": run.result.steps, "seconds": round(run.result.seconds, 1),
-               "trained_on": run.trained_on, "transfer_sentences": len(ds.train) + len(extra), "vocab_rows": run.model.config.vocab_size,
+    metrics = {"transfer_sentences": len(ds.train) + len(extra), "vocab_rows": run.model.config.vocab_size,
                "params": run.model.num_parameters(), "params_non_embedding": run.model.num_parameters(False)}
-    save_student(run.model, req.out, enc, ds.label_names, {"train": asdict(train_cfg), "request": {**asdict(req), "teacher": str(req.teacher), "out": str(req.out)},
-                                                          "result": metrics, "history": run.result.history}, force=True)
-    shutil.rmtree(ckpt, ignore_errors=True)
-    if console is not None:
-        console.print(f"{req.student} ({run.trained_on}, {metrics['transfer_sentences']} transfer sentences) test {run.test_accuracy:.2%}, "
-                      f"best dev {run.result.best_dev_accuracy:.2%}, {metrics['params_non_embedding']:,} non-embedding params -> {req.out}")
-    return metrics
+
+    def save(all_metrics: dict) -> None:
+        save_student(run.model, req.out, enc, ds.label_names, {"train": asdict(train_cfg), "request": _request_dict(req),
+                                                              "result": all_metrics, "history": run.result.history}, force=True)
+        shutil.rmtree(ckpt, ignore_errors=True)
+    return run, metrics, save
+
+
+def _transformer(req: DistillRequest, teacher, ds):
+    """DistilBERT-style (teacher width: every other teacher block copied in) or TinyBERT-style (narrower)."""
+    from distill.students.transformer import count_parameters, save_transformer_student
+    from distill.transformer_trainer import cli_configs, train_transformer_student
+
+    options = {"temperature": req.temperature or 2.0, "kl_weight": req.alpha, "epochs": req.epochs or 3,
+               "seed": req.seed}
+    student_cfg, distill_cfg = cli_configs(teacher.model, layers=req.layers or 3, hidden=req.hidden, matches=req.matches,
+                                           method=req.method, **options)
+    run = train_transformer_student(req.student, ds, teacher, student_cfg, distill_cfg, seed=req.seed)
+    embedding = sum(p.numel() for n, p in run.model.named_parameters() if ".embeddings." in n)
+    params = count_parameters(run.model)
+    metrics = {"transfer_sentences": len(ds.train), "method": distill_cfg.method, "layers": student_cfg.layers,
+               "hidden": run.model.config.hidden_size, "params": params, "params_non_embedding": params - embedding,
+               "matches": run.result.matches}
+
+    def save(all_metrics: dict) -> None:
+        save_transformer_student(run.model, req.out, teacher.encoder,
+                                 {"result": all_metrics, "student": student_cfg.to_dict(), "distill": distill_cfg.to_dict(),
+                                  "request": _request_dict(req), "history": run.result.history,
+                                  "label_names": list(ds.label_names)}, force=True)
+    return run, metrics, save
+
+
+def _request_dict(req: DistillRequest) -> dict:
+    return {**asdict(req), "teacher": str(req.teacher), "out": str(req.out)}

@@ -136,10 +136,14 @@ def build_transformer_student(teacher_model: torch.nn.Module, config: Transforme
 
 @torch.no_grad()
 def copy_teacher_layers(student, teacher_model, teacher_layers: tuple[int, ...]) -> None:
-    """Embeddings, teacher blocks `teacher_layers` (1-based) -> student blocks 1..n, pooler and classifier."""
+    """Embeddings, teacher blocks `teacher_layers` (1-based) -> student blocks 1..n, pooler and classifier.
+
+    A teacher fine-tuned with adapters (distill.peft) lends its blocks without the adapters: the student
+    is a plain BERT, and distillation trains it to make up for what the adapters did."""
     student.bert.embeddings.load_state_dict(teacher_model.bert.embeddings.state_dict())
     for s, t in enumerate(teacher_layers):
-        student.bert.encoder.layer[s].load_state_dict(teacher_model.bert.encoder.layer[t - 1].state_dict())
+        block = {k: v for k, v in teacher_model.bert.encoder.layer[t - 1].state_dict().items() if ".adapter." not in f".{k}"}
+        student.bert.encoder.layer[s].load_state_dict(block)
     if student.bert.pooler is not None and teacher_model.bert.pooler is not None:
         student.bert.pooler.load_state_dict(teacher_model.bert.pooler.state_dict())
     student.classifier.load_state_dict(teacher_model.classifier.state_dict())

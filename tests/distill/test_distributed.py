@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from distill import teacher as teacher_mod
-from distill.data import Split, SplitConfig, TextDataset
-from distill.distributed import DistContext, current, local_rows, shard_range, train_classifier
+from distill.distributed import DistContext, current, local_rows, shard_range
 
 WORKER = textwrap.dedent('''
     import json, os, sys
@@ -56,22 +55,6 @@ def test_shards_cover_every_row_once():
     batch = torch.tensor([5, 3, 9, 1, 7])
     assert local_rows(batch, DistContext(0, 2)).tolist() == [5, 3, 9] and local_rows(batch, DistContext(1, 2)).tolist() == [1, 7]
     assert current() == DistContext() and not current().enabled
-
-
-def test_single_process_teacher_training_is_step_for_step_the_teacher_loop(tiny_bert_dir, movie, encoder):
-    texts, labels = movie
-    dataset = TextDataset("mini", ("negative", "positive"), Split(texts[:20], labels[:20]), Split(texts[20:28], labels[20:28]),
-                          Split(texts[28:36], labels[28:36]), split=SplitConfig(test=8, dev=8))
-    config = teacher_mod.TeacherConfig(base=str(tiny_bert_dir), max_steps=4, batch_size=8, lr=1e-3)
-    torch.manual_seed(0)
-    reference = teacher_mod.load_classifier(tiny_bert_dir)
-    teacher_mod._train_classifier(reference, encoder, dataset, config)
-    torch.manual_seed(0)
-    ours = teacher_mod.load_classifier(tiny_bert_dir)
-    summary = train_classifier(ours, encoder, dataset, config)
-    assert summary["steps"] == 4 and summary["world_size"] == 1 and len(summary["step_losses"]) == 4
-    for (name, a), b in zip(reference.state_dict().items(), ours.state_dict().values()):
-        assert torch.equal(a, b), name
 
 
 def _run(cmd, out_dir, cache):

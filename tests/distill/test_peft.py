@@ -107,15 +107,25 @@ def test_adapters_start_as_identity_then_learn(encoder, sentences, tmp_path):
         assert torch.equal(again(**feeds).logits, model(**feeds).logits)
 
 
-def test_peft_through_the_teacher_training_loop(tiny_bert_dir, movie, encoder):
-    """The hook the teacher uses: apply_peft, then the unchanged fine-tuning loop trains only what PEFT left trainable."""
+def test_finetune_teacher_with_bitfit_trains_only_biases_and_head(tiny_bert_dir, movie, tmp_path, monkeypatch):
+    """`teacher finetune --peft bitfit` end to end: only biases and the head move, the count is recorded,
+    and a PEFT teacher gets its own cache entry while a full one keeps the key it had before PEFT existed."""
+    monkeypatch.setenv("EDGEDISTILL_CACHE", str(tmp_path))
     texts, labels = movie
     dataset = TextDataset("mini", ("negative", "positive"), Split(texts[:24], labels[:24]), Split(texts[24:32], labels[24:32]),
                           Split(texts[32:40], labels[32:40]), split=SplitConfig(test=8, dev=8))
-    model = teacher_mod.load_classifier(tiny_bert_dir)
-    apply_peft(model, "bitfit")
-    before = _snapshot(model)
-    teacher_mod._train_classifier(model, encoder, dataset, teacher_mod.TeacherConfig(base=str(tiny_bert_dir), max_steps=2, batch_size=8, lr=1e-2))
-    after = _snapshot(model)
-    assert all(torch.equal(before[n], after[n]) for n in before if not (n.endswith(".bias") or n.startswith("classifier.")))
-    assert not torch.equal(before["classifier.bias"], after["classifier.bias"])
+    config = teacher_mod.TeacherConfig(base=str(tiny_bert_dir), max_steps=2, batch_size=8, lr=1e-2, peft="BitFit")
+    assert config.peft == "bitfit"
+    teacher = teacher_mod.finetune_teacher(dataset, config)
+    base = _snapshot(teacher_mod.load_classifier(tiny_bert_dir))
+    after = _snapshot(teacher.model)
+    frozen = [n for n in after if not (n.endswith(".bias") or n.startswith("classifier."))]
+    assert frozen and all(torch.equal(base[n], after[n]) for n in frozen)
+    assert not all(torch.equal(base[n], after[n]) for n in after if n.endswith(".bias") and n in base)
+    assert teacher.metrics["trainable_parameters"]["method"] == "bitfit"
+    assert 0 < teacher.metrics["trainable_parameters"]["percent"] < 5
+    full = teacher_mod.TeacherConfig(base=str(tiny_bert_dir), max_steps=2, batch_size=8, lr=1e-2)
+    assert teacher_mod.teacher_key(tiny_bert_dir, dataset, full) != teacher.metrics["key"]
+    assert "peft" not in full.key_fields()
+    with pytest.raises(ConfigError, match="freeze:K"):
+        teacher_mod.TeacherConfig(peft="freeze")
