@@ -71,7 +71,7 @@ def _job(args: dict) -> dict:
     cfg = RNNStudentConfig(vocab_size=enc.settings.vocab_size, cell=args["cell"], embed_dim=shared["embeddings"].shape[1],
                            hidden=args["hidden"], pad_id=enc.settings.pad_id)
     max_steps = args["matched_steps"] if v.steps_matched else None
-    epochs = args["epochs"] * (args["aug_factor"] if v.steps_matched else 1)
+    epochs = args["aug_epochs"] if v.augment else args["epochs"] * (args["aug_factor"] if v.steps_matched else 1)
     tc = TrainConfig(loss=v.loss, temperature=v.temperature, epochs=epochs, max_steps=max_steps, seed=args["seed"],
                      patience=args["patience"])
     torch.manual_seed(args["seed"])
@@ -92,8 +92,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, 4 variants, BiLSTM only")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=4, help="epochs over the un-augmented transfer set")
+    p.add_argument("--epochs", type=int, default=3, help="epochs over the un-augmented transfer set")
+    p.add_argument("--aug-epochs", type=int, default=2, help="epochs over the augmented transfer set (5x larger at --augment 4)")
     p.add_argument("--augment", type=int, default=4, help="augmented variants per training sentence")
+    p.add_argument("--embed-dim", type=int, default=128, help="student embedding width: PCA of the teacher's 384-d word embeddings")
+    p.add_argument("--min-count", type=int, default=2, help="vocabulary: tokens seen at least this often in the transfer text")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--patience", type=int, default=0, help="0: no early stopping (best-on-dev weights are kept anyway)")
     p.add_argument("--cells", default="lstm,gru")
@@ -108,7 +111,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from distill import TeacherConfig, cached_teacher_logits, finetune_teacher, load_dataset, load_texts
-    from distill.recipes import select_vocabulary, teacher_word_embeddings
+    from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
     from edgedistill.recipes_cli import transfer_set
 
     t_start = time.perf_counter()
@@ -125,13 +128,17 @@ def main(argv=None) -> int:
         t_logits = cached_teacher_logits(teacher, texts)[0]
         teacher_row[f"{name.split('-')[0]}_accuracy"] = float((t_logits.argmax(1) == np.asarray(gold)).mean())
     enc = teacher.encoder
-    keep = select_vocabulary(enc, ds.train.texts + extra)
+    keep = select_vocabulary(enc, ds.train.texts + extra, a.min_count)
+    table = teacher_word_embeddings(teacher.model)
+    if a.embed_dim < table.shape[1]:
+        table = reduce_embeddings(table, a.embed_dim, keep)
     shared = {"teacher_dir": str(teacher.path), "train_logits": train_logits, "extra": extra, "extra_logits": extra_logits,
-              "embeddings": teacher_word_embeddings(teacher.model).numpy(), "keep": keep,
+              "embeddings": table.numpy(), "keep": keep,
               "unk_id": enc.tokenizer.token_to_id("[UNK]"), "ood": ood}
     aug_factor = (len(ds.train) + len(extra)) / len(ds.train)
-    matched = epochs * -(-(len(ds.train) + len(extra)) // 50)   # steps of an augmented run (batch 50)
-    jobs = [{"shared": shared, "variant": v, "cell": c, "seed": s, "epochs": epochs, "hidden": a.hidden, "patience": a.patience,
+    aug_epochs = 1 if a.quick else a.aug_epochs
+    matched = aug_epochs * -(-(len(ds.train) + len(extra)) // 50)   # steps of an augmented run (batch 50)
+    jobs = [{"shared": shared, "variant": v, "cell": c, "seed": s, "epochs": epochs, "aug_epochs": aug_epochs, "hidden": a.hidden, "patience": a.patience,
              "aug_factor": round(aug_factor + 0.4999), "matched_steps": matched}
             for s in range(seeds) for c in cells for v in variants]
     # the long (augmented / matched) jobs first, so the two workers finish together
@@ -148,10 +155,10 @@ def main(argv=None) -> int:
                   f"({row['steps']} steps, {row['seconds']:.0f} s)", flush=True)
     summary = summarise(rows, variants, cells)
     payload = {"teacher": teacher_row, "rows": rows, "summary": summary,
-               "setup": {"seeds": seeds, "epochs": epochs, "augment_per_sentence": a.augment, "transfer_train": len(ds.train),
+               "setup": {"seeds": seeds, "epochs": epochs, "aug_epochs": aug_epochs, "augment_per_sentence": a.augment, "transfer_train": len(ds.train),
                          "transfer_augmented": len(extra), "vocabulary": len(keep), "hidden": a.hidden, "batch_size": 50,
                          "matched_steps": matched, "patience": a.patience, "workers": a.workers, "quick": a.quick,
-                         "embedding": "teacher word embeddings (384), trainable, vocabulary pruned to the transfer text"},
+                         "embedding": f"teacher word embeddings, PCA to {table.shape[1]}, trainable; vocabulary: tokens seen >= {a.min_count}x in the transfer text"},
                "wall_seconds": round(time.perf_counter() - t_start, 1)}
     a.out.mkdir(parents=True, exist_ok=True)
     stem = "distill_table_quick" if a.quick else "distill_table"
@@ -184,8 +191,9 @@ def markdown(payload: dict) -> str:
     s = payload["setup"]
     lines = [f"Teacher (MiniLM-L6 fine-tuned): test {t['test_accuracy']:.2%}, amazon {t['amazon_accuracy']:.2%}, "
              f"tweets {t['tweets_accuracy']:.2%}, {t['params']:,} params.",
-             f"Students: {s['seeds']} seed(s), {s['epochs']} epoch(s) over {s['transfer_train']} sentences "
-             f"(+{s['transfer_augmented']} augmented), vocabulary {s['vocabulary']}, hidden {s['hidden']}.", "",
+             f"Students: {s['seeds']} seed(s), {s['epochs']} epoch(s) over {s['transfer_train']} sentences, "
+             f"{s.get('aug_epochs', s['epochs'])} over those + {s['transfer_augmented']} augmented (steps-matched label-only: as many steps), "
+             f"vocabulary {s['vocabulary']}, hidden {s['hidden']}, {s['embedding']}.", "",
              "| student | training | test acc (mean ± std) | vs teacher | amazon | tweets | steps | s / run | non-emb. params |",
              "|---|---|---|---|---|---|---|---|---|"]
     for e in payload["summary"]:

@@ -102,7 +102,9 @@ def train(model: torch.nn.Module, train_set: TrainSet, dev_ids: list[list[int]],
     total_steps = min(config.max_steps or 10**12, config.epochs * steps_per_epoch)
     epochs = math.ceil(total_steps / steps_per_epoch)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    # fused: one kernel over all parameters; the unfused update of a (vocab x 384) embedding table took
+    # a third of a BiLSTM step on one CPU thread (0.27 s -> 0.17 s per batch of 50)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
     warmup = int(config.warmup * total_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / max(1, warmup) if s < warmup else max(0.0, (total_steps - s) / max(1, total_steps - warmup)))

@@ -137,6 +137,7 @@ def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (f
             pooling: str = typer.Option("max", help="bilstm/gru: max | mean | last | attention"),
             embed_dim: int = typer.Option(0, help="bilstm/gru: embedding width (PCA of the teacher's); 0 = the teacher's width."),
             freeze_embeddings: bool = typer.Option(False), prune_vocab: bool = typer.Option(True, help="Keep only tokens seen in the transfer text."),
+            min_count: int = typer.Option(1, help="bilstm/gru: keep tokens seen at least this often in the transfer text (rarer ones read as [UNK])."),
             seed: int = typer.Option(0), force: bool = typer.Option(False),
             json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here.")) -> None:
     """Distil a student (BiLSTM/GRU on the teacher's cached logits, or a Transformer); runs under torchrun too."""
@@ -152,7 +153,7 @@ def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (f
     ctx = init_distributed()
     metrics = run_distill(DistillRequest(teacher, student, data, out, loss, temperature, alpha, augment,
                                          tuple(u for u in unlabelled.split(",") if u), epochs, hidden, layers, pooling,
-                                         embed_dim or None, freeze_embeddings, prune_vocab, seed, force, matches, method), console)
+                                         embed_dim or None, freeze_embeddings, prune_vocab, seed, force, min_count, matches, method), console)
     if ctx.is_main:
         _write_json(json_out, metrics)
 

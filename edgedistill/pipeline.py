@@ -27,6 +27,8 @@ class DemoProfile:
     bench_runs: int
     bench_warmup: int
     hidden: int = 256
+    embed_dim: int = 128       # student embeddings: PCA of the teacher's word embeddings (384 -> 128 keeps the bundle < 3 MB)
+    min_count: int = 2         # vocabulary: tokens seen at least twice in the transfer set
     parity_sentences: int | None = None   # None: the whole test split
 
 
@@ -66,7 +68,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
 
     from distill import (RNNStudentConfig, SplitConfig, TeacherConfig, TrainConfig, cached_teacher_logits, finetune_teacher,
                          load_dataset, save_student)
-    from distill.recipes import select_vocabulary, teacher_word_embeddings
+    from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
     from edge_runtime import BenchConfig, TorchRunner, compare, fixed_length_feeds, load, logits_for_texts, parity
     from edge_runtime.device import machine_info
     from edge_runtime.report import add_floors, rich_table, write_html, write_markdown
@@ -106,13 +108,16 @@ def run_demo(config: DemoConfig, console=None) -> dict:
 
     # 4. students: distilled (logit MSE, BiLSTM-SOFT) and label-only, same hyper-parameters
     encoder = teacher.encoder
-    # vocabulary pruned to the tokens of the transfer set: the table (and the bundle) shrink, the tokenizer stays whole
-    keep_ids = select_vocabulary(encoder, dataset.train.texts)
+    # vocabulary pruned to the tokens of the transfer set and the embeddings projected (PCA) to fewer
+    # columns: the table (and the bundle) shrink, the tokenizer stays whole
+    keep_ids = select_vocabulary(encoder, dataset.train.texts, profile.min_count)
+    embeddings = teacher_word_embeddings(teacher.model)
+    if profile.embed_dim < embeddings.shape[1]:
+        embeddings = reduce_embeddings(embeddings, profile.embed_dim, keep_ids)
     student_cfg = RNNStudentConfig(vocab_size=len(keep_ids), tokenizer_vocab_size=encoder.settings.vocab_size,
-                                   num_labels=len(dataset.label_names), embed_dim=teacher.model.config.hidden_size,
+                                   num_labels=len(dataset.label_names), embed_dim=embeddings.shape[1],
                                    hidden=profile.hidden, pad_id=encoder.settings.pad_id)
     train_cfg = TrainConfig(loss="mse", epochs=profile.student_epochs, patience=3, seed=config.seed)
-    embeddings = teacher_word_embeddings(teacher.model)
     runs, student_hits = {}, {}
     for name, cfg in (("bilstm-distilled", train_cfg), ("bilstm-labels", replace(train_cfg, loss="ce"))):
         t0 = time.perf_counter()

@@ -34,6 +34,7 @@ class DistillRequest:
     prune_vocab: bool = True
     seed: int = 0
     force: bool = False
+    min_count: int = 1                 # bilstm/gru vocabulary pruning: keep tokens seen at least this often
     matches: str | None = None         # transformer: layer-match preset or .json/.yaml file
     method: str | None = None          # transformer: distilbert | tinybert (None: by width, see cli_configs)
 
@@ -100,7 +101,7 @@ def _rnn(req: DistillRequest, teacher, ds):
     logits = sharded_teacher_logits(teacher, ds.train.texts)[0] if train_cfg.uses_teacher else None
     extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed) if train_cfg.uses_teacher else ([], None)
     enc = teacher.encoder
-    keep = select_vocabulary(enc, ds.train.texts + extra) if req.prune_vocab else None
+    keep = select_vocabulary(enc, ds.train.texts + extra, req.min_count) if req.prune_vocab else None
     table = teacher_word_embeddings(teacher.model)
     if req.embed_dim:
         table = reduce_embeddings(table, req.embed_dim, keep)

@@ -51,6 +51,24 @@ def test_transformer_is_fused_then_quantized(tiny_bert_dir, encoder, sentences, 
     assert int8.validation["agreement"] >= 0.9
 
 
+def test_sensitive_teacher_matmuls_can_stay_fp32(tiny_bert_dir, encoder, sentences, tmp_path):
+    from export.quantize import TEACHER_SENSITIVE
+
+    fp32 = to_onnx(load_classifier(tiny_bert_dir), encoder.encode(sentences[:2]), tmp_path / "t.onnx")
+    all_int8 = quantize_onnx(fp32, tmp_path / "a.onnx", QuantConfig("int8", transformer=True, per_channel=True))
+    mixed = quantize_onnx(fp32, tmp_path / "m.onnx", QuantConfig("int8", transformer=True, per_channel=True, keep_fp32=TEACHER_SENSITIVE),
+                          validate_with=_feeds(encoder, sentences))
+    kept = mixed.metadata["edgedistill.kept_fp32"].split(",")
+    assert len(kept) == 4   # the tiny BERT has 2 blocks: 2 x (intermediate, output)
+    float_matmuls = {n.name for n in onnx.load(mixed.path).graph.node if n.op_type == "MatMul"}
+    assert set(kept) <= float_matmuls
+    assert _ops(all_int8.path)["MatMulInteger"] - _ops(mixed.path)["MatMulInteger"] == 4
+    assert mixed.size_bytes > all_int8.size_bytes and mixed.validation["agreement"] >= 0.9
+    with pytest.raises(ConfigError, match="match no node"):
+        quantize_onnx(fp32, tmp_path / "x.onnx", QuantConfig("int8", transformer=True, keep_fp32=("layer.9/nothing",)))
+    assert not (tmp_path / "x.onnx").exists()
+
+
 def test_static_int8_needs_calibration_and_uses_qdq(tiny_student, encoder, sentences, tmp_path):
     fp32 = to_onnx(tiny_student, encoder.encode(sentences[:2]), tmp_path / "s.onnx")
     with pytest.raises(ConfigError, match="calibration"):
