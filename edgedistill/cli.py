@@ -168,6 +168,7 @@ def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `di
            zip_bundle: bool = typer.Option(False, "--zip", help="Also write BUNDLE.zip."),
            buckets: str = typer.Option("16,32,64,128", help="TFLite: sequence-length buckets, one signature each."),
            recurrent: str = typer.Option("while", help="TFLite: LSTM/GRU lowering: while (fast) | stock | fused | loop."),
+           keep_fp32: str = typer.Option("", help="ONNX int8: comma-separated node-name fragments to keep fp32; 'sensitive' = the feed-forward blocks 1-3 of a BERT (the teacher's most int8-sensitive weights)."),
            force: bool = typer.Option(False),
            json_out: Optional[Path] = typer.Option(None, "--json")) -> None:
     """Convert a checkpoint into a validated phone bundle in one command."""
@@ -180,7 +181,8 @@ def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `di
     except ValueError:
         raise UnsupportedError(f"--buckets {buckets!r} must be comma-separated token counts, e.g. 16,32,64,128") from None
     result = export_checkpoint(ExportRequest(checkpoint, out, tuple(formats), tuple(precisions), data, calibration, zip_bundle, force,
-                                             buckets=bucket_list, recurrent=recurrent), console)
+                                             buckets=bucket_list, recurrent=recurrent,
+                                             keep_fp32=tuple(k.strip() for k in keep_fp32.split(",") if k.strip())), console)
     _write_json(json_out, result)
 
 

@@ -23,6 +23,7 @@ class ExportRequest:
     validation_sentences: int = 500
     buckets: tuple[int, ...] = (16, 32, 64, 128)   # TFLite sequence-length buckets
     recurrent: str = "while"                        # TFLite lowering of LSTM/GRU layers
+    keep_fp32: tuple[str, ...] = ()                 # ONNX int8: node-name fragments kept fp32 ("sensitive": TEACHER_SENSITIVE)
 
 
 PRECISIONS = {"onnx": ("fp32", "fp16", "int8", "int8-static"), "tflite": ("fp32", "fp16", "int8", "int8-weight", "int8-full"),
@@ -54,6 +55,12 @@ def load_checkpoint(path: Path):
         raise CheckpointError(f"{path}/tokenizer.json has {tokenizer_vocab} tokens but the model embeds only {model_vocab}; "
                               f"put the tokenizer the model was trained with beside it")
     return result
+
+
+def _keep_patterns(spec: tuple[str, ...]) -> tuple[str, ...]:
+    from export.quantize import TEACHER_SENSITIVE
+
+    return tuple(p for item in spec for p in (TEACHER_SENSITIVE if item == "sensitive" else (item,)))
 
 
 def export_checkpoint(req: ExportRequest, console=None) -> dict:
@@ -92,7 +99,9 @@ def export_checkpoint(req: ExportRequest, console=None) -> dict:
             arts[("onnx", "fp32")] = fp32
             for p in req.precisions:
                 if p != "fp32":
-                    arts[("onnx", p)] = quantize_onnx(fp32, Path(tmp) / f"model.{p}.onnx", QuantConfig(p, transformer=kind == "transformer"),
+                    keep = () if p == "fp16" else _keep_patterns(req.keep_fp32)
+                    arts[("onnx", p)] = quantize_onnx(fp32, Path(tmp) / f"model.{p}.onnx",
+                                                      QuantConfig(p, transformer=kind == "transformer", keep_fp32=keep),
                                                       calibration=calibration, validate_with=validate_np)
         if "tflite" in req.formats:
             from export.tflite import TFLiteConfig, quantize_tflite, to_tflite

@@ -110,6 +110,17 @@ def test_export_of_a_hugging_face_checkpoint(tiny_bert_dir, tmp_path):
     assert all(r["agreement_with_source"] is not None for r in rows)
 
 
+def test_keep_fp32_reaches_the_quantizer(tiny_bert_dir, tmp_path):
+    out = tmp_path / "kept"
+    result = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--keep-fp32", "layer.7/nowhere", "--out", out)
+    assert_clean_error(result, "match no node", "MatMul")
+    assert not out.exists()
+    from edgedistill.convert import _keep_patterns
+    from export.quantize import TEACHER_SENSITIVE
+
+    assert _keep_patterns(("sensitive", "pooler")) == (*TEACHER_SENSITIVE, "pooler")
+
+
 def test_export_onnx_and_tflite_into_one_bundle(student_dir, tmp_path):
     out = tmp_path / "both"
     result = run("export", student_dir, "--format", "onnx,tflite", "--precision", "fp32,int8", "--buckets", "16,64",
