@@ -78,5 +78,26 @@ bench-transformer: $(STAMP)
 bench-overhead: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py
 
+# Peer benchmarks (benchmarks/peers, issue #10): optimum-onnx and TextBrewer need transformers<4.58, so they get
+# their own venv, built from benchmarks/peers/requirements.txt with torch first from its exact pin (as above).
+PEERS_VENV  ?= .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
+.PHONY: peers-env bench-peers bench-peers-quick
+
+$(PEERS_STAMP): benchmarks/peers/requirements.txt
+	$(PYTHON) -m venv $(PEERS_VENV)
+	echo '*' > $(PEERS_VENV)/.gitignore
+	$(PEERS_VENV)/bin/pip install --quiet torch==2.13.0
+	$(PEERS_VENV)/bin/pip install --quiet -r benchmarks/peers/requirements.txt
+	touch $(PEERS_STAMP)
+
+peers-env: $(PEERS_STAMP)
+
+bench-peers: $(STAMP) peers-env
+	$(BIN)/python benchmarks/peers/run.py --peers-venv $(PEERS_VENV)
+
+bench-peers-quick: $(STAMP) peers-env
+	$(BIN)/python benchmarks/peers/run.py --quick --peers-venv $(PEERS_VENV)
+
 clean:
 	rm -rf $(VENV) runs .pytest_cache
