@@ -2,7 +2,7 @@
 (distillation into the same BiLSTM), and the end-to-end choice "quantize the teacher" vs "distill +
 quantize a student".
 
-    python benchmarks/peers/run.py            # full: 2,000 test sentences, 3 seeds, 6 epochs, 200 timed runs
+    python benchmarks/peers/run.py            # full: 2,000 test sentences, 3 seeds, 3 epochs, 200 timed runs (~25 min)
     python benchmarks/peers/run.py --quick    # smoke: 200 test sentences, 1 seed, 1 epoch, 20 timed runs
 
 Runs in the main venv; the peers run as subprocesses from .venv-peers (`make peers-env`: transformers
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="200 test sentences, 1 seed, 1 epoch, 20 timed runs")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=6, help="epochs for both trainers (the demo's full profile); no early stopping")
+    p.add_argument("--epochs", type=int, default=3, help="epochs for both trainers (3, as benchmarks/distill_table.py; the demo uses 6); no early stopping")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--runs", type=int, default=200, help="timed runs per file (interleaved)")
     p.add_argument("--test", type=int, default=None, help="test sentences (default: all 2,000; --quick: 200)")
