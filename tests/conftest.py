@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("EDGEDISTILL_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -59,6 +60,28 @@ def tiny_bert_dir(tmp_path_factory, base_dir):
     model.save_pretrained(out, safe_serialization=True)
     Encoder(base_dir).save(out)
     return out
+
+
+@pytest.fixture
+def movie_csv(movie, tmp_path):
+    """Write `n` real movie sentences as a text,label CSV; balanced=True alternates positive and negative."""
+    import csv
+
+    def write(n: int, balanced: bool = False) -> Path:
+        texts, labels = movie
+        if balanced:
+            pos = [t for t, y in zip(texts, labels) if y == 1][: n // 2]
+            neg = [t for t, y in zip(texts, labels) if y == 0][: n // 2]
+            rows = [row for pair in zip(((p, 1) for p in pos), ((q, 0) for q in neg)) for row in pair]
+        else:
+            rows = list(zip(texts[:n], labels[:n]))
+        path = tmp_path / f"movie-{n}{'-balanced' if balanced else ''}.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "label"])
+            w.writerows((t, ("negative", "positive")[y]) for t, y in rows)
+        return path
+    return write
 
 
 @pytest.fixture

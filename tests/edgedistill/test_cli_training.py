@@ -1,6 +1,5 @@
 """`teacher finetune --peft` and `distill --student transformer` through the real console script,
 alone and under `torchrun --nproc_per_node 2` (gloo on CPU). Tiny models, a 60-sentence CSV."""
-import csv
 import json
 import os
 import shutil
@@ -16,18 +15,8 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
 @pytest.fixture
-def small_csv(movie, tmp_path):
-    texts, labels = movie
-    path = tmp_path / "small.csv"
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        pos = [t for t, y in zip(texts, labels) if y == 1][:30]
-        neg = [t for t, y in zip(texts, labels) if y == 0][:30]
-        for p, n in zip(pos, neg):
-            w.writerow([p, "positive"])
-            w.writerow([n, "negative"])
-    return path
+def small_csv(movie_csv):
+    return movie_csv(60, balanced=True)
 
 
 def _env(cache: Path) -> dict:

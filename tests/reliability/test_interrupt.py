@@ -1,7 +1,6 @@
 """kill -9 and Ctrl-C during `edgedistill distill`: the rerun resumes and ends with the same weights."""
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -16,15 +15,8 @@ EXE = Path(sys.executable).with_name("edgedistill")
 
 
 @pytest.fixture
-def small_csv(movie, tmp_path):
-    texts, labels = movie
-    path = tmp_path / "small.csv"
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        for t, y in zip(texts[:2000], labels[:2000]):   # epochs long enough that an interrupt lands mid-run, even under load
-            w.writerow([t, ["negative", "positive"][y]])
-    return path
+def small_csv(movie_csv):
+    return movie_csv(2000)   # epochs long enough that an interrupt lands mid-run, even under load
 
 
 def _cmd(teacher, data, out):
