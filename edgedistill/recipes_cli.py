@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
-from edgecore import DataError, UnsupportedError
+from edgecore import ConfigError, DataError, UnsupportedError
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,13 @@ class DistillRequest:
     min_count: int = 1                 # bilstm/gru vocabulary pruning: keep tokens seen at least this often
     matches: str | None = None         # transformer: layer-match preset or .json/.yaml file
     method: str | None = None          # transformer: distilbert | tinybert (None: by width, see cli_configs)
+
+    def __post_init__(self) -> None:
+        """Checked before the teacher loads: a bad option fails in a second, not after minutes of work."""
+        for name in ("epochs", "hidden", "layers", "temperature", "embed_dim", "min_count"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive (got {value}); leave it out for the {self.student} default")
 
 
 def transfer_set(teacher, dataset, augment: int, unlabelled: tuple[str, ...], seed: int = 0):
@@ -97,7 +104,7 @@ def _rnn(req: DistillRequest, teacher, ds):
     from distill.distributed import sharded_teacher_logits
     from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
 
-    train_cfg = TrainConfig(loss=req.loss, temperature=req.temperature or 1.0, alpha=req.alpha, epochs=req.epochs or 12, seed=req.seed)
+    train_cfg = TrainConfig(loss=req.loss, temperature=_or(req.temperature, 1.0), alpha=req.alpha, epochs=_or(req.epochs, 12), seed=req.seed)
     logits = sharded_teacher_logits(teacher, ds.train.texts)[0] if train_cfg.uses_teacher else None
     extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed) if train_cfg.uses_teacher else ([], None)
     enc = teacher.encoder
@@ -106,7 +113,7 @@ def _rnn(req: DistillRequest, teacher, ds):
     if req.embed_dim:
         table = reduce_embeddings(table, req.embed_dim, keep)
     cfg = RNNStudentConfig(vocab_size=enc.settings.vocab_size, num_labels=len(ds.label_names), cell="lstm" if req.student == "bilstm" else "gru",
-                           embed_dim=table.shape[1], hidden=req.hidden or 256, layers=req.layers or 1, pooling=req.pooling,
+                           embed_dim=table.shape[1], hidden=_or(req.hidden, 256), layers=_or(req.layers, 1), pooling=req.pooling,
                            freeze_embeddings=req.freeze_embeddings, pad_id=enc.settings.pad_id)
     ckpt = req.out.with_name(f".{req.out.name}.trainer")
     run = train_rnn_student(req.student, ds, enc, cfg, train_cfg, logits, table, checkpoint_dir=ckpt, keep_ids=keep,
@@ -126,9 +133,9 @@ def _transformer(req: DistillRequest, teacher, ds):
     from distill.students.transformer import count_parameters, save_transformer_student
     from distill.transformer_trainer import cli_configs, train_transformer_student
 
-    options = {"temperature": req.temperature or 2.0, "kl_weight": req.alpha, "epochs": req.epochs or 3,
+    options = {"temperature": _or(req.temperature, 2.0), "kl_weight": req.alpha, "epochs": _or(req.epochs, 3),
                "seed": req.seed}
-    student_cfg, distill_cfg = cli_configs(teacher.model, layers=req.layers or 3, hidden=req.hidden, matches=req.matches,
+    student_cfg, distill_cfg = cli_configs(teacher.model, layers=_or(req.layers, 3), hidden=req.hidden, matches=req.matches,
                                            method=req.method, **options)
     run = train_transformer_student(req.student, ds, teacher, student_cfg, distill_cfg, seed=req.seed)
     embedding = sum(p.numel() for n, p in run.model.named_parameters() if ".embeddings." in n)
@@ -143,6 +150,11 @@ def _transformer(req: DistillRequest, teacher, ds):
                                   "request": _request_dict(req), "history": run.result.history,
                                   "label_names": list(ds.label_names)}, force=True)
     return run, metrics, save
+
+
+def _or(value, default):
+    """The student kind's default where an option was not given; a given 0 stays 0 (and the config refuses it)."""
+    return default if value is None else value
 
 
 def _request_dict(req: DistillRequest) -> dict:

@@ -267,6 +267,13 @@ def test_unknown_student_kind(capsys, monkeypatch, tmp_path):
     assert_clean(*cli(["distill", "--teacher", tmp_path, "--student", "cnn", "--out", tmp_path / "s"], capsys, monkeypatch), "'cnn'", "bilstm")
 
 
+@pytest.mark.parametrize("student", ["bilstm", "transformer"])
+def test_zero_epochs_is_refused_not_replaced_by_the_default(student, tiny_bert_dir, capsys, monkeypatch, tmp_path):
+    argv = ["distill", "--teacher", tiny_bert_dir, "--student", student, "--epochs", "0", "--out", tmp_path / "s"]
+    assert_clean(*cli(argv, capsys, monkeypatch), "epochs")
+    assert not (tmp_path / "s").exists()
+
+
 def test_unknown_demo_profile(capsys, monkeypatch, tmp_path):
     assert_clean(*cli(["demo", "--profile", "huge", "--out", tmp_path / "d"], capsys, monkeypatch), "huge", "quick")
 
