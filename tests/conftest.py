@@ -84,12 +84,21 @@ def movie_csv(movie, tmp_path):
     return write
 
 
-@pytest.fixture
-def tiny_student(encoder):
+@pytest.fixture(scope="session")
+def make_tiny_student(encoder):
+    """A fresh seed-0 BiLSTM (embed 16, hidden 8) over the real tokenizer's vocabulary; keyword args override the config."""
     from distill import RNNStudent, RNNStudentConfig
 
-    torch.manual_seed(0)
-    return RNNStudent(RNNStudentConfig(vocab_size=encoder.settings.vocab_size, embed_dim=16, hidden=8, head_hidden=8)).eval()
+    def make(**overrides):
+        torch.manual_seed(0)
+        config = dict(vocab_size=encoder.settings.vocab_size, embed_dim=16, hidden=8, head_hidden=8) | overrides
+        return RNNStudent(RNNStudentConfig(**config)).eval()
+    return make
+
+
+@pytest.fixture
+def tiny_student(make_tiny_student):
+    return make_tiny_student()
 
 
 @pytest.fixture

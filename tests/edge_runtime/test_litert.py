@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from distill import RNNStudent, RNNStudentConfig
 from edgecore import UnsupportedError
 from export import BundleConfig, to_tflite, write_bundle
 from export.tflite import TFLiteConfig, quantize_tflite
@@ -14,9 +13,8 @@ SENTENCES = ["a fine and funny film", "dull", "the worst movie of the year , dul
 
 
 @pytest.fixture(scope="module")
-def student(encoder):
-    torch.manual_seed(0)
-    return RNNStudent(RNNStudentConfig(vocab_size=encoder.settings.vocab_size, embed_dim=16, hidden=8, head_hidden=8)).eval()
+def student(make_tiny_student):
+    return make_tiny_student()
 
 
 @pytest.fixture(scope="module")

@@ -47,11 +47,8 @@ def _spec_ops(path):
 
 
 @pytest.fixture(scope="module")
-def lstm_student(encoder):
-    from distill import RNNStudent, RNNStudentConfig
-
-    torch.manual_seed(0)
-    return RNNStudent(RNNStudentConfig(vocab_size=encoder.settings.vocab_size, embed_dim=16, hidden=8, head_hidden=8)).eval()
+def lstm_student(make_tiny_student):
+    return make_tiny_student()
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,8 @@ def _torch_logits(model, feed):
 
 
 @pytest.fixture(scope="module")
-def bilstm(encoder):
-    torch.manual_seed(0)
-    return RNNStudent(RNNStudentConfig(vocab_size=encoder.settings.vocab_size, embed_dim=16, hidden=8, head_hidden=8)).eval()
+def bilstm(make_tiny_student):
+    return make_tiny_student()
 
 
 @pytest.fixture(scope="module")
