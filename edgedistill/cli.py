@@ -127,13 +127,14 @@ def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (f
             loss: str = typer.Option("mse", help="bilstm/gru: mse (logits) | kl (soft targets at --temperature) | ce (labels only)."),
             temperature: Optional[float] = typer.Option(None, help="Soft-target temperature (default 1 for bilstm/gru, 2 for transformer)."),
             alpha: float = typer.Option(1.0, help="Weight of the distillation term."),
-            augment: int = typer.Option(0, help="bilstm/gru: augmented variants per training sentence, labelled by the teacher."),
-            unlabelled: str = typer.Option("", help="bilstm/gru: comma-separated extra text (built-in names or CSV) labelled by the teacher."),
+            augment: int = typer.Option(0, help="Augmented variants per training sentence ([MASK], neighbour swaps, n-grams), labelled by the teacher."),
+            unlabelled: str = typer.Option("", help="Comma-separated extra text (built-in names or CSV) labelled by the teacher."),
             epochs: Optional[int] = typer.Option(None, help="Epochs (default 12 for bilstm/gru, 3 for transformer)."),
             hidden: Optional[int] = typer.Option(None, help="Width (default 256 for bilstm/gru; the teacher's for transformer, narrower means TinyBERT-style)."),
             layers: Optional[int] = typer.Option(None, help="Layers (default 1 for bilstm/gru, 3 for transformer)."),
-            matches: Optional[str] = typer.Option(None, help="transformer: layer matches, a preset (distilbert, tinybert, tinybert-hidden) or a .json/.yaml file."),
+            matches: Optional[str] = typer.Option(None, help="transformer: layer matches, a preset (distilbert, tinybert, tinybert-hidden, none: logits only) or a .json/.yaml file."),
             method: Optional[str] = typer.Option(None, help="transformer: distilbert | tinybert (default: distilbert at the teacher's width, tinybert when narrower)."),
+            intermediate: Optional[int] = typer.Option(None, help="transformer: feed-forward width (default 4 x hidden); below the teacher's, teacher-init keeps its top neurons."),
             pooling: str = typer.Option("max", help="bilstm/gru: max | mean | last | attention"),
             embed_dim: int = typer.Option(0, help="bilstm/gru: embedding width (PCA of the teacher's); 0 = the teacher's width."),
             freeze_embeddings: bool = typer.Option(False), prune_vocab: bool = typer.Option(True, help="Keep only tokens seen in the transfer text."),
@@ -153,7 +154,8 @@ def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (f
     ctx = init_distributed()
     metrics = run_distill(DistillRequest(teacher, student, data, out, loss, temperature, alpha, augment,
                                          tuple(u for u in unlabelled.split(",") if u), epochs, hidden, layers, pooling,
-                                         embed_dim or None, freeze_embeddings, prune_vocab, seed, force, min_count, matches, method), console)
+                                         embed_dim or None, freeze_embeddings, prune_vocab, seed, force, min_count, matches, method,
+                                         intermediate=intermediate), console)
     if ctx.is_main:
         _write_json(json_out, metrics)
 
@@ -253,6 +255,8 @@ def _quiet_libraries() -> None:
         return
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:   # imported already (in-process callers): it read the variable at import
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
     logging.getLogger().setLevel(logging.ERROR)
     for name in ("torchao", "torch.utils._pytree", "transformers", "onnxruntime"):
         logging.getLogger(name).setLevel(logging.ERROR)

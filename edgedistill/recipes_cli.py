@@ -37,10 +37,11 @@ class DistillRequest:
     min_count: int = 1                 # bilstm/gru vocabulary pruning: keep tokens seen at least this often
     matches: str | None = None         # transformer: layer-match preset or .json/.yaml file
     method: str | None = None          # transformer: distilbert | tinybert (None: by width, see cli_configs)
+    intermediate: int | None = None    # transformer: feed-forward width (None: 4 x hidden)
 
     def __post_init__(self) -> None:
         """Checked before the teacher loads: a bad option fails in a second, not after minutes of work."""
-        for name in ("epochs", "hidden", "layers", "temperature", "embed_dim", "min_count"):
+        for name in ("epochs", "hidden", "layers", "temperature", "embed_dim", "min_count", "intermediate"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive (got {value}); leave it out for the {self.student} default")
@@ -80,9 +81,8 @@ def run_distill(req: DistillRequest, console=None) -> dict:
     from distill.distributed import barrier, current
 
     ctx = current()
-    if req.student == "transformer" and (req.augment or req.unlabelled):
-        raise UnsupportedError("--augment and --unlabelled build transfer sets for bilstm/gru students; a transformer student "
-                               "distils on the training sentences (drop those options, or use --student bilstm)")
+    if req.intermediate is not None and req.student != "transformer":
+        raise UnsupportedError(f"--intermediate sets a transformer student's feed-forward width; a {req.student} has none (drop it)")
     teacher = load_teacher(req.teacher)
     ds = load_dataset(req.data)
     _check_labels(ds, teacher)
@@ -130,18 +130,21 @@ def _rnn(req: DistillRequest, teacher, ds):
 
 def _transformer(req: DistillRequest, teacher, ds):
     """DistilBERT-style (teacher width: every other teacher block copied in) or TinyBERT-style (narrower)."""
-    from distill.students.transformer import count_parameters, save_transformer_student
+    from distill.students.transformer import count_parameters, save_transformer_student, student_bert_config
     from distill.transformer_trainer import cli_configs, train_transformer_student
 
     options = {"temperature": _or(req.temperature, 2.0), "kl_weight": req.alpha, "epochs": _or(req.epochs, 3),
                "seed": req.seed}
     student_cfg, distill_cfg = cli_configs(teacher.model, layers=_or(req.layers, 3), hidden=req.hidden, matches=req.matches,
-                                           method=req.method, **options)
-    run = train_transformer_student(req.student, ds, teacher, student_cfg, distill_cfg, seed=req.seed)
+                                           method=req.method, intermediate=req.intermediate, **options)
+    student_bert_config(teacher.model, student_cfg)   # a shape the teacher cannot lend fails now, before any logits
+    extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed)
+    run = train_transformer_student(req.student, ds, teacher, student_cfg, distill_cfg, seed=req.seed,
+                                    extra_texts=extra, extra_logits=extra_logits)
     embedding = sum(p.numel() for n, p in run.model.named_parameters() if ".embeddings." in n)
     params = count_parameters(run.model)
-    metrics = {"transfer_sentences": len(ds.train), "method": distill_cfg.method, "layers": student_cfg.layers,
-               "hidden": run.model.config.hidden_size, "params": params, "params_non_embedding": params - embedding,
+    metrics = {"transfer_sentences": len(ds.train) + len(extra), "method": distill_cfg.method, "layers": student_cfg.layers,
+               "hidden": run.model.config.hidden_size, "intermediate": run.model.config.intermediate_size, "params": params, "params_non_embedding": params - embedding,
                "matches": run.result.matches}
 
     def save(all_metrics: dict) -> None:

@@ -6,7 +6,8 @@ from_pretrained, `load_teacher` reads it back, and it exports like any Hugging F
 
 Initialisation:
   teacher     copy embeddings, the teacher blocks in `teacher_layers` (default: every other block,
-              ending at the top one), pooler and classifier. Needs the teacher's width.
+              ending at the top one), pooler and classifier. Needs the teacher's width. A smaller
+              `intermediate` keeps each block's most important feed-forward neurons (`ffn_keep`).
   embeddings  narrower students: the teacher's word/position/type embeddings projected onto the top
               `hidden` principal directions of its word-embedding matrix; blocks random.
   random      everything random (the HF initialiser).
@@ -30,7 +31,8 @@ class TransformerStudentConfig:
     layers: int = 3
     hidden: int | None = None                     # None: the teacher's width (384 for MiniLM-L6)
     heads: int | None = None                      # None: the teacher's head count if it divides `hidden`
-    intermediate: int | None = None               # None: 4 * hidden (the teacher's ratio when hidden is the teacher's)
+    intermediate: int | None = None               # None: 4 * hidden (the teacher's ratio when hidden is the teacher's);
+                                                  # with init='teacher', fewer than the teacher's keeps its top neurons
     init: str = "teacher"                         # teacher | embeddings | random (module docstring)
     teacher_layers: tuple[int, ...] | None = None  # 1-based teacher blocks copied into student blocks 1..layers
     dropout: float = 0.1
@@ -104,6 +106,9 @@ def student_bert_config(teacher_model: torch.nn.Module, config: TransformerStude
     if config.teacher_layers is not None and max(config.teacher_layers) > t.num_hidden_layers:
         raise ConfigError(f"teacher_layers {list(config.teacher_layers)} go past the teacher's {t.num_hidden_layers} blocks")
     intermediate = config.intermediate or (t.intermediate_size if hidden == t.hidden_size else 4 * hidden)
+    if config.init == "teacher" and intermediate > t.intermediate_size:
+        raise ConfigError(f"init='teacher' keeps a subset of the teacher's {t.intermediate_size} feed-forward neurons; "
+                          f"intermediate={intermediate} is more (use at most {t.intermediate_size})")
     return BertConfig(
         vocab_size=t.vocab_size, hidden_size=hidden, num_hidden_layers=config.layers, num_attention_heads=heads,
         intermediate_size=intermediate, hidden_act=t.hidden_act, hidden_dropout_prob=config.dropout,
@@ -141,12 +146,34 @@ def copy_teacher_layers(student, teacher_model, teacher_layers: tuple[int, ...])
     A teacher fine-tuned with adapters (distill.peft) lends its blocks without the adapters: the student
     is a plain BERT, and distillation trains it to make up for what the adapters did."""
     student.bert.embeddings.load_state_dict(teacher_model.bert.embeddings.state_dict())
+    width = student.config.intermediate_size
     for s, t in enumerate(teacher_layers):
         block = {k: v for k, v in teacher_model.bert.encoder.layer[t - 1].state_dict().items() if ".adapter." not in f".{k}"}
+        if block["intermediate.dense.weight"].shape[0] != width:
+            keep = ffn_keep(block["intermediate.dense.weight"], block["output.dense.weight"], width)
+            block["intermediate.dense.weight"] = block["intermediate.dense.weight"][keep]
+            block["intermediate.dense.bias"] = block["intermediate.dense.bias"][keep]
+            block["output.dense.weight"] = block["output.dense.weight"][:, keep]
         student.bert.encoder.layer[s].load_state_dict(block)
     if student.bert.pooler is not None and teacher_model.bert.pooler is not None:
         student.bert.pooler.load_state_dict(teacher_model.bert.pooler.state_dict())
     student.classifier.load_state_dict(teacher_model.classifier.state_dict())
+
+
+def ffn_keep(w_in: torch.Tensor, w_out: torch.Tensor, width: int) -> torch.Tensor:
+    """The `width` feed-forward neurons of a block worth keeping, in their original order.
+
+    A neuron j reads row j of `w_in` (intermediate, hidden) and writes column j of `w_out` (hidden,
+    intermediate); its score is the product of the two norms, the weight-magnitude criterion of
+    structured FFN pruning (as in DynaBERT's width reduction, without its data-driven importance).
+
+    >>> ffn_keep(torch.eye(4), torch.diag(torch.tensor([1.0, 4.0, 2.0, 3.0])), 2)
+    tensor([1, 3])
+    """
+    if not 1 <= width <= w_in.shape[0]:
+        raise ConfigError(f"cannot keep {width} of {w_in.shape[0]} feed-forward neurons")
+    score = w_in.norm(dim=1) * w_out.norm(dim=0)
+    return torch.topk(score, width).indices.sort().values
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ from transformers import AutoModelForSequenceClassification, BertConfig, BertFor
 
 from distill import RNNStudent, RNNStudentConfig, load_teacher
 from distill.students.transformer import (TransformerStudentConfig, build_transformer_student, count_parameters, every_other_layer,
-                                          save_transformer_student)
+                                          ffn_keep, save_transformer_student)
 from edgecore import ConfigError, UnsupportedError
 
 
@@ -56,6 +56,34 @@ def test_full_depth_teacher_init_reproduces_the_teacher():
     mask[1, 6:] = 0
     with torch.no_grad():
         assert torch.allclose(student(input_ids=ids, attention_mask=mask).logits, teacher(input_ids=ids, attention_mask=mask).logits, atol=1e-6)
+
+
+def test_teacher_init_with_a_narrower_ffn_keeps_the_top_neurons():
+    teacher = _teacher(layers=2, hidden=16)            # intermediate 32
+    student = build_transformer_student(teacher, TransformerStudentConfig(layers=2, intermediate=12, dropout=0.0, attention_dropout=0.0))
+    assert student.config.intermediate_size == 12
+    for s_block, t_block in zip(student.bert.encoder.layer, teacher.bert.encoder.layer):
+        w_in, w_out = t_block.intermediate.dense.weight, t_block.output.dense.weight
+        keep = ffn_keep(w_in, w_out, 12)
+        score = w_in.norm(dim=1) * w_out.norm(dim=0)
+        dropped = torch.ones(32, dtype=torch.bool)
+        dropped[keep] = False
+        assert score[keep].min() >= score[dropped].max()            # the 12 best, not any 12
+        assert torch.equal(s_block.intermediate.dense.weight, w_in[keep])
+        assert torch.equal(s_block.intermediate.dense.bias, t_block.intermediate.dense.bias[keep])
+        assert torch.equal(s_block.output.dense.weight, w_out[:, keep])
+        assert _same(s_block.attention, t_block.attention)
+    # the pruned student computes what the teacher computes with the dropped neurons' outputs zeroed
+    with torch.no_grad():
+        for t_block in teacher.bert.encoder.layer:
+            keep = ffn_keep(t_block.intermediate.dense.weight, t_block.output.dense.weight, 12)
+            dropped = torch.ones(32, dtype=torch.bool)
+            dropped[keep] = False
+            t_block.output.dense.weight[:, dropped] = 0.0
+        ids = torch.randint(1, 100, (2, 7))
+        assert torch.allclose(student(input_ids=ids).logits, teacher(input_ids=ids).logits, atol=1e-5)
+    with pytest.raises(ConfigError, match="at most 32"):
+        build_transformer_student(_teacher(layers=2, hidden=16), TransformerStudentConfig(layers=1, intermediate=64))
 
 
 def test_narrow_student_gets_projected_teacher_embeddings():

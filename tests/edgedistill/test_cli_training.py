@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from distill import load_dataset
+
 EXE = Path(sys.executable).with_name("edgedistill")
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
@@ -41,13 +43,19 @@ def test_adapter_teacher_then_transformer_student_then_onnx(tiny_bert_dir, small
     assert json.loads((teacher / "config.json").read_text())["model_type"] == "edgedistill-adapter-bert"
     assert any(".adapter." in name for name in load_file(teacher / "model.safetensors"))
 
-    _run([EXE, "distill", "--teacher", teacher, "--student", "transformer", "--layers", "1", "--epochs", "1",
-          "--data", small_csv, "--out", student, "--json", tmp_path / "student.json"], cache)
+    # a narrower feed-forward block (the teacher's top 16 of 64 neurons) and a transfer set with 2 augmented
+    # variants per training sentence, labelled by the adapter teacher
+    _run([EXE, "distill", "--teacher", teacher, "--student", "transformer", "--layers", "1", "--epochs", "1", "--intermediate", "16",
+          "--augment", "2", "--data", small_csv, "--out", student, "--json", tmp_path / "student.json"], cache)
     result = json.loads((tmp_path / "student.json").read_text())
     assert result["kind"] == "transformer" and result["method"] == "distilbert" and result["layers"] == 1
     assert 0.0 <= result["test_accuracy"] <= 1.0 and result["params"] > result["params_non_embedding"] > 0
+    n_train = len(load_dataset(small_csv).train)
+    assert 2 * n_train < result["transfer_sentences"] <= 3 * n_train
+    assert result["steps"] == -(-result["transfer_sentences"] // 32)   # one epoch at batch 32 went over all of them
     config = json.loads((student / "config.json").read_text())
     assert config["num_hidden_layers"] == 1 and config["hidden_size"] == 32 and config["id2label"]["1"] == "positive"
+    assert config["intermediate_size"] == 16 and result["intermediate"] == 16
 
     # both the adapter teacher and the student export like any Hugging Face classifier, parity-checked
     for source, out in ((teacher, bundle), (student, tmp_path / "student-bundle")):

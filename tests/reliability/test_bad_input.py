@@ -274,6 +274,16 @@ def test_zero_epochs_is_refused_not_replaced_by_the_default(student, tiny_bert_d
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("extra, names", [(["--student", "bilstm", "--intermediate", "64"], ("--intermediate", "transformer")),
+                                           (["--student", "transformer", "--intermediate", "0"], ("intermediate", "positive")),
+                                           (["--student", "transformer", "--layers", "1", "--intermediate", "4096"], ("4096", "at most 64"))])
+def test_bad_intermediate_width(extra, names, tiny_bert_dir, movie_csv, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("EDGEDISTILL_CACHE", str(tmp_path / "cache"))
+    argv = ["distill", "--teacher", tiny_bert_dir, *extra, "--data", movie_csv(40, balanced=True), "--epochs", "1", "--out", tmp_path / "s"]
+    assert_clean(*cli(argv, capsys, monkeypatch), *names)
+    assert not (tmp_path / "s").exists()
+
+
 def test_unknown_demo_profile(capsys, monkeypatch, tmp_path):
     assert_clean(*cli(["demo", "--profile", "huge", "--out", tmp_path / "d"], capsys, monkeypatch), "huge", "quick")
 
