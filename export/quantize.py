@@ -6,6 +6,7 @@ the sentences given and carries those numbers in `Artifact.validation`.
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections import Counter
@@ -31,12 +32,21 @@ class QuantConfig:
                                        # LSTM weights in DynamicQuantizeLSTM)
     calibration_size: int = 200        # static int8: how many calibration sentences to use at most
     keep_fp32: tuple[str, ...] = ()    # int8: nodes whose name contains any of these stay fp32 (see TEACHER_SENSITIVE)
+    smooth: float | str | None = None  # dynamic int8: SmoothQuant alpha in (0, 1), or "auto" (per-activation alpha searched on
+                                       # the calibration feeds; export/smooth.py). Needs calibration feeds. Teacher, "auto": agreement
+                                       # with fp32 on 2,000 test sentences 98.25% -> 99.05% (batch 1), 98.1% -> 99.15% (batches
+                                       # of 32), ~2% slower than plain per-channel int8
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS[1:]:
             raise UnsupportedError(f"precision {self.precision!r} cannot be quantized to; choose one of {', '.join(PRECISIONS[1:])}")
         if self.calibration_size < 1:
             raise ConfigError(f"calibration_size must be >= 1 (got {self.calibration_size})")
+        if self.smooth is not None:
+            if self.precision != "int8":
+                raise ConfigError(f"smooth (SmoothQuant) applies to dynamic int8 only, not {self.precision}")
+            if self.smooth != "auto" and not (isinstance(self.smooth, (int, float)) and 0 < self.smooth < 1):
+                raise ConfigError(f"smooth must be an alpha in (0, 1) or 'auto' (got {self.smooth!r})")
         object.__setattr__(self, "keep_fp32", tuple(self.keep_fp32))
         if self.per_channel is None:
             object.__setattr__(self, "per_channel", self.transformer)
@@ -65,6 +75,8 @@ def quantize_onnx(source: Artifact, path: str | Path, config: QuantConfig, *, ca
         raise UnsupportedError(f"quantize an fp32 ONNX artifact; got {source.format}/{source.precision}")
     if config.precision == "int8-static" and not calibration:
         raise ConfigError("int8-static needs calibration feeds from real sentences; pass calibration=[...] (CLI: --calibration DATA)")
+    if config.smooth is not None and not calibration:
+        raise ConfigError("SmoothQuant (smooth=...) needs calibration feeds from real sentences; pass calibration=[...] (CLI: --calibration DATA)")
     work = Path(tempfile.mkdtemp(prefix=".quant-", dir=path.parent if path.parent.exists() else None))
     try:
         src = source.path
@@ -73,6 +85,12 @@ def quantize_onnx(source: Artifact, path: str | Path, config: QuantConfig, *, ca
             fuse_transformer(source.path, src)
         out = str(work / "out.onnx")
         keep = _matching_nodes(src, config.keep_fp32)
+        smoothed = {}
+        if config.smooth is not None:
+            from export.smooth import smooth_onnx
+
+            smoothed = smooth_onnx(src, work / "smoothed.onnx", calibration[: config.calibration_size], alpha=config.smooth)
+            src = str(work / "smoothed.onnx")
         if config.precision == "int8":
             _dynamic_int8(src, out, config, keep)
         elif config.precision == "int8-static":
@@ -82,6 +100,8 @@ def quantize_onnx(source: Artifact, path: str | Path, config: QuantConfig, *, ca
         proto = onnx.load(out)
         meta = {**read_metadata(source.path), "edgedistill.precision": config.precision,
                 **({"edgedistill.kept_fp32": ",".join(keep)} if keep else {}),
+                **({"edgedistill.smoothquant": json.dumps({k.removesuffix("/SmoothQuant_Mul"): v["alpha"] for k, v in smoothed.items()})}
+                   if smoothed else {}),
                 "edgedistill.quantized_from": source.sha256, "edgedistill.transformer_fused": str(config.transformer).lower()}
         if config.precision == "fp16":
             # fp16 LSTM/GRU sessions crashed at ORT_ENABLE_ALL and ran at EXTENDED (DESIGN.md); runners read this

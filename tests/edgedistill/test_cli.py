@@ -121,6 +121,19 @@ def test_keep_fp32_reaches_the_quantizer(tiny_bert_dir, tmp_path):
     assert _keep_patterns(("sensitive", "pooler")) == (*TEACHER_SENSITIVE, "pooler")
 
 
+def test_smooth_reaches_the_quantizer(tiny_bert_dir, tmp_path):
+    out = tmp_path / "smoothed"
+    result = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--smooth", "auto", "--out", out)
+    assert result.returncode == 0, result.stderr
+    int8 = next(m for m in json.loads((out / "manifest.json").read_text())["models"] if m["precision"] == "int8")
+    alphas = json.loads(int8["metadata"]["edgedistill.smoothquant"])
+    assert alphas and set(alphas.values()) <= {None, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9}
+    for bad in ("1.5", "much"):
+        refused = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--smooth", bad, "--out", tmp_path / "bad")
+        assert_clean_error(refused, "smooth", "(0, 1)")
+        assert not (tmp_path / "bad").exists()
+
+
 def test_export_onnx_and_tflite_into_one_bundle(student_dir, tmp_path):
     out = tmp_path / "both"
     result = run("export", student_dir, "--format", "onnx,tflite", "--precision", "fp32,int8", "--buckets", "16,64",
