@@ -80,15 +80,9 @@ def train_rnn_student(name: str, dataset: TextDataset, encoder: Encoder, student
     torch.manual_seed(config.seed)
     unk = encoder.tokenizer.token_to_id("[UNK]")
     model = build_rnn_student(student, init_embeddings, keep_ids, unk if unk is not None else 0)
-    ids, labels = encoder.ids(dataset.train.texts), list(dataset.train.labels)
-    logits = teacher_logits if config.uses_teacher else None
-    if config.uses_teacher and extra_texts:
-        if extra_logits is None or len(extra_logits) != len(extra_texts):
-            raise ConfigError(f"{len(extra_texts)} extra transfer sentences need as many teacher logit rows")
-        ids += encoder.ids(extra_texts)
-        labels += [-1] * len(extra_texts)
-        logits = np.concatenate([teacher_logits, extra_logits])
-    train_set = TrainSet(ids, torch.tensor(labels), torch.from_numpy(np.ascontiguousarray(logits)) if logits is not None else None)
+    extra = encoder.ids(extra_texts) if config.uses_teacher and extra_texts else []
+    train_set = TrainSet.with_extra(encoder.ids(dataset.train.texts), dataset.train.labels,
+                                    teacher_logits if config.uses_teacher else None, extra, extra_logits)
     dev_ids = encoder.ids(dataset.dev.texts)
     # one process: distill.trainer.train itself; under torchrun: DDP over shards of the transfer set
     result = train_data_parallel(model, train_set, dev_ids, dataset.dev.labels, encoder.pad, config, checkpoint_dir, description=f"training {name}")

@@ -73,6 +73,20 @@ class TrainSet:
             if not torch.isfinite(self.teacher_logits).all():
                 raise ConfigError("teacher logits contain NaN or inf; rebuild the logit cache from a healthy teacher")
 
+    @classmethod
+    def with_extra(cls, ids: list[list[int]], labels, logits, extra_ids: list[list[int]] = (), extra_logits=None) -> TrainSet:
+        """Labelled rows (`logits` may be None: label-only) plus `extra_ids` that only the teacher labels
+        (augmented or unlabelled sentences: gold label -1, their rows of `extra_logits`)."""
+        ids, labels = list(ids), list(labels)
+        if len(extra_ids):
+            if logits is None or extra_logits is None or len(extra_logits) != len(extra_ids):
+                raise ConfigError(f"{len(extra_ids)} extra transfer sentences need teacher logits for the training rows and as many extra logit rows")
+            ids += list(extra_ids)
+            labels += [-1] * len(extra_ids)
+            logits = np.concatenate([np.asarray(logits), np.asarray(extra_logits)])
+        as_tensor = None if logits is None else torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
+        return cls(ids, torch.tensor(labels), as_tensor)
+
 
 @dataclass
 class TrainResult:

@@ -264,14 +264,8 @@ def train_transformer_student(name: str, dataset, teacher, student_config, disti
     if teacher_logits is None:
         teacher_logits, _ = sharded_teacher_logits(teacher, dataset.train.texts, ctx, "teacher logits (transfer set)")
     student = build_transformer_student(teacher.model, student_config, seed=seed)
-    ids, labels, logits = encoder.ids(dataset.train.texts), list(dataset.train.labels), np.asarray(teacher_logits)
-    if extra_texts:
-        if extra_logits is None or len(extra_logits) != len(extra_texts):
-            raise ConfigError(f"{len(extra_texts)} extra transfer sentences need as many teacher logit rows")
-        ids += encoder.ids(extra_texts)
-        labels += [-1] * len(extra_texts)          # no gold label: the CE term skips these rows
-        logits = np.concatenate([logits, np.asarray(extra_logits)])
-    train_set = TrainSet(ids, torch.tensor(labels), torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32)))
+    train_set = TrainSet.with_extra(encoder.ids(dataset.train.texts), dataset.train.labels, teacher_logits,
+                                    encoder.ids(extra_texts) if extra_texts else [], extra_logits)   # extras: no gold label, CE skips them
     result = distill_transformer(student, teacher.model, train_set, encoder.ids(dataset.dev.texts), dataset.dev.labels, encoder.pad,
                                  distill_config, ctx, description=f"training {name}")
     test_acc = sharded_accuracy(student, encoder.ids(dataset.test.texts), dataset.test.labels, encoder.pad, ctx)

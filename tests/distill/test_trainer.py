@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -71,3 +72,15 @@ def test_max_steps_caps_optimizer_steps(encoder, sentences):
     train_set, dev_ids, dev_labels = _setup(encoder, sentences)
     result = train(_model(encoder), train_set, dev_ids, dev_labels, encoder.pad, TrainConfig(loss="mse", epochs=10, batch_size=8, max_steps=7, patience=0))
     assert result.steps == 7 and result.epochs_run == 2
+
+
+def test_train_set_with_extra_rows_has_no_gold_labels_for_them():
+    logits, extra_logits = np.ones((2, 2), np.float32), np.full((3, 2), 2.0, np.float32)
+    ts = TrainSet.with_extra([[1], [2]], [0, 1], logits, [[3], [4], [5]], extra_logits)
+    assert ts.ids == [[1], [2], [3], [4], [5]] and ts.labels.tolist() == [0, 1, -1, -1, -1]
+    assert ts.teacher_logits.dtype == torch.float32 and ts.teacher_logits[2:].eq(2.0).all()
+    assert TrainSet.with_extra([[1]], [1], None).teacher_logits is None          # label-only
+    with pytest.raises(ConfigError, match="3 extra transfer sentences"):
+        TrainSet.with_extra([[1], [2]], [0, 1], logits, [[3], [4], [5]], extra_logits[:2])
+    with pytest.raises(ConfigError, match="extra transfer sentences"):
+        TrainSet.with_extra([[1], [2]], [0, 1], None, [[3]], extra_logits[:1])
