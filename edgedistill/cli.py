@@ -171,7 +171,7 @@ def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `di
            buckets: str = typer.Option("16,32,64,128", help="TFLite: sequence-length buckets, one signature each."),
            recurrent: str = typer.Option("while", help="TFLite: LSTM/GRU lowering: while (fast) | stock | fused | loop."),
            keep_fp32: str = typer.Option("", help="ONNX int8: comma-separated node-name fragments to keep fp32; 'sensitive' = the feed-forward blocks 1-3 of a BERT (the teacher's most int8-sensitive weights)."),
-           smooth: Optional[str] = typer.Option(None, help="ONNX int8: SmoothQuant first, 'auto' (alpha searched per activation) or an alpha in (0, 1); calibrates on --calibration (default --data) training sentences."),
+           smooth: Optional[str] = typer.Option(None, help="ONNX int8: SmoothQuant first: auto (alpha searched per activation; the default for Transformers), an alpha in (0, 1), or off. Calibrates on --calibration (default --data) training sentences."),
            force: bool = typer.Option(False),
            json_out: Optional[Path] = typer.Option(None, "--json")) -> None:
     """Convert a checkpoint into a validated phone bundle in one command."""
@@ -183,11 +183,14 @@ def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `di
         bucket_list = tuple(int(b) for b in buckets.split(","))
     except ValueError:
         raise UnsupportedError(f"--buckets {buckets!r} must be comma-separated token counts, e.g. 16,32,64,128") from None
-    if smooth is not None and smooth != "auto":
+    if smooth is not None and smooth not in ("auto", "off"):
         try:
-            smooth = float(smooth)
+            alpha = float(smooth)
         except ValueError:
-            raise ConfigError(f"--smooth {smooth!r} must be 'auto' or an alpha in (0, 1), e.g. 0.8") from None
+            alpha = -1.0
+        if not 0.0 < alpha < 1.0:
+            raise ConfigError(f"--smooth {smooth!r} must be auto, off or an alpha in (0, 1), e.g. 0.8")
+        smooth = alpha
     result = export_checkpoint(ExportRequest(checkpoint, out, tuple(formats), tuple(precisions), data, calibration, zip_bundle, force,
                                              buckets=bucket_list, recurrent=recurrent,
                                              keep_fp32=tuple(k.strip() for k in keep_fp32.split(",") if k.strip()), smooth=smooth), console)

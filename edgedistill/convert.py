@@ -24,7 +24,8 @@ class ExportRequest:
     buckets: tuple[int, ...] = (16, 32, 64, 128)   # TFLite sequence-length buckets
     recurrent: str = "while"                        # TFLite lowering of LSTM/GRU layers
     keep_fp32: tuple[str, ...] = ()                 # ONNX int8: node-name fragments kept fp32 ("sensitive": TEACHER_SENSITIVE)
-    smooth: float | str | None = None               # ONNX int8: SmoothQuant alpha or "auto" (export/smooth.py)
+    smooth: float | str | None = None               # ONNX int8: SmoothQuant alpha, "auto" or "off" (export/smooth.py);
+                                                    # None: "auto" for Transformers, off for BiLSTM/GRU
 
 
 PRECISIONS = {"onnx": ("fp32", "fp16", "int8", "int8-static"), "tflite": ("fp32", "fp16", "int8", "int8-weight", "int8-full"),
@@ -84,7 +85,8 @@ def export_checkpoint(req: ExportRequest, console=None) -> dict:
     validate = [encoder.encode(texts[i:i + 32]) for i in range(0, min(len(texts), 128), 32)]
     validate_np = [{k: v.numpy() for k, v in f.items()} for f in validate]
     calibration = None
-    if "int8-static" in req.precisions or (req.smooth is not None and "int8" in req.precisions):
+    smooth = ("auto" if kind == "transformer" else None) if req.smooth is None else (None if req.smooth == "off" else req.smooth)
+    if "int8-static" in req.precisions or (smooth is not None and "int8" in req.precisions):
         cal = load_dataset(req.calibration or req.data)
         calibration = [encode_np([t]) for t in cal.train.texts[:200]]
     meta = {"edgedistill.labels": ",".join(labels), "edgedistill.max_len": str(encoder.max_len), "edgedistill.kind": kind}
@@ -101,7 +103,7 @@ def export_checkpoint(req: ExportRequest, console=None) -> dict:
             for p in req.precisions:
                 if p != "fp32":
                     keep = () if p == "fp16" else _keep_patterns(req.keep_fp32)
-                    q_cfg = QuantConfig(p, transformer=kind == "transformer", keep_fp32=keep, smooth=req.smooth if p == "int8" else None)
+                    q_cfg = QuantConfig(p, transformer=kind == "transformer", keep_fp32=keep, smooth=smooth if p == "int8" else None)
                     arts[("onnx", p)] = quantize_onnx(fp32, Path(tmp) / f"model.{p}.onnx", q_cfg,
                                                       calibration=calibration, validate_with=validate_np)
         if "tflite" in req.formats:

@@ -123,11 +123,15 @@ def test_keep_fp32_reaches_the_quantizer(tiny_bert_dir, tmp_path):
 
 def test_smooth_reaches_the_quantizer(tiny_bert_dir, tmp_path):
     out = tmp_path / "smoothed"
-    result = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--smooth", "auto", "--out", out)
+    result = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--out", out)     # auto: the default for a Transformer
     assert result.returncode == 0, result.stderr
     int8 = next(m for m in json.loads((out / "manifest.json").read_text())["models"] if m["precision"] == "int8")
     alphas = json.loads(int8["metadata"]["edgedistill.smoothquant"])
     assert alphas and set(alphas.values()) <= {None, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9}
+    plain = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--smooth", "off", "--out", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    int8 = next(m for m in json.loads((tmp_path / "plain" / "manifest.json").read_text())["models"] if m["precision"] == "int8")
+    assert "edgedistill.smoothquant" not in int8["metadata"]
     for bad in ("1.5", "much"):
         refused = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--smooth", bad, "--out", tmp_path / "bad")
         assert_clean_error(refused, "smooth", "(0, 1)")
