@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecore import ConfigError
+
 MIN_MAX = 1e-5                                               # floor for channel maxima: no zero/infinite scale
 AUTO_GRID = (None, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)   # None: leave the activation alone
 
@@ -108,16 +110,24 @@ def _activations(model, feeds: Iterable[Mapping[str, np.ndarray]], tensors: list
 
 def activation_maxima(model, feeds: Iterable[Mapping[str, np.ndarray]], threads: int = 1) -> dict[str, np.ndarray]:
     """Per-channel max |x| (last axis) of every smoothable activation of `model` over `feeds`."""
-    model = _load(model)
+    return _calibrate(_load(model), feeds, threads)[0]
+
+
+def _calibrate(model, feeds: Iterable[Mapping[str, np.ndarray]], threads: int, keep: int = 0) -> tuple[dict, dict]:
+    """One pass over `feeds`: (per-channel max |x| of every smoothable activation, its values on the first
+    `keep` feeds as (rows, channels) arrays, for `search_alphas`)."""
     tensors = [g.activation for g in smoothable_groups(model)]
     maxima: dict[str, np.ndarray] = {}
-    for values in _activations(model, feeds, tensors, threads):
+    samples: dict[str, list[np.ndarray]] = {t: [] for t in tensors}
+    for i, values in enumerate(_activations(model, feeds, tensors, threads)):
         for name, v in zip(tensors, values):
             m = np.abs(v).max(axis=0)
             maxima[name] = np.maximum(maxima[name], m) if name in maxima else m
+            if i < keep:
+                samples[name].append(v)
     if not maxima:
-        raise ValueError("no calibration feeds were given")
-    return maxima
+        raise ConfigError("no calibration feeds were given; pass feeds encoded from real sentences")
+    return maxima, samples
 
 
 def smooth_scales(act_max: np.ndarray, weight_max: np.ndarray, alpha: float) -> np.ndarray:
@@ -126,17 +136,14 @@ def smooth_scales(act_max: np.ndarray, weight_max: np.ndarray, alpha: float) -> 
     return (a ** alpha / w ** (1.0 - alpha)).astype(np.float32)
 
 
-def search_alphas(model, feeds: list[Mapping[str, np.ndarray]], maxima: Mapping[str, np.ndarray], grid=AUTO_GRID,
-                  threads: int = 1) -> dict[str, float | None]:
-    """Per group (keyed by its first node's name): the alpha of `grid` with the smallest simulated int8 error."""
+def search_alphas(model, samples: Mapping[str, list[np.ndarray]], maxima: Mapping[str, np.ndarray], grid=AUTO_GRID) -> dict[str, float | None]:
+    """Per group (keyed by its first node's name): the alpha of `grid` with the smallest simulated int8 error
+    on `samples` (activation -> its (rows, channels) values, from `_calibrate`)."""
     model = _load(model)
     inits = {i.name: i for i in model.graph.initializer}
     groups = [g for g in smoothable_groups(model)
-              if g.activation in maxima and all(w.shape[0] == len(maxima[g.activation]) for w in _weights(g, inits))]
-    samples: dict[str, list[np.ndarray]] = {g.activation: [] for g in groups}
-    for values in _activations(model, feeds, [g.activation for g in groups], threads):
-        for g, v in zip(groups, values):
-            samples[g.activation].append(v)
+              if samples.get(g.activation) and g.activation in maxima
+              and all(w.shape[0] == len(maxima[g.activation]) for w in _weights(g, inits))]
     best = {}
     for g in groups:
         w = np.concatenate(_weights(g, inits), axis=1)
@@ -219,14 +226,14 @@ def smooth_onnx(src: str | Path, out: str | Path, calibration: list[Mapping[str,
     import onnx
 
     if not calibration:
-        raise ValueError("smooth_onnx needs calibration feeds from real sentences")
+        raise ConfigError("smooth_onnx needs calibration feeds from real sentences")
     model = onnx.load(str(src))
     feeds = list(calibration)
     if batch > 1 and all(np.asarray(f["input_ids"]).shape[0] == 1 for f in feeds):
         feeds += padded_batches(feeds, batch, pad_id)
-    maxima = activation_maxima(model, feeds, threads)
+    maxima, samples = _calibrate(model, feeds, threads, keep=search_size if alpha == "auto" else 0)
     if alpha == "auto":
-        searched = search_alphas(model, feeds[:search_size], maxima, threads=threads)
+        searched = search_alphas(model, samples, maxima)
         overrides = {**(overrides or {}), **{k: v for k, v in searched.items() if k not in (overrides or {})}}  # caller's patterns first
         alpha = 0.5                                          # unused: every group has a searched entry
     done = smooth_model(model, maxima, float(alpha), overrides)
