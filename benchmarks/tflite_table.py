@@ -135,7 +135,7 @@ def run_model(m: dict, route: str, precisions, buckets, texts, ds, tmp: Path, ru
     model, enc, transformer = m["model"], m["encoder"], m["kind"] == "transformer"
 
     def encode(t, enc=enc):
-        feed = {k: v.numpy() for k, v in enc.encode(t).items()}
+        feed = enc.encode_np(t)
         if transformer:
             feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
         return feed

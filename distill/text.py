@@ -67,6 +67,10 @@ class Encoder:
     def encode(self, texts: list[str], pad_to: int | None = None) -> dict[str, torch.Tensor]:
         return self.pad(self.ids(texts), pad_to)
 
+    def encode_np(self, texts: list[str], pad_to: int | None = None) -> dict[str, np.ndarray]:
+        """`encode` as numpy arrays: the feeds ONNX Runtime, LiteRT and Core ML runners take."""
+        return {k: v.numpy() for k, v in self.encode(texts, pad_to).items()}
+
     def save(self, out_dir: str | Path) -> None:
         """Copy the tokenizer files into `out_dir` (the ones that exist)."""
         out = Path(out_dir)

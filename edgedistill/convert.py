@@ -80,7 +80,7 @@ def export_checkpoint(req: ExportRequest, console=None) -> dict:
     if len(dataset.label_names) != len(labels):
         raise DataError(f"--data {req.data} has {len(dataset.label_names)} labels, the checkpoint {len(labels)}; validate on data with the checkpoint's labels")
     texts, gold = dataset.test.texts[: req.validation_sentences], dataset.test.labels[: req.validation_sentences]
-    encode_np = lambda t: {k: v.numpy() for k, v in encoder.encode(t).items()}  # noqa: E731
+    encode_np = encoder.encode_np
     source_logits = predict(model, encoder.ids(texts), encoder.pad)
     validate = [encoder.encode(texts[i:i + 32]) for i in range(0, min(len(texts), 128), 32)]
     validate_np = [{k: v.numpy() for k, v in f.items()} for f in validate]

@@ -13,6 +13,14 @@ def test_reverse_within_length_is_an_involution():
     assert torch.equal(x.gather(1, rev).gather(1, rev), x)
 
 
+def test_encode_np_gives_the_runner_feeds(encoder):
+    texts = ["a fine film", "an utterly dull mess"]
+    feeds = encoder.encode_np(texts, pad_to=12)
+    assert set(feeds) == {"input_ids", "attention_mask"} and all(type(v).__module__ == "numpy" for v in feeds.values())
+    assert feeds["input_ids"].shape == (2, 12) and feeds["input_ids"].dtype.name == "int64"
+    assert (feeds["input_ids"] == encoder.encode(texts, pad_to=12)["input_ids"].numpy()).all()
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("pooling", ["max", "mean", "last", "attention"])
 def test_padding_never_changes_logits(encoder, cell, pooling):

@@ -85,7 +85,7 @@ def test_time_budget_and_cap():
 
 
 def test_sentence_workload_cycles_real_lengths_in_order(encoder, sentences):
-    encode = lambda t: {k: v.numpy() for k, v in encoder.encode(t).items()}  # noqa: E731
+    encode = encoder.encode_np
     w = sentence_feeds(encode, sentences[:3])
     widths = [f["input_ids"].shape[1] for f in w.feeds]
     assert w.kind == "sentences" and len(w) == 3 and widths == [len(encoder.encode([s])["input_ids"][0]) for s in sentences[:3]]
@@ -108,7 +108,7 @@ def test_end_to_end_times_the_tokenizer_inside(encoder, sentences, tiny_student)
     def encode(texts):
         calls.append(list(texts))
         time.sleep(0.002)       # a known tokenizer cost
-        return {k: v.numpy() for k, v in encoder.encode(texts).items()}
+        return encoder.encode_np(texts)
 
     w = end_to_end(encode, sentences[:5])
     calls.clear()
@@ -168,7 +168,7 @@ def test_runner_threads_must_match_the_config(tiny_student):
 
 def test_tiny_exported_model_benchmarks_and_its_json_validates(tiny_student, encoder, sentences, tmp_path):
     art = to_onnx(tiny_student, encoder.encode(sentences[:2]), tmp_path / "s.onnx")
-    feeds = {k: v.numpy() for k, v in encoder.encode(sentences[:1]).items()}
+    feeds = encoder.encode_np(sentences[:1])
     onnx_runner = load_measured(art.path, threads=1)
     result = benchmark(onnx_runner, feeds, BenchConfig(warmup=2, runs=20))
     d = json.loads(json.dumps(result.to_dict()))

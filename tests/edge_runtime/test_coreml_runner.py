@@ -45,7 +45,7 @@ def test_load_dispatches_mlpackage_to_the_coreml_runner(packages, student, encod
     assert isinstance(runner, CoreMLRunner)
     assert (runner.info.format, runner.info.precision, runner.info.provider) == ("coreml", "fp32", "mil-numpy-evaluator")
     assert runner.input_names == ("input_ids", "attention_mask") and runner.info.extra["labels"] == list(LABELS)
-    feeds = {k: v.numpy() for k, v in encoder.encode(sentences[:6]).items()}   # int64, padded, batch 6
+    feeds = encoder.encode_np(sentences[:6])   # int64, padded, batch 6
     logits = runner(feeds)
     assert logits.shape == (6, 2) and logits.dtype == np.float32
     assert np.abs(logits - _torch(student, feeds)).max() < 1e-4
@@ -56,7 +56,7 @@ def test_fixed_length_package_pads_rows_and_refuses_longer_ones(packages, studen
     assert runner.info.extra["sequence"]["kind"] == "fixed" and runner.info.precision == "int8"
     assert packages[1].inputs[0].shape == (1, 32)
     short = [s for s in sentences if len(encoder.ids([s])[0]) < 32][:4]
-    feeds = {k: v.numpy() for k, v in encoder.encode(short).items()}
+    feeds = encoder.encode_np(short)
     assert feeds["input_ids"].shape[1] < 32                                 # each row is padded to 32 inside
     report = parity(runner(feeds), _torch(student, feeds), _torch(student, feeds), fmt="coreml", precision="int8")
     assert report.passed and report.agreement_with_source == 1.0
