@@ -26,8 +26,10 @@ VARIANTS = (("fp16", "fp16", {}), ("int8 per-tensor", "int8", {"per_channel": Fa
             ("int8 per-channel, blocks 1-3 FFN fp32", "int8", {"per_channel": True, "keep_fp32": "TEACHER_SENSITIVE"}),
             ("int8 per-channel, SmoothQuant auto", "int8", {"per_channel": True, "smooth": "auto"}),
             ("int8 per-channel, SmoothQuant auto, blocks 1-3 FFN fp32", "int8", {"per_channel": True, "smooth": "auto", "keep_fp32": "TEACHER_SENSITIVE"}),
+            ("int8 per-channel, SmoothQuant auto, blocks 1-3 FFN MatMulNBits 8-bit", "int8",
+             {"per_channel": True, "smooth": "auto", "nbits": "TEACHER_NBITS"}),
             ("int8-static", "int8-static", {}))
-TRANSFORMER_ONLY = ("keep_fp32", "smooth")   # a BiLSTM has no feed-forward blocks, and its LSTM weights are not plain MatMuls
+TRANSFORMER_ONLY = ("keep_fp32", "smooth", "nbits")   # a BiLSTM has no feed-forward blocks, and its LSTM weights are not plain MatMuls
 TARGETS = {"int8": "agreement >= 99.5%, accuracy change <= 0.3 points", "fp16": "agreement >= 99.9%"}
 # `edgedistill export` / the demo default: per-channel for the teacher, per-tensor for the BiLSTM (QuantConfig.per_channel=None)
 
@@ -49,7 +51,7 @@ def main(argv=None) -> int:
     from edge_runtime import BenchConfig, compare, fixed_length_feeds, load, logits_for_texts, parity
     from edgecore import CheckpointError
     from export import BundleConfig, OnnxConfig, QuantConfig, quantize_onnx, to_onnx, write_bundle
-    from export.quantize import TEACHER_SENSITIVE
+    from export.quantize import TEACHER_NBITS, TEACHER_SENSITIVE
 
     if not (a.student / "student.json").is_file():
         raise CheckpointError(f"no student at {a.student}; run `make demo` first or pass --student DIR")
@@ -77,6 +79,8 @@ def main(argv=None) -> int:
                     continue
                 if extra.get("keep_fp32") == "TEACHER_SENSITIVE":
                     extra = {**extra, "keep_fp32": TEACHER_SENSITIVE}
+                if extra.get("nbits") == "TEACHER_NBITS":
+                    extra = {**extra, "nbits": TEACHER_NBITS}
                 t0 = time.perf_counter()
                 art = quantize_onnx(fp32, tmp / f"{name}.{label.replace(' ', '-')}.onnx", QuantConfig(prec, transformer=transformer, **extra),
                                     calibration=calibration)
@@ -93,7 +97,7 @@ def main(argv=None) -> int:
                              "mean_abs_logit_diff": rep.mean_abs_logit_diff,
                              "flips": len(rep.flips), "passed": rep.passed, "failures": rep.failures,
                              "op_counts": {k: v for k, v in art.validation.get("op_counts", {}).items()
-                                           if "Quant" in k or "Integer" in k or k in ("LSTM", "GRU", "Attention", "MatMul")}})
+                                           if "Quant" in k or "Integer" in k or "NBits" in k or k in ("LSTM", "GRU", "Attention", "MatMul")}})
             if name == "bilstm-distilled":
                 bundle = write_bundle(tmp / "bundle", [arts["int8 per-tensor"][0]], a.student,
                                       BundleConfig(name, tuple(meta["labels"]), asdict(s_enc.settings)))

@@ -73,6 +73,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
     from edge_runtime.device import machine_info
     from edge_runtime.report import add_floors, rich_table, write_html, write_markdown
     from export import BundleConfig, OnnxConfig, QuantConfig, quantize_onnx, to_onnx, write_bundle
+    from export.quantize import TEACHER_NBITS
 
     t_start = time.perf_counter()
     profile = config.profile if isinstance(config.profile, DemoProfile) else PROFILES[config.profile]
@@ -142,8 +143,8 @@ def run_demo(config: DemoConfig, console=None) -> dict:
     s_fp32 = to_onnx(student, sample, art_dir / "bilstm-distilled.fp32.onnx", OnnxConfig(), meta, validate, force=True)
     s_int8 = quantize_onnx(s_fp32, art_dir / "bilstm-distilled.int8.onnx", QuantConfig("int8"), validate_with=validate_np, force=True)
     t_fp32 = to_onnx(teacher.model, sample, art_dir / "teacher.fp32.onnx", OnnxConfig(), meta, validate, force=True)
-    calibration = [{k: v.numpy() for k, v in encoder.encode([t]).items()} for t in dataset.train.texts[:200]]   # SmoothQuant's
-    t_int8 = quantize_onnx(t_fp32, art_dir / "teacher.int8.onnx", QuantConfig("int8", transformer=True, smooth="auto"),
+    calibration = [encoder.encode_np([t]) for t in dataset.train.texts[:200]]   # SmoothQuant's
+    t_int8 = quantize_onnx(t_fp32, art_dir / "teacher.int8.onnx", QuantConfig("int8", transformer=True, smooth="auto", nbits=TEACHER_NBITS),
                            calibration=calibration, validate_with=validate_np, force=True)
     lap("export", t0)
     _log(console, f"[bold]export[/] student ONNX fp32 {s_fp32.size_bytes / 1e6:.1f} MB -> int8 {s_int8.size_bytes / 1e6:.1f} MB; "
@@ -152,7 +153,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
     # 6. benchmark, interleaved so drift hits every model alike
     t0 = time.perf_counter()
     bench_cfg = BenchConfig(warmup=profile.bench_warmup, runs=profile.bench_runs, threads=config.threads, seq_len=config.seq_len)
-    encode_np = lambda texts: {k: v.numpy() for k, v in encoder.encode(texts).items()}  # noqa: E731
+    encode_np = encoder.encode_np
     feeds = fixed_length_feeds(encode_np, dataset.test.texts[:40], config.seq_len)
     runners = {"teacher/pytorch/fp32": TorchRunner(teacher.model, config.threads),
                "teacher/onnx/fp32": load(t_fp32.path, config.threads),

@@ -18,6 +18,7 @@ import numpy as np
 from edgecore import ConfigError, OutputExistsError, UnsupportedError
 from edgecore.tolerances import drift
 from export.artifact import Artifact
+from export.mixed import ACCURACY_LEVEL, BLOCK_SIZE
 from export.onnx import artifact_for, read_metadata, set_metadata
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-static")
@@ -36,6 +37,8 @@ class QuantConfig:
                                        # the calibration feeds; export/smooth.py). Needs calibration feeds. Teacher, "auto": agreement
                                        # with fp32 on 2,000 test sentences 98.25% -> 99.05% (batch 1), 98.1% -> 99.15% (batches
                                        # of 32), ~2% slower than plain per-channel int8
+    nbits: tuple[str, ...] = ()        # int8: MatMuls whose name contains any of these become 8-bit MatMulNBits (block-wise weights,
+                                       # per-row/block int8 activations; export/mixed.py) instead of MatMulInteger (see TEACHER_NBITS)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS[1:]:
@@ -47,7 +50,10 @@ class QuantConfig:
                 raise ConfigError(f"smooth (SmoothQuant) applies to dynamic int8 only, not {self.precision}")
             if self.smooth != "auto" and not (isinstance(self.smooth, (int, float)) and 0 < self.smooth < 1):
                 raise ConfigError(f"smooth must be an alpha in (0, 1) or 'auto' (got {self.smooth!r})")
+        if self.nbits and self.precision != "int8":
+            raise ConfigError(f"nbits (MatMulNBits) applies to dynamic int8 only, not {self.precision}")
         object.__setattr__(self, "keep_fp32", tuple(self.keep_fp32))
+        object.__setattr__(self, "nbits", tuple(self.nbits))
         if self.per_channel is None:
             object.__setattr__(self, "per_channel", self.transformer)
 
@@ -56,6 +62,12 @@ class QuantConfig:
 # op at a time, the built-in MiniLM-L6 teacher's logit drift on 300 dev sentences came mostly from
 # these six (0.35 of the 0.67 summed drift; benchmarks/results/onnx_table.md has the effect on agreement).
 TEACHER_SENSITIVE = tuple(f"layer.{i}/{part}/dense/MatMul" for i in range(3) for part in ("intermediate", "output"))
+
+# The same six MatMuls as 8-bit MatMulNBits (QuantConfig.nbits) instead of fp32, on top of SmoothQuant
+# "auto". Chosen on the 1,000 dev sentences (NBits for one block part at a time, then the cheapest set
+# reaching <= 5 flips): dev 8 -> 5 flips; test 17 -> 8 flips (99.6%), 1.8x fp32 vs 2.05x all-MatMulInteger
+# and 1.5x with them fp32. Blocks 1-3 FFN-output only was faster (1.9x) but missed on dev (9 flips).
+TEACHER_NBITS = TEACHER_SENSITIVE
 
 
 def quantize_onnx(source: Artifact, path: str | Path, config: QuantConfig, *, calibration: list[dict[str, np.ndarray]] | None = None,
@@ -91,8 +103,14 @@ def quantize_onnx(source: Artifact, path: str | Path, config: QuantConfig, *, ca
 
             smoothed = smooth_onnx(src, work / "smoothed.onnx", calibration[: config.calibration_size], alpha=config.smooth)
             src = str(work / "smoothed.onnx")
+        nbits = {}
+        if config.nbits:
+            from export.mixed import nbits8
+
+            nbits = nbits8(src, work / "nbits.onnx", [p for p in config.nbits], exclude=keep)
+            src = str(work / "nbits.onnx")
         if config.precision == "int8":
-            _dynamic_int8(src, out, config, keep)
+            _dynamic_int8(src, out, config, [*keep, *nbits.values()])
         elif config.precision == "int8-static":
             _static_int8(src, out, calibration[: config.calibration_size], keep)
         else:
@@ -102,6 +120,8 @@ def quantize_onnx(source: Artifact, path: str | Path, config: QuantConfig, *, ca
                 **({"edgedistill.kept_fp32": ",".join(keep)} if keep else {}),
                 **({"edgedistill.smoothquant": json.dumps({k.removesuffix("/SmoothQuant_Mul"): v["alpha"] for k, v in smoothed.items()})}
                    if smoothed else {}),
+                **({"edgedistill.nbits": json.dumps({"bits": 8, "block_size": BLOCK_SIZE, "accuracy_level": ACCURACY_LEVEL,
+                                                     "nodes": sorted(nbits)})} if nbits else {}),
                 "edgedistill.quantized_from": source.sha256, "edgedistill.transformer_fused": str(config.transformer).lower()}
         if config.precision == "fp16":
             # fp16 LSTM/GRU sessions crashed at ORT_ENABLE_ALL and ran at EXTENDED (DESIGN.md); runners read this

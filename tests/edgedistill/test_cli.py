@@ -121,6 +121,24 @@ def test_keep_fp32_reaches_the_quantizer(tiny_bert_dir, tmp_path):
     assert _keep_patterns(("sensitive", "pooler")) == (*TEACHER_SENSITIVE, "pooler")
 
 
+def test_nbits_default_for_bert_off_and_bad_patterns(tiny_bert_dir, tmp_path):
+    from export.quantize import TEACHER_NBITS
+
+    out = tmp_path / "default"
+    result = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--smooth", "off", "--out", out)
+    assert result.returncode == 0, result.stderr
+    int8 = next(m for m in json.loads((out / "manifest.json").read_text())["models"] if m["precision"] == "int8")
+    nodes = json.loads(int8["metadata"]["edgedistill.nbits"])["nodes"]   # the tiny BERT's 2 blocks: both FFN MatMuls of each
+    assert len(nodes) == 4 and all(any(p in n for p in TEACHER_NBITS) for n in nodes)
+    plain = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--smooth", "off", "--nbits", "off", "--out", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    int8 = next(m for m in json.loads((tmp_path / "plain" / "manifest.json").read_text())["models"] if m["precision"] == "int8")
+    assert "edgedistill.nbits" not in int8["metadata"]
+    refused = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--nbits", "layer.9/nowhere", "--out", tmp_path / "bad")
+    assert_clean_error(refused, "nbits", "match no MatMul")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_smooth_reaches_the_quantizer(tiny_bert_dir, tmp_path):
     out = tmp_path / "smoothed"
     result = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--out", out)     # auto: the default for a Transformer
