@@ -35,7 +35,7 @@ from edgecore import ConfigError
 
 # ops whose MACs run on int8 kernels
 INT8_OPS = {"MatMulInteger", "QLinearMatMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QGemm", "QAttention",
-            "DynamicQuantizeLSTM", "ConvInteger", "QLinearConv"}
+            "DynamicQuantizeLSTM", "ConvInteger", "QLinearConv", "MatMulNBits"}   # MatMulNBits: int8 at accuracy_level 4 (export/mixed.py)
 # ops with no GEMM-class arithmetic (element-wise, shape, data movement, normalisation, reductions, lookups)
 NO_MAC_OPS = {
     "Abs", "Add", "And", "ArgMax", "ArgMin", "BiasGelu", "Cast", "CastLike", "Ceil", "Clip", "Concat", "Constant",
@@ -242,6 +242,9 @@ def _node_macs(node, shapes: dict) -> int | None:
             if _attr(node, "transB", 0):
                 b = b[:-2] + (b[-1], b[-2])
         return _matmul_macs(a, b)
+    if op == "MatMulNBits":   # B is packed (N, blocks, bytes); K and N are attributes
+        a, k, n = shape(0), _attr(node, "K"), _attr(node, "N")
+        return int(np.prod(a[:-1], dtype=np.int64)) * k * n if a is not None and k and n else None
     if op == "QLinearMatMul":
         return _matmul_macs(shape(0), shape(3)) if shape(0) and shape(3) else None
     if op in ("Gemm", "QGemm"):

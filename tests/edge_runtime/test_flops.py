@@ -68,6 +68,9 @@ def test_bert_graph_count_equals_the_config_count(tiny_bert_dir, encoder, senten
     fused = quantize_onnx(fp32, tmp_path / "t.int8.onnx", QuantConfig("int8", transformer=True))
     q = count_onnx_macs(fused.path, 16)
     assert q.total == count_bert_macs(config, 16).total and q.uncounted == [] and q.int8 > q.fp32, q.by_op
+    mixed = quantize_onnx(fp32, tmp_path / "t.nbits.onnx", QuantConfig("int8", transformer=True, nbits=("intermediate/dense",)))
+    m = count_onnx_macs(mixed.path, 16)
+    assert m.total == q.total and m.uncounted == [] and m.by_op["MatMulNBits"] > 0 and m.int8 == q.int8, m.by_op
 
 
 def test_gemm_rates_are_measured(tmp_path):
