@@ -173,6 +173,7 @@ def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `di
            keep_fp32: str = typer.Option("", help="ONNX int8: comma-separated node-name fragments to keep fp32; 'sensitive' = the feed-forward blocks 1-3 of a BERT (the teacher's most int8-sensitive weights)."),
            smooth: Optional[str] = typer.Option(None, help="ONNX int8: SmoothQuant first: auto (alpha searched per activation; the default for Transformers), an alpha in (0, 1), or off. Calibrates on --calibration (default --data) training sentences."),
            nbits: Optional[str] = typer.Option(None, help="ONNX int8: comma-separated MatMul name fragments to run as 8-bit MatMulNBits (finer int8, a little slower); 'sensitive' = the feed-forward blocks 1-3 of a BERT (the default for BERT-family Transformers), or off."),
+           validate: Optional[int] = typer.Option(None, help="Measure parity on the first N test sentences of --data (default: the whole test split)."),
            force: bool = typer.Option(False),
            json_out: Optional[Path] = typer.Option(None, "--json")) -> None:
     """Convert a checkpoint into a validated phone bundle in one command."""
@@ -195,7 +196,8 @@ def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `di
     result = export_checkpoint(ExportRequest(checkpoint, out, tuple(formats), tuple(precisions), data, calibration, zip_bundle, force,
                                              buckets=bucket_list, recurrent=recurrent,
                                              keep_fp32=tuple(k.strip() for k in keep_fp32.split(",") if k.strip()), smooth=smooth,
-                                             nbits=None if nbits is None else tuple(k.strip() for k in nbits.split(",") if k.strip())), console)
+                                             nbits=None if nbits is None else tuple(k.strip() for k in nbits.split(",") if k.strip()),
+                                             validation_sentences=validate), console)
     _write_json(json_out, result)
 
 

@@ -41,8 +41,15 @@ def nbits8(src: str | Path, out: str | Path, patterns: tuple[str, ...] | list[st
     Returns {original node name: MatMulNBits node name}; other nodes are left for quantize_dynamic,
     which does not touch MatMulNBits.
     """
+    import logging
+
     import onnx
+
+    root = logging.getLogger()
+    level = root.level
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    root.setLevel(level)   # its import runs logging.basicConfig(level=INFO): every later quantizer log line would print
 
     model = onnx.load(str(src))
     targets = [t for t in nbits_targets(model, tuple(patterns)) if t not in set(exclude)]
