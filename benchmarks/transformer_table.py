@@ -47,8 +47,12 @@ STUDENTS = {
     "distil-2L-ffn1024-aug4": ({"layers": 2, "intermediate": 1024, "init": "teacher"},
                                {"method": "distilbert", "matches": "none", "epochs": 4, "lr": 2e-4}, 4),
 }
-# learning rates: full fine-tuning keeps the teacher's 1e-4; methods that train few parameters need larger steps
-PEFT = {"full": 1e-4, "bitfit": 1e-3, "adapter:64": 1e-3, "freeze:4": 1e-4}
+# (method, lr, epochs or None for --peft-epochs): every setting tried. Full fine-tuning keeps the teacher's 1e-4;
+# methods that train few parameters need larger steps. The table picks each method's row by dev accuracy.
+PEFT = [("full", 1e-4, None),
+        ("bitfit", 1e-3, None), ("bitfit", 3e-3, 3.0), ("bitfit", 5e-3, 3.0), ("bitfit", 5e-3, 4.0), ("bitfit", 5e-3, 5.0), ("bitfit", 1e-2, 3.0),
+        ("adapter:64", 1e-3, None), ("adapter:64", 3e-3, None),
+        ("freeze:4", 1e-4, None)]
 
 
 def log(msg: str) -> None:
@@ -93,7 +97,7 @@ def int8_accuracy(path: str, encoder, texts, labels, threads: int) -> tuple[floa
     from edge_runtime import load, logits_for_texts
 
     runner = load(path, threads)
-    encode_np = lambda t: {k: v.numpy() for k, v in encoder.encode(t).items()}  # noqa: E731
+    encode_np = encoder.encode_np
     logits = logits_for_texts(runner, encode_np, texts, batch_size=64)
     return accuracy(logits, labels), logits
 
@@ -108,7 +112,7 @@ def run_peft(args, dataset, teacher, rows: Rows) -> list[dict]:
 
     out = []
     base = resolve_base("minilm-l6")
-    for spec, lr in PEFT.items():
+    for spec, lr, epochs in PEFT:
         if spec == "full":
             m = teacher.metrics
             model = load_classifier(base, len(dataset.label_names), dataset.label_names)
@@ -120,11 +124,11 @@ def run_peft(args, dataset, teacher, rows: Rows) -> list[dict]:
             log(f"peft full (cached teacher): test {row['test_accuracy']:.4f}, {row['wall_seconds']} s")
             if not args.rerun_full:
                 continue
-        config = TeacherConfig(lr=lr, epochs=args.peft_epochs, max_steps=args.peft_max_steps)
+        config = TeacherConfig(lr=lr, epochs=epochs or args.peft_epochs, max_steps=args.peft_max_steps)
         key = f"peft|{spec}|{json.dumps(asdict(config), sort_keys=True)}|{dataset.fingerprint()[:12]}"
         row = rows.get(key)
         if row is None:
-            log(f"peft {spec}: fine-tuning (lr {lr}, epochs {config.epochs}, max_steps {config.max_steps})")
+            log(f"peft {spec}: fine-tuning (lr {lr:g}, epochs {config.epochs}, max_steps {config.max_steps})")
             torch.manual_seed(config.seed)
             model = load_classifier(base, len(dataset.label_names), dataset.label_names)
             encoder = Encoder(base, config.max_len)
@@ -140,7 +144,7 @@ def run_peft(args, dataset, teacher, rows: Rows) -> list[dict]:
                    "final_loss": float(np.mean(summary["step_losses"][-20:])), "source": "measured in this run"}
             rows.put(key, row)
         out.append(row)
-        log(f"peft {spec}: test {row['test_accuracy']:.4f}, trainable {row['trainable_percent']:.2f}%, {row['wall_seconds']} s")
+        log(f"peft {spec} (lr {lr:g}): dev {row['dev_accuracy']:.4f}, test {row['test_accuracy']:.4f}, trainable {row['trainable_percent']:.2f}%, {row['wall_seconds']} s")
     return out
 
 
@@ -266,7 +270,7 @@ def main() -> None:
             s["int8_percent_of_teacher_int8"] = 100.0 * s["int8_test_accuracy"] / t_int8_acc
         # latency: every int8 model in one interleaved run, batch 1, fixed seq len
         bench = BenchConfig(warmup=10 if args.quick else 30, runs=args.bench_runs, threads=args.threads, seq_len=64)
-        encode_np = lambda t: {k: v.numpy() for k, v in teacher.encoder.encode(t).items()}  # noqa: E731
+        encode_np = teacher.encoder.encode_np
         feeds = fixed_length_feeds(encode_np, dataset.test.texts[:40], bench.seq_len)
         runners = {"teacher": load(t_row["onnx_int8"], args.threads), **{s["name"]: load(s["onnx_int8"], args.threads) for s in students}}
         log(f"latency: {len(runners)} int8 models interleaved, {bench.runs} runs each")
@@ -294,8 +298,10 @@ def main() -> None:
         fulls = [r for r in report["peft"] if r["method"].startswith("full")]
         full = fulls[-1]
         report["peft_reference"] = full["method"]
-        report["targets_peft_within_2_points"] = {r["method"]: round(100 * (full["test_accuracy"] - r["test_accuracy"]), 2) <= 2.0
-                                                  for r in report["peft"] if not r["method"].startswith("full")}
+        chosen = pick_by_dev([r for r in report["peft"] if not r["method"].startswith("full")])
+        for r in report["peft"]:
+            r["chosen_by_dev"] = r in chosen
+        report["targets_peft_within_2_points"] = {r["method"]: round(100 * (full["test_accuracy"] - r["test_accuracy"]), 2) <= 2.0 for r in chosen}
     report["wall_seconds"] = round(time.perf_counter() - t_start, 1)
     write(report, args)
 
@@ -318,14 +324,29 @@ def markdown(report: dict) -> str:
         lines += ["", f"Target (>= 98.5% of teacher accuracy at >= 3x its speed) met by: {', '.join(report['targets']['student_98.5pct_at_3x']) or 'none'}.", ""]
     if "peft" in report:
         lines += ["## Teacher fine-tuning: full vs parameter-efficient (same base MiniLM-L6, data, batch 32, seed)", "",
-                  "| method | lr | steps | trainable params | trainable % | dev acc | test acc | wall s | note |", "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+                  "Every setting tried is listed; **bold**: each method's setting with the best dev accuracy, the one the target is judged on.", "",
+                  "| method | lr | epochs | steps | trainable params | trainable % | dev acc | test acc | vs full | wall s | note |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        full = next(r for r in reversed(report["peft"]) if r["method"] == report["peft_reference"])
         for r in report["peft"]:
-            steps = r.get("steps") or f"{r['epochs']} epochs"
+            steps = r.get("steps") or "-"
             dev = "-" if r["dev_accuracy"] is None else f"{100 * r['dev_accuracy']:.2f}"
-            lines.append(f"| {r['method']} | {r['lr']:g} | {steps} | {r['trainable']:,} | {r['trainable_percent']:.2f} | {dev} | "
-                         f"{100 * r['test_accuracy']:.2f} | {r['wall_seconds']} | {r['source']} |")
+            name = f"**{r['method']}**" if r.get("chosen_by_dev") else r["method"]
+            delta = "" if r["method"].startswith("full") else f"{100 * (r['test_accuracy'] - full['test_accuracy']):+.2f}"
+            epochs, lr = ("-" if r[k] is None else f"{r[k]:g}" for k in ("epochs", "lr"))
+            lines.append(f"| {name} | {lr} | {epochs} | {steps} | {r['trainable']:,} | {r['trainable_percent']:.2f} | {dev} | "
+                         f"{100 * r['test_accuracy']:.2f} | {delta} | {r['wall_seconds']} | {r['source']} |")
         lines += ["", f"Within 2 points of `{report['peft_reference']}`: {report['targets_peft_within_2_points']}.", ""]
     return "\n".join(lines)
+
+
+def pick_by_dev(rows: list[dict]) -> list[dict]:
+    """Per method, the setting with the best dev accuracy (the first tried on a tie): test never chooses."""
+    best: dict[str, dict] = {}
+    for r in rows:
+        if r["method"] not in best or r["dev_accuracy"] > best[r["method"]]["dev_accuracy"]:
+            best[r["method"]] = r
+    return list(best.values())
 
 
 def write(report: dict, args) -> None:
