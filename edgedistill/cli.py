@@ -271,6 +271,10 @@ def _quiet_libraries() -> None:
     if "transformers" in sys.modules:   # imported already (in-process callers): it read the variable at import
         sys.modules["transformers"].utils.logging.disable_progress_bar()
     logging.getLogger().setLevel(logging.ERROR)
+    import warnings
+
+    # fp16 conversion warns once per tiny weight it rounds to fp16's smallest step (dozens of lines per Transformer)
+    warnings.filterwarnings("ignore", message="the float32 number .* will be truncated to", module="onnxconverter_common")
     for name in ("torchao", "torch.utils._pytree", "transformers", "onnxruntime"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
