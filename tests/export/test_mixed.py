@@ -8,25 +8,11 @@ import pytest
 import torch
 
 from edgecore import ConfigError
-from export import QuantConfig, quantize_onnx, to_onnx
+from export import QuantConfig, quantize_onnx
 from export.mixed import nbits8, nbits_targets
 from export.quantize import TEACHER_NBITS, fuse_transformer
 
-VOCAB = 120
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """2 layers, width 32, random init; one LayerNorm gamma channel boosted to give an activation outlier."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-                        max_position_embeddings=64, num_labels=2)
-    model = BertForSequenceClassification(config).eval()
-    with torch.no_grad():
-        model.bert.encoder.layer[0].attention.output.LayerNorm.weight[5] = 25.0
-    return to_onnx(model, _feed([[2, 7, 9, 3]]), tmp_path_factory.mktemp("mixed") / "tiny.onnx")
+VOCAB = 120   # conftest.OUTLIER_VOCAB: the `tiny` fixture's vocabulary
 
 
 def _feed(rows):
