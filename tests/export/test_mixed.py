@@ -5,44 +5,27 @@ from collections import Counter
 import numpy as np
 import onnx
 import pytest
-import torch
 
 from edgecore import ConfigError
 from export import QuantConfig, quantize_onnx
 from export.mixed import nbits8, nbits_targets
 from export.quantize import TEACHER_NBITS, fuse_transformer
 
-VOCAB = 120   # conftest.OUTLIER_VOCAB: the `tiny` fixture's vocabulary
 
-
-def _feed(rows):
-    width = max(len(r) for r in rows)
-    ids = np.zeros((len(rows), width), np.int64)
-    mask = np.zeros_like(ids)
-    for i, r in enumerate(rows):
-        ids[i, :len(r)], mask[i, :len(r)] = r, 1
-    return {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
-
-
-def _sentences(n, seed=0):
-    rng = np.random.default_rng(seed)
-    return [{k: v.numpy() for k, v in _feed([rng.integers(4, VOCAB, size=rng.integers(3, 12)).tolist()]).items()} for _ in range(n)]
-
-
-def _logits(path, feeds):
+def _logits(path, inputs):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return np.concatenate([sess.run(["logits"], f)[0] for f in feeds])
+    return np.concatenate([sess.run(["logits"], f)[0] for f in inputs])
 
 
 def _ops(path):
     return Counter(n.op_type for n in onnx.load(str(path)).graph.node)
 
 
-def test_nbits8_replaces_only_the_matching_matmuls(tiny, tmp_path):
+def test_nbits8_replaces_only_the_matching_matmuls(tiny, tmp_path, feeds):
     fused = tmp_path / "fused.onnx"
     fuse_transformer(str(tiny.path), str(fused))
     weight_matmuls = nbits_targets(onnx.load(str(fused)), ("MatMul",))
@@ -60,20 +43,20 @@ def test_nbits8_replaces_only_the_matching_matmuls(tiny, tmp_path):
     from export.quantize import _dynamic_int8
 
     _dynamic_int8(str(fused), str(tmp_path / "int8.onnx"), QuantConfig("int8", transformer=True, per_channel=True))
-    test = _sentences(16, seed=1)
+    test = feeds.random(16, seed=1)
     ref = _logits(fused, test)
     nbits_err = np.abs(_logits(tmp_path / "all.onnx", test) - ref).max()
     int8_err = np.abs(_logits(tmp_path / "int8.onnx", test) - ref).max()
     assert nbits_err < 0.05 * np.abs(ref).max() and nbits_err < int8_err
 
 
-def test_quantize_onnx_nbits_option(tiny, tmp_path):
+def test_quantize_onnx_nbits_option(tiny, tmp_path, feeds):
     with pytest.raises(ConfigError, match="dynamic int8 only"):
         QuantConfig("fp16", nbits=TEACHER_NBITS)
-    calib = _sentences(10)
+    calib = feeds.random(10)
     base = quantize_onnx(tiny, tmp_path / "sq.onnx", QuantConfig("int8", transformer=True, smooth="auto"), calibration=calib)
     mixed = quantize_onnx(tiny, tmp_path / "mixed.onnx", QuantConfig("int8", transformer=True, smooth="auto", nbits=TEACHER_NBITS),
-                          calibration=calib, validate_with=_sentences(8, seed=2))
+                          calibration=calib, validate_with=feeds.random(8, seed=2))
     recorded = json.loads(mixed.metadata["edgedistill.nbits"])
     assert recorded["bits"] == 8 and recorded["accuracy_level"] == 4 and len(recorded["nodes"]) == 4   # 2 blocks x (FFN in, FFN out)
     assert all("/intermediate/" in n or "/output/dense" in n for n in recorded["nodes"])
