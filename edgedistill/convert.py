@@ -30,6 +30,10 @@ class ExportRequest:
     nbits: tuple[str, ...] | None = None            # ONNX int8: node-name fragments made 8-bit MatMulNBits ("sensitive":
                                                     # TEACHER_NBITS); None: "sensitive" for BERT-named Transformers, () otherwise
 
+    def __post_init__(self) -> None:
+        if self.validation_sentences is not None and self.validation_sentences < 1:
+            raise ConfigError(f"--validate must be a positive number of test sentences (got {self.validation_sentences}); omit it to use the whole test split")
+
 
 PRECISIONS = {"onnx": ("fp32", "fp16", "int8", "int8-static"), "tflite": ("fp32", "fp16", "int8", "int8-weight", "int8-full"),
               "coreml": ("fp32", "fp16", "int8", "palettize4", "palettize6")}
@@ -62,10 +66,12 @@ def load_checkpoint(path: Path):
     return result
 
 
-def _keep_patterns(spec: tuple[str, ...]) -> tuple[str, ...]:
-    from export.quantize import TEACHER_SENSITIVE
+def _keep_patterns(spec: tuple[str, ...], sensitive: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Node-name fragments with "sensitive" expanded to `sensitive` (default TEACHER_SENSITIVE)."""
+    if sensitive is None:
+        from export.quantize import TEACHER_SENSITIVE as sensitive
 
-    return tuple(p for item in spec for p in (TEACHER_SENSITIVE if item == "sensitive" else (item,)))
+    return tuple(p for item in spec for p in (sensitive if item == "sensitive" else (item,)))
 
 
 def _nbits_patterns(req: ExportRequest, kind: str, fp32_path: str) -> tuple[str, ...]:
@@ -75,7 +81,7 @@ def _nbits_patterns(req: ExportRequest, kind: str, fp32_path: str) -> tuple[str,
     from export.quantize import TEACHER_NBITS
 
     if req.nbits is not None:
-        return tuple(p for item in req.nbits if item != "off" for p in (TEACHER_NBITS if item == "sensitive" else (item,)))
+        return _keep_patterns(tuple(item for item in req.nbits if item != "off"), TEACHER_NBITS)
     if kind != "transformer":
         return ()
     import onnx
@@ -103,8 +109,6 @@ def export_checkpoint(req: ExportRequest, console=None) -> dict:
     dataset = load_dataset(req.data)
     if len(dataset.label_names) != len(labels):
         raise DataError(f"--data {req.data} has {len(dataset.label_names)} labels, the checkpoint {len(labels)}; validate on data with the checkpoint's labels")
-    if req.validation_sentences is not None and req.validation_sentences < 1:
-        raise ConfigError(f"--validate must be a positive number of test sentences (got {req.validation_sentences}); omit it to use the whole test split")
     texts, gold = dataset.test.texts[: req.validation_sentences], dataset.test.labels[: req.validation_sentences]
     encode_np = encoder.encode_np
     source_logits = predict(model, encoder.ids(texts), encoder.pad)

@@ -52,8 +52,10 @@ def nbits8(src: str | Path, out: str | Path, patterns: tuple[str, ...] | list[st
     root.setLevel(level)   # its import runs logging.basicConfig(level=INFO): every later quantizer log line would print
 
     model = onnx.load(str(src))
-    targets = [t for t in nbits_targets(model, tuple(patterns)) if t not in set(exclude)]
-    others = [n.name for n in model.graph.node if n.name not in targets]
+    excluded = set(exclude)
+    targets = [t for t in nbits_targets(model, tuple(patterns)) if t not in excluded]
+    chosen = set(targets)
+    others = [n.name for n in model.graph.node if n.name not in chosen]
     quantizer = MatMulNBitsQuantizer(model, bits=BITS, block_size=block_size, is_symmetric=False, accuracy_level=accuracy_level,
                                      nodes_to_exclude=others)   # its nodes_to_include does not restrict: exclude the rest
     quantizer.process()
