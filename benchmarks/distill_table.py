@@ -73,7 +73,7 @@ def _job(args: dict) -> dict:
     max_steps = args["matched_steps"] if v.steps_matched else None
     epochs = args["aug_epochs"] if v.augment else args["epochs"] * (args["aug_factor"] if v.steps_matched else 1)
     tc = TrainConfig(loss=v.loss, temperature=v.temperature, epochs=epochs, max_steps=max_steps, seed=args["seed"],
-                     patience=args["patience"])
+                     patience=args["patience"], bf16=args["bf16"])
     torch.manual_seed(args["seed"])
     model = build_rnn_student(cfg, torch.from_numpy(shared["embeddings"]), shared["keep"], shared["unk_id"])
     t0 = time.perf_counter()
@@ -101,6 +101,8 @@ def main(argv=None) -> int:
     p.add_argument("--patience", type=int, default=0, help="0: no early stopping (best-on-dev weights are kept anyway)")
     p.add_argument("--cells", default="lstm,gru")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                   help="train under bfloat16 autocast (fp32 weights and evaluation); auto: on CPUs with native bf16")
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args(argv)
     variants = [v for v in VARIANTS if not a.quick or v.name in QUICK]
@@ -112,7 +114,10 @@ def main(argv=None) -> int:
 
     from distill import TeacherConfig, cached_teacher_logits, finetune_teacher, load_dataset, load_texts
     from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
+    from distill.trainer import native_bf16
     from edgedistill.recipes_cli import transfer_set
+
+    bf16 = a.bf16 == "on" or (a.bf16 == "auto" and native_bf16())
 
     t_start = time.perf_counter()
     ds = load_dataset("movie-snippets")
@@ -139,7 +144,7 @@ def main(argv=None) -> int:
     aug_epochs = 1 if a.quick else a.aug_epochs
     matched = aug_epochs * -(-(len(ds.train) + len(extra)) // 50)   # steps of an augmented run (batch 50)
     jobs = [{"shared": shared, "variant": v, "cell": c, "seed": s, "epochs": epochs, "aug_epochs": aug_epochs, "hidden": a.hidden, "patience": a.patience,
-             "aug_factor": round(aug_factor + 0.4999), "matched_steps": matched}
+             "bf16": bf16, "aug_factor": round(aug_factor + 0.4999), "matched_steps": matched}
             for s in range(seeds) for c in cells for v in variants]
     # the long (augmented / matched) jobs first, so the two workers finish together
     jobs.sort(key=lambda j: not (j["variant"].augment or j["variant"].steps_matched))
@@ -157,7 +162,7 @@ def main(argv=None) -> int:
     payload = {"teacher": teacher_row, "rows": rows, "summary": summary,
                "setup": {"seeds": seeds, "epochs": epochs, "aug_epochs": aug_epochs, "augment_per_sentence": a.augment, "transfer_train": len(ds.train),
                          "transfer_augmented": len(extra), "vocabulary": len(keep), "hidden": a.hidden, "batch_size": 50,
-                         "matched_steps": matched, "patience": a.patience, "workers": a.workers, "quick": a.quick,
+                         "matched_steps": matched, "patience": a.patience, "workers": a.workers, "quick": a.quick, "bf16": bf16,
                          "embedding": f"teacher word embeddings, PCA to {table.shape[1]}, trainable; vocabulary: tokens seen >= {a.min_count}x in the transfer text"},
                "wall_seconds": round(time.perf_counter() - t_start, 1)}
     a.out.mkdir(parents=True, exist_ok=True)
@@ -200,7 +205,8 @@ def markdown(payload: dict) -> str:
         lines.append(f"| {'BiLSTM' if e['cell'] == 'lstm' else 'BiGRU'} | {e['variant']} | {e['test_accuracy']:.2%} ± {e['test_accuracy_std']:.2%} | "
                      f"{e['test_accuracy'] - t['test_accuracy']:+.2%} | {e['amazon_accuracy']:.2%} | {e['tweets_accuracy']:.2%} | "
                      f"{e['steps']} | {e['seconds_mean']:.0f} | {e['params_non_embedding']:,} |")
-    lines.append(f"\nWall time {payload['wall_seconds'] / 60:.1f} min ({s['workers']} worker processes, 1 thread each).")
+    autocast = ", bf16 autocast" if s.get("bf16") else ""
+    lines.append(f"\nWall time {payload['wall_seconds'] / 60:.1f} min ({s['workers']} worker processes, 1 thread each{autocast}).")
     return "\n".join(lines) + "\n"
 
 

@@ -27,6 +27,7 @@ from distill.trainer import TrainSet, length_bucketed
 from edgecore import ConfigError
 
 METHODS = ("distilbert", "tinybert")
+LOGIT_LOSSES = ("kl", "mse")
 DEFAULT_MATCHES = {"distilbert": "distilbert", "tinybert": "tinybert"}
 BUCKET = 50   # batches per length-sorted pool, as the teacher's fine-tuning uses
 
@@ -36,7 +37,8 @@ class TransformerDistillConfig:
     method: str = "distilbert"        # distilbert | tinybert
     matches: str | tuple[Match, ...] | None = None   # preset name, .json/.yaml file or Matches; None: the method's preset
     temperature: float = 2.0
-    kl_weight: float = 1.0            # soft targets (KL * T^2)
+    kl_weight: float = 1.0            # weight of the logit term: soft targets (KL * T^2), or logit MSE
+    logit_loss: str = "kl"            # kl (Hinton, at `temperature`) | mse (on raw logits, BiLSTM-SOFT)
     ce_weight: float | None = None    # gold labels; None: 0.5 for distilbert, 0.0 for tinybert (TinyBERT uses soft targets only)
     epochs: int = 3                   # distilbert: the one stage; tinybert: stage 2 (prediction layer)
     intermediate_epochs: int = 3      # tinybert stage 1
@@ -49,11 +51,14 @@ class TransformerDistillConfig:
     patience: int = 0                 # epochs without a better dev accuracy before stopping; 0 = never
     max_steps: int | None = None      # cap per stage (quick runs and tests)
     group_by_length: bool = True      # batches of similar lengths pad less (distill.trainer.length_bucketed)
+    bf16: bool = False                # forward passes under bfloat16 autocast; fp32 weights, optimizer and evaluation (see distill.trainer.native_bf16)
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"method {self.method!r} is not supported; choose one of {', '.join(METHODS)}")
+        if self.logit_loss not in LOGIT_LOSSES:
+            raise ConfigError(f"logit_loss {self.logit_loss!r} is not supported; choose one of {', '.join(LOGIT_LOSSES)}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0 (got {self.temperature}); 1-4 are usual")
         if self.kl_weight < 0 or (self.ce_weight is not None and self.ce_weight < 0):
@@ -100,10 +105,11 @@ class _DistillStep(nn.Module):
     forward(feeds, teacher_features, teacher_logits, labels) -> (weighted loss, {term: unweighted value}).
     """
 
-    def __init__(self, student: nn.Module, match_loss: LayerMatchLoss, kl_weight: float, ce_weight: float, temperature: float) -> None:
+    def __init__(self, student: nn.Module, match_loss: LayerMatchLoss, kl_weight: float, ce_weight: float, temperature: float,
+                 logit_loss: str = "kl") -> None:
         super().__init__()
         self.student, self.match_loss = student, match_loss
-        self.kl_weight, self.ce_weight, self.temperature = kl_weight, ce_weight, temperature
+        self.kl_weight, self.ce_weight, self.temperature, self.logit_loss = kl_weight, ce_weight, temperature, logit_loss
 
     def forward(self, feeds, teacher: Features | None, teacher_logits: torch.Tensor | None, labels: torch.Tensor):
         need_layers = teacher is not None and len(self.match_loss.matches) > 0
@@ -112,8 +118,11 @@ class _DistillStep(nn.Module):
             logits = s.logits
         else:
             s, logits = None, self.student(**feeds).logits                       # (B, C)
+        logits = logits.float()   # the losses in fp32, also under bf16 autocast
         terms: dict[str, tuple[float, torch.Tensor]] = {}
-        if self.kl_weight > 0:
+        if self.kl_weight > 0 and self.logit_loss == "mse":
+            terms["mse"] = (self.kl_weight, losses.logit_mse(logits, teacher_logits))
+        elif self.kl_weight > 0:
             terms["kl"] = (self.kl_weight, losses.soft_cross_entropy(logits, teacher_logits, temperature=self.temperature))
         if self.ce_weight > 0 and bool((labels >= 0).any()):
             terms["ce"] = (self.ce_weight, losses.hard_cross_entropy(logits, labels=labels))
@@ -160,11 +169,11 @@ def distill_transformer(student: nn.Module, teacher_model: nn.Module | None, tra
                    ctx, result, dev=None, description=f"{description} (stage 1: layers)")
             for p in head:
                 p.requires_grad_(True)
-            step = _DistillStep(student, LayerMatchLoss((), s_width, s_width), config.kl_weight, config.label_weight, config.temperature)
+            step = _DistillStep(student, LayerMatchLoss((), s_width, s_width), config.kl_weight, config.label_weight, config.temperature, config.logit_loss)
             _stage("prediction", step, None, train_set, pad, config, config.epochs, config.lr, ctx, result,
                    dev=(dev_ids, dev_labels), description=f"{description} (stage 2: prediction)")
         else:
-            step = _DistillStep(student, match_loss, config.kl_weight, config.label_weight, config.temperature)
+            step = _DistillStep(student, match_loss, config.kl_weight, config.label_weight, config.temperature, config.logit_loss)
             _stage("distil", step, teacher_model, train_set, pad, config, config.epochs, config.lr, ctx, result,
                    dev=(dev_ids, dev_labels), description=description)
     finally:
@@ -209,10 +218,11 @@ def _stage(name: str, step: _DistillStep, teacher_model, train_set: TrainSet, pa
     def one_step(local: torch.Tensor):
         feeds = pad([train_set.ids[i] for i in local.tolist()])
         t_feats = None
-        if needs_teacher:
-            with torch.no_grad():
-                t_feats = features(teacher_model, feeds, attentions=attentions)
-        return wrapped(feeds, t_feats, teacher_logits[local] if teacher_logits is not None else None, labels[local])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            if needs_teacher:
+                with torch.no_grad():
+                    t_feats = features(teacher_model, feeds, attentions=attentions)
+            return wrapped(feeds, t_feats, teacher_logits[local] if teacher_logits is not None else None, labels[local])
 
     def on_epoch_end(state) -> bool:
         record = {"stage": name, "epoch": state.epoch, "step": state.step, **{f"loss_{k}": v for k, v in state.epoch_terms[-1].items()}}

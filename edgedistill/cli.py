@@ -140,6 +140,7 @@ def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (f
             freeze_embeddings: bool = typer.Option(False), prune_vocab: bool = typer.Option(True, help="Keep only tokens seen in the transfer text."),
             min_count: int = typer.Option(1, help="bilstm/gru: keep tokens seen at least this often in the transfer text (rarer ones read as [UNK])."),
             seed: int = typer.Option(0), force: bool = typer.Option(False),
+            bf16: bool = typer.Option(False, help="Train under bfloat16 autocast: ~1.3x faster on CPUs with AVX512-BF16 or AMX; weights, optimizer and evaluation stay fp32."),
             json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here.")) -> None:
     """Distil a student (BiLSTM/GRU on the teacher's cached logits, or a Transformer); runs under torchrun too."""
     from distill.distributed import init_distributed
@@ -155,7 +156,7 @@ def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (f
     metrics = run_distill(DistillRequest(teacher, student, data, out, loss, temperature, alpha, augment,
                                          tuple(u for u in unlabelled.split(",") if u), epochs, hidden, layers, pooling,
                                          embed_dim or None, freeze_embeddings, prune_vocab, seed, force, min_count, matches, method,
-                                         intermediate=intermediate), console)
+                                         intermediate=intermediate, bf16=bf16), console)
     if ctx.is_main:
         _write_json(json_out, metrics)
 

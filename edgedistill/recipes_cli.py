@@ -38,6 +38,7 @@ class DistillRequest:
     matches: str | None = None         # transformer: layer-match preset or .json/.yaml file
     method: str | None = None          # transformer: distilbert | tinybert (None: by width, see cli_configs)
     intermediate: int | None = None    # transformer: feed-forward width (None: 4 x hidden)
+    bf16: bool = False                 # train under bfloat16 autocast (fp32 weights and evaluation)
 
     def __post_init__(self) -> None:
         """Checked before the teacher loads: a bad option fails in a second, not after minutes of work."""
@@ -104,7 +105,8 @@ def _rnn(req: DistillRequest, teacher, ds):
     from distill.distributed import sharded_teacher_logits
     from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
 
-    train_cfg = TrainConfig(loss=req.loss, temperature=_or(req.temperature, 1.0), alpha=req.alpha, epochs=_or(req.epochs, 12), seed=req.seed)
+    train_cfg = TrainConfig(loss=req.loss, temperature=_or(req.temperature, 1.0), alpha=req.alpha, epochs=_or(req.epochs, 12), seed=req.seed,
+                            bf16=req.bf16)
     logits = sharded_teacher_logits(teacher, ds.train.texts)[0] if train_cfg.uses_teacher else None
     extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed) if train_cfg.uses_teacher else ([], None)
     enc = teacher.encoder
@@ -134,7 +136,7 @@ def _transformer(req: DistillRequest, teacher, ds):
     from distill.transformer_trainer import cli_configs, train_transformer_student
 
     options = {"temperature": _or(req.temperature, 2.0), "kl_weight": req.alpha, "epochs": _or(req.epochs, 3),
-               "seed": req.seed}
+               "seed": req.seed, "bf16": req.bf16}
     student_cfg, distill_cfg = cli_configs(teacher.model, layers=_or(req.layers, 3), hidden=req.hidden, matches=req.matches,
                                            method=req.method, intermediate=req.intermediate, **options)
     student_bert_config(teacher.model, student_cfg)   # a shape the teacher cannot lend fails now, before any logits

@@ -84,3 +84,18 @@ def test_train_set_with_extra_rows_has_no_gold_labels_for_them():
         TrainSet.with_extra([[1], [2]], [0, 1], logits, [[3], [4], [5]], extra_logits[:2])
     with pytest.raises(ConfigError, match="extra transfer sentences"):
         TrainSet.with_extra([[1], [2]], [0, 1], None, [[3]], extra_logits[:1])
+
+
+def test_bf16_autocast_trains_an_fp32_model(encoder, sentences):
+    train_set, dev_ids, dev_labels = _setup(encoder, sentences)
+    runs = {}
+    for bf16 in (False, True):
+        model = _model(encoder)
+        result = train(model, train_set, dev_ids, dev_labels, encoder.pad, TrainConfig(loss="mse", epochs=8, batch_size=8, lr=1e-2, patience=0, bf16=bf16))
+        runs[bf16] = model, [h["loss_mse"] for h in result.history]
+    model, curve = runs[True]
+    assert all(p.dtype == torch.float32 for p in model.parameters())   # master weights and the saved model stay fp32
+    assert curve[-1] < 0.9 * curve[0], curve
+    assert curve[-1] < 1.2 * runs[False][1][-1], (curve, runs[False][1])   # and about as well as fp32
+    # autocast really ran: the same seed and batches give different weights than the fp32 run
+    assert not torch.equal(model.head[-1].weight, runs[False][0].head[-1].weight)

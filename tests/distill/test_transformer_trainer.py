@@ -44,6 +44,17 @@ def test_distilbert_style_logs_every_term_and_trains(teacher, sentences):
     assert teacher.model.config._attn_implementation == "sdpa" and not student.training
 
 
+def test_bf16_autocast_keeps_fp32_weights_and_learns(teacher, sentences):
+    train_set, dev_ids, dev_labels = _data(teacher, sentences)
+    student = build_transformer_student(teacher.model, TransformerStudentConfig(layers=1))
+    result = distill_transformer(student, teacher.model, train_set, dev_ids, dev_labels, teacher.encoder.pad,
+                                 TransformerDistillConfig(epochs=3, batch_size=16, lr=1e-3, bf16=True))
+    first, last = result.history[0], result.history[-1]
+    for term in ("loss_ce", "loss_hidden_t2_s1_cosine"):   # the logit KL starts near 0 (teacher-init student) and is left out
+        assert last[term] < first[term], (term, result.history)
+    assert all(p.dtype == torch.float32 for p in student.parameters())
+
+
 def test_tinybert_two_stages_with_projections(teacher, sentences):
     train_set, dev_ids, dev_labels = _data(teacher, sentences)
     student = build_transformer_student(teacher.model, TransformerStudentConfig(layers=1, hidden=16, heads=4, init="embeddings", dropout=0.0,
@@ -68,6 +79,10 @@ def test_logit_only_run_needs_no_teacher_model(teacher, sentences):
     result = distill_transformer(student, None, train_set, dev_ids, dev_labels, teacher.encoder.pad,
                                  TransformerDistillConfig(epochs=1, batch_size=16, ce_weight=0.0))
     assert result.matches == [] and {k for k in result.history[0] if k.startswith("loss_")} == {"loss_kl"}
+    result = distill_transformer(student, None, train_set, dev_ids, dev_labels, teacher.encoder.pad,
+                                 TransformerDistillConfig(epochs=2, batch_size=16, ce_weight=0.0, logit_loss="mse", lr=1e-3))
+    mse = [h["loss_mse"] for h in result.history]
+    assert {k for k in result.history[0] if k.startswith("loss_")} == {"loss_mse"} and mse[1] < mse[0]
     with pytest.raises(ConfigError, match="need the teacher model"):
         distill_transformer(student, None, train_set, dev_ids, dev_labels, teacher.encoder.pad,
                             TransformerDistillConfig(epochs=1, matches=(Match(2, 1),)))
@@ -80,6 +95,8 @@ def test_missing_teacher_logits_and_bad_configs_are_refused(teacher, sentences):
         distill_transformer(student, teacher.model, TrainSet(train_set.ids, train_set.labels), dev_ids, dev_labels, teacher.encoder.pad)
     with pytest.raises(ConfigError, match="choose one of distilbert, tinybert"):
         TransformerDistillConfig(method="minilm")
+    with pytest.raises(ConfigError, match="choose one of kl, mse"):
+        TransformerDistillConfig(logit_loss="cosine")
     with pytest.raises(ConfigError, match="past the models"):
         distill_transformer(student, teacher.model, train_set, dev_ids, dev_labels, teacher.encoder.pad,
                             TransformerDistillConfig(matches=(Match(5, 1),)))

@@ -44,9 +44,10 @@ def test_adapter_teacher_then_transformer_student_then_onnx(tiny_bert_dir, small
     assert any(".adapter." in name for name in load_file(teacher / "model.safetensors"))
 
     # a narrower feed-forward block (the teacher's top 16 of 64 neurons) and a transfer set with 2 augmented
-    # variants per training sentence, labelled by the adapter teacher
+    # variants per training sentence, labelled by the adapter teacher; bf16 autocast
     _run([EXE, "distill", "--teacher", teacher, "--student", "transformer", "--layers", "1", "--epochs", "1", "--intermediate", "16",
-          "--augment", "2", "--data", small_csv, "--out", student, "--json", tmp_path / "student.json"], cache)
+          "--augment", "2", "--bf16", "--data", small_csv, "--out", student, "--json", tmp_path / "student.json"], cache)
+    assert json.loads((student / "metrics.json").read_text())["distill"]["bf16"] is True
     result = json.loads((tmp_path / "student.json").read_text())
     assert result["kind"] == "transformer" and result["method"] == "distilbert" and result["layers"] == 1
     assert 0.0 <= result["test_accuracy"] <= 1.0 and result["params"] > result["params_non_embedding"] > 0
