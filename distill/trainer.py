@@ -150,7 +150,7 @@ def train(model: torch.nn.Module, train_set: TrainSet, dev_ids: list[list[int]],
                 if state["step"] >= total_steps:
                     break
                 feeds = pad([train_set.ids[i] for i in batch.tolist()])
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                with autocast(config.bf16):
                     logits = model(**feeds)
                 terms = _loss_terms(logits.float(), teacher[batch] if teacher is not None else None, labels[batch], config)
                 loss = sum(w * v for w, v in terms.values())
@@ -184,6 +184,11 @@ def train(model: torch.nn.Module, train_set: TrainSet, dev_ids: list[list[int]],
         model.load_state_dict(state["best_weights"])
     model.eval()
     return TrainResult(state["best_acc"], state["best_epoch"], state["step"], state["epoch"], state["seconds"], state["history"])
+
+
+def autocast(bf16: bool):
+    """The students' mixed precision: bfloat16 autocast on the CPU when `bf16`, else a no-op context."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
 
 
 def native_bf16() -> bool:

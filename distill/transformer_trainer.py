@@ -23,7 +23,7 @@ from torch import nn
 from distill import losses
 from distill.distributed import DistContext, current, global_batch_loop, linear_schedule, sharded_accuracy, wrap
 from distill.intermediate import Features, LayerMatchLoss, Match, features, load_matches, check_matches, use_eager_attention
-from distill.trainer import TrainSet, length_bucketed
+from distill.trainer import TrainSet, autocast, length_bucketed
 from edgecore import ConfigError
 
 METHODS = ("distilbert", "tinybert")
@@ -218,7 +218,7 @@ def _stage(name: str, step: _DistillStep, teacher_model, train_set: TrainSet, pa
     def one_step(local: torch.Tensor):
         feeds = pad([train_set.ids[i] for i in local.tolist()])
         t_feats = None
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        with autocast(config.bf16):
             if needs_teacher:
                 with torch.no_grad():
                     t_feats = features(teacher_model, feeds, attentions=attentions)
