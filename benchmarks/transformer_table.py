@@ -46,6 +46,9 @@ STUDENTS = {
                               {"method": "distilbert", "matches": "none", "epochs": 3, "lr": 2e-4}, 4),
     "distil-2L-ffn1024-aug4": ({"layers": 2, "intermediate": 1024, "init": "teacher"},
                                {"method": "distilbert", "matches": "none", "epochs": 4, "lr": 2e-4}, 4),
+    # the 768 recipe trained under bf16 autocast (a third less time per step here; the student is saved fp32)
+    "distil-2L-ffn768-aug4-bf16": ({"layers": 2, "intermediate": 768, "init": "teacher"},
+                                   {"method": "distilbert", "matches": "none", "epochs": 3, "lr": 2e-4, "bf16": True}, 4),
 }
 # (method, lr, epochs or None for --peft-epochs): every setting tried. Full fine-tuning keeps the teacher's 1e-4;
 # methods that train few parameters need larger steps. The table picks each method's row by dev accuracy.
