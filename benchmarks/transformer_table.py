@@ -23,7 +23,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 
 os.environ.setdefault("EDGEDISTILL_PROGRESS", "0")
@@ -62,12 +62,49 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def student_key(name: str, s_cfg, d_cfg, augment: int, teacher: str) -> str:
+    """A student row's key: its name and every setting it was trained with (the full configs, defaults included)."""
+    return f"student|{name}|{json.dumps(s_cfg.to_dict(), sort_keys=True)}|{json.dumps(d_cfg.to_dict(), sort_keys=True)}|aug{augment}|{teacher}"
+
+
+def upgrade_student_key(key: str) -> str:
+    """Re-key a student row written before a config field existed, with that field at its default.
+
+    A new field's default keeps the old behaviour (bf16=False, logit_loss="kl"), so the row still
+    describes the run; without this, adding a field to a config would retrain every cached student.
+    A field whose stored value differs from today's default is kept as stored, so the key still differs.
+    """
+    from distill.students.transformer import TransformerStudentConfig
+    from distill.transformer_trainer import TransformerDistillConfig
+
+    if not key.startswith("student|"):
+        return key
+    name, rest = key[len("student|"):].split("|", 1)
+    decoder = json.JSONDecoder()
+    s_old, end = decoder.raw_decode(rest)
+    d_old, end2 = decoder.raw_decode(rest, end + 1)
+    tail = rest[end2:]
+    s_new = {**defaults_of(TransformerStudentConfig), **s_old}
+    d_new = {**defaults_of(TransformerDistillConfig), **d_old}
+    return f"student|{name}|{json.dumps(s_new, sort_keys=True)}|{json.dumps(d_new, sort_keys=True)}{tail}"
+
+
+def defaults_of(config_class) -> dict:
+    return {f.name: (list(f.default) if isinstance(f.default, tuple) else f.default)
+            for f in fields(config_class) if f.default is not MISSING}
+
+
 class Rows:
-    """Finished rows on disk, keyed by name + settings: a rerun with the same settings skips them."""
+    """Finished rows on disk, keyed by name + settings: a rerun with the same settings skips them.
+
+    Student keys from an older row file are upgraded on load (upgrade_student_key), and written back
+    with the next finished row.
+    """
 
     def __init__(self, path: Path, fresh: bool) -> None:
         self.path = path
-        self.rows = {} if fresh or not path.is_file() else json.loads(path.read_text())
+        stored = {} if fresh or not path.is_file() else json.loads(path.read_text())
+        self.rows = {upgrade_student_key(k): v for k, v in stored.items()}
 
     def get(self, key: str):
         return self.rows.get(key)
@@ -166,7 +203,7 @@ def run_students(args, dataset, teacher, train_logits, rows: Rows, work: Path) -
         defaults = {"epochs": args.student_epochs, "intermediate_epochs": args.intermediate_epochs, "max_steps": args.student_max_steps,
                     "lr": args.student_lr if d_kwargs["method"] == "distilbert" else args.tiny_lr}
         d_cfg = TransformerDistillConfig(**{**defaults, **d_kwargs, **({"max_steps": args.student_max_steps} if args.quick else {})})
-        key = f"student|{name}|{json.dumps(s_cfg.to_dict(), sort_keys=True)}|{json.dumps(d_cfg.to_dict(), sort_keys=True)}|aug{augment}|{teacher.path.name}"
+        key = student_key(name, s_cfg, d_cfg, augment, teacher.path.name)
         ckpt = work / "students" / name
         row = rows.get(key)
         if row is None or not (ckpt / "model.safetensors").is_file():
