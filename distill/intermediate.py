@@ -302,5 +302,6 @@ class LayerMatchLoss(nn.Module):
                 s, t = student.attentions[m.student_layer - 1], teacher.attentions[m.teacher_layer - 1]
             else:
                 s, t = self.project(m, student.hidden[m.student_layer]), teacher.hidden[m.teacher_layer]
-            terms[m.name] = (m.weight, LOSS_FUNCTIONS[(m.feature, m.loss)](s, t.detach(), student.mask))
+            # in fp32 under bf16 autocast too (the width projections come out bf16; LayerNorm and softmax outputs are fp32)
+            terms[m.name] = (m.weight, LOSS_FUNCTIONS[(m.feature, m.loss)](s.float(), t.detach().float(), student.mask))
         return terms

@@ -6,9 +6,9 @@ import torch
 
 from distill import SplitConfig, load_teacher
 from distill.data import Split, TextDataset
-from distill.intermediate import Match
+from distill.intermediate import LayerMatchLoss, Match, features, load_matches, use_eager_attention
 from distill.students.transformer import TransformerStudentConfig, build_transformer_student
-from distill.trainer import TrainSet
+from distill.trainer import TrainSet, autocast
 from distill.transformer_trainer import TransformerDistillConfig, distill_transformer, train_transformer_student
 from edgecore import ConfigError
 
@@ -55,11 +55,12 @@ def test_bf16_autocast_keeps_fp32_weights_and_learns(teacher, sentences):
     assert all(p.dtype == torch.float32 for p in student.parameters())
 
 
-def test_tinybert_two_stages_with_projections(teacher, sentences):
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
+def test_tinybert_two_stages_with_projections(teacher, sentences, bf16):
     train_set, dev_ids, dev_labels = _data(teacher, sentences)
     student = build_transformer_student(teacher.model, TransformerStudentConfig(layers=1, hidden=16, heads=4, init="embeddings", dropout=0.0,
                                                                                 attention_dropout=0.0))
-    config = TransformerDistillConfig(method="tinybert", intermediate_epochs=4, epochs=1, batch_size=16, intermediate_lr=3e-3)
+    config = TransformerDistillConfig(method="tinybert", intermediate_epochs=4, epochs=1, batch_size=16, intermediate_lr=3e-3, bf16=bf16)
     result = distill_transformer(student, teacher.model, train_set, dev_ids, dev_labels, teacher.encoder.pad, config)
     stages = [h["stage"] for h in result.history]
     assert stages == ["intermediate"] * 4 + ["prediction"]
@@ -71,6 +72,29 @@ def test_tinybert_two_stages_with_projections(teacher, sentences):
             assert last[k] < first[k], k                  # the layer matches are being learned
     assert set(result.history[-1]) >= {"loss_kl", "dev_accuracy"} and "loss_ce" not in result.history[-1]
     assert student.config._attn_implementation == "sdpa"   # eager attention only while training
+    assert all(p.dtype == torch.float32 for p in student.parameters())
+
+
+def test_layer_match_losses_are_fp32_under_bf16_autocast(teacher, sentences):
+    student = build_transformer_student(teacher.model, TransformerStudentConfig(layers=1, hidden=16, heads=4, init="embeddings"))
+    t_layers = teacher.model.config.num_hidden_layers
+    match_loss = LayerMatchLoss(load_matches("tinybert", t_layers, 1), 16, teacher.model.config.hidden_size)
+    feeds = teacher.encoder.pad(teacher.encoder.ids(sentences[:8]))
+    previous = [(m, use_eager_attention(m)) for m in (student, teacher.model)]
+    try:
+        with autocast(True):
+            s = features(student, feeds, attentions=True)
+            with torch.no_grad():
+                t = features(teacher.model, feeds, attentions=True)
+            terms = match_loss(s, t)
+    finally:
+        for m, impl in previous:
+            m.set_attn_implementation(impl)
+    assert s.logits.dtype == torch.bfloat16                # autocast really ran the forward in bf16
+    # (hidden states and attention maps leave LayerNorm / softmax in fp32; the width projections are bf16)
+    assert {k.split("_")[0] for k in terms} == {"embeddings", "attention", "hidden"}
+    for name, (_, value) in terms.items():
+        assert value.dtype == torch.float32 and torch.isfinite(value), name
 
 
 def test_logit_only_run_needs_no_teacher_model(teacher, sentences):

@@ -1,6 +1,7 @@
 """`teacher finetune --peft` and `distill --student transformer` through the real console script,
 alone and under `torchrun --nproc_per_node 2` (gloo on CPU). Tiny models, a 60-sentence CSV."""
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from distill import load_dataset
@@ -103,3 +105,16 @@ def test_teacher_finetune_and_distill_under_torchrun_match_one_process(tiny_bert
     drift = max(float((w1[k].float() - w2[k].float()).abs().max()) for k in w1)
     assert moved > 5e-3 and drift < 1e-4, (moved, drift)   # measured: moved 6e-3, drift 1.2e-7
     assert m1["dev_accuracy"] == m2["dev_accuracy"] and s1["steps"] == s2["steps"] > 0
+
+
+def test_recurrent_student_trains_under_bf16_and_saves_fp32(tiny_bert_dir, small_csv, tmp_path):
+    """`distill --student gru --bf16`: autocast for the forward passes only; the saved student is fp32 and exports."""
+    cache, student = tmp_path / "cache", tmp_path / "gru"
+    _run([EXE, "distill", "--teacher", tiny_bert_dir, "--student", "gru", "--hidden", "8", "--epochs", "2", "--augment", "1",
+          "--bf16", "--data", small_csv, "--out", student, "--json", tmp_path / "s.json"], cache)
+    meta = json.loads((student / "student.json").read_text())
+    assert meta["train"]["bf16"] is True and meta["kind"] == "gru"
+    assert len(meta["history"]) == 2 and all(math.isfinite(h["loss_mse"]) for h in meta["history"])   # the CLI's default loss: logit MSE
+    assert {w.dtype for w in load_file(student / "model.safetensors").values() if w.is_floating_point()} == {torch.float32}
+    _run([EXE, "export", student, "--format", "onnx", "--precision", "fp32", "--data", small_csv, "--out", tmp_path / "bundle"], cache)
+    assert (tmp_path / "bundle" / "manifest.json").is_file()
