@@ -141,6 +141,9 @@ def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (f
             min_count: int = typer.Option(1, help="bilstm/gru: keep tokens seen at least this often in the transfer text (rarer ones read as [UNK])."),
             seed: int = typer.Option(0), force: bool = typer.Option(False),
             bf16: bool = typer.Option(False, help="Train under bfloat16 autocast: ~1.3x faster on CPUs with AVX512-BF16 or AMX; weights, optimizer and evaluation stay fp32."),
+            lr: Optional[float] = typer.Option(None, help="Peak learning rate (default 1e-3 for bilstm/gru, 1e-4 for transformer; tinybert: its prediction stage)."),
+            stage1_epochs: Optional[int] = typer.Option(None, help="transformer, tinybert: epochs of the first stage, layer matches only (default 3)."),
+            stage1_lr: Optional[float] = typer.Option(None, help="transformer, tinybert: learning rate of the first stage (default 5e-4)."),
             json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here.")) -> None:
     """Distil a student (BiLSTM/GRU on the teacher's cached logits, or a Transformer); runs under torchrun too."""
     from distill.distributed import init_distributed
@@ -156,7 +159,7 @@ def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (f
     metrics = run_distill(DistillRequest(teacher, student, data, out, loss, temperature, alpha, augment,
                                          tuple(u for u in unlabelled.split(",") if u), epochs, hidden, layers, pooling,
                                          embed_dim or None, freeze_embeddings, prune_vocab, seed, force, min_count, matches, method,
-                                         intermediate=intermediate, bf16=bf16), console)
+                                         intermediate=intermediate, bf16=bf16, lr=lr, stage1_epochs=stage1_epochs, stage1_lr=stage1_lr), console)
     if ctx.is_main:
         _write_json(json_out, metrics)
 

@@ -39,10 +39,13 @@ class DistillRequest:
     method: str | None = None          # transformer: distilbert | tinybert (None: by width, see cli_configs)
     intermediate: int | None = None    # transformer: feed-forward width (None: 4 x hidden)
     bf16: bool = False                 # train under bfloat16 autocast (fp32 weights and evaluation)
+    lr: float | None = None            # None: 1e-3 for bilstm/gru, 1e-4 for transformer (tinybert: its prediction stage)
+    stage1_epochs: int | None = None   # transformer, tinybert: intermediate-layer stage (None: 3)
+    stage1_lr: float | None = None     # transformer, tinybert: intermediate-layer stage (None: 5e-4)
 
     def __post_init__(self) -> None:
         """Checked before the teacher loads: a bad option fails in a second, not after minutes of work."""
-        for name in ("epochs", "hidden", "layers", "temperature", "embed_dim", "min_count", "intermediate"):
+        for name in ("epochs", "hidden", "layers", "temperature", "embed_dim", "min_count", "intermediate", "lr", "stage1_epochs", "stage1_lr"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive (got {value}); leave it out for the {self.student} default")
@@ -84,6 +87,9 @@ def run_distill(req: DistillRequest, console=None) -> dict:
     ctx = current()
     if req.intermediate is not None and req.student != "transformer":
         raise UnsupportedError(f"--intermediate sets a transformer student's feed-forward width; a {req.student} has none (drop it)")
+    stage1 = [f"--{n.replace('_', '-')}" for n in ("stage1_epochs", "stage1_lr") if getattr(req, n) is not None]
+    if stage1 and req.student != "transformer":
+        raise UnsupportedError(f"{' and '.join(stage1)} set the first stage of a TinyBERT-style transformer student; a {req.student} trains in one (drop it)")
     teacher = load_teacher(req.teacher)
     ds = load_dataset(req.data)
     _check_labels(ds, teacher)
@@ -106,7 +112,7 @@ def _rnn(req: DistillRequest, teacher, ds):
     from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
 
     train_cfg = TrainConfig(loss=req.loss, temperature=_or(req.temperature, 1.0), alpha=req.alpha, epochs=_or(req.epochs, 12), seed=req.seed,
-                            bf16=req.bf16)
+                            bf16=req.bf16, **({"lr": req.lr} if req.lr is not None else {}))
     logits = sharded_teacher_logits(teacher, ds.train.texts)[0] if train_cfg.uses_teacher else None
     extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed) if train_cfg.uses_teacher else ([], None)
     enc = teacher.encoder
@@ -137,8 +143,13 @@ def _transformer(req: DistillRequest, teacher, ds):
 
     options = {"temperature": _or(req.temperature, 2.0), "kl_weight": req.alpha, "epochs": _or(req.epochs, 3),
                "seed": req.seed, "bf16": req.bf16}
+    given = {"lr": req.lr, "intermediate_epochs": req.stage1_epochs, "intermediate_lr": req.stage1_lr}
+    options.update({k: v for k, v in given.items() if v is not None})   # else the config's defaults
     student_cfg, distill_cfg = cli_configs(teacher.model, layers=_or(req.layers, 3), hidden=req.hidden, matches=req.matches,
                                            method=req.method, intermediate=req.intermediate, **options)
+    if distill_cfg.method != "tinybert" and (req.stage1_epochs is not None or req.stage1_lr is not None):
+        raise ConfigError(f"--stage1-epochs/--stage1-lr set TinyBERT's first (layer) stage; this {distill_cfg.method} run has one stage "
+                          f"(add --method tinybert, or drop them)")
     student_bert_config(teacher.model, student_cfg)   # a shape the teacher cannot lend fails now, before any logits
     extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed)
     run = train_transformer_student(req.student, ds, teacher, student_cfg, distill_cfg, seed=req.seed,

@@ -70,9 +70,13 @@ def test_adapter_teacher_then_transformer_student_then_onnx(tiny_bert_dir, small
 def test_narrower_transformer_student_is_tinybert_two_stage(tiny_bert_dir, small_csv, tmp_path):
     cache = tmp_path / "cache"
     _run([EXE, "distill", "--teacher", tiny_bert_dir, "--student", "transformer", "--layers", "1", "--hidden", "16",
-          "--epochs", "1", "--data", small_csv, "--out", tmp_path / "s", "--json", tmp_path / "s.json"], cache)
+          "--epochs", "1", "--stage1-epochs", "2", "--stage1-lr", "1e-3", "--lr", "3e-4",
+          "--data", small_csv, "--out", tmp_path / "s", "--json", tmp_path / "s.json"], cache)
     result = json.loads((tmp_path / "s.json").read_text())
     assert result["method"] == "tinybert" and result["hidden"] == 16
+    saved = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert [h["stage"] for h in saved["history"]] == ["intermediate"] * 2 + ["prediction"]
+    assert (saved["distill"]["intermediate_epochs"], saved["distill"]["intermediate_lr"], saved["distill"]["lr"]) == (2, 1e-3, 3e-4)
     features = {m["feature"] for m in result["matches"]}
     assert {"embeddings", "attention", "hidden"} <= features
 
@@ -108,12 +112,12 @@ def test_teacher_finetune_and_distill_under_torchrun_match_one_process(tiny_bert
 
 
 def test_recurrent_student_trains_under_bf16_and_saves_fp32(tiny_bert_dir, small_csv, tmp_path):
-    """`distill --student gru --bf16`: autocast for the forward passes only; the saved student is fp32 and exports."""
+    """`distill --student gru --bf16 --lr`: autocast for the forward passes only; the saved student is fp32 and exports."""
     cache, student = tmp_path / "cache", tmp_path / "gru"
     _run([EXE, "distill", "--teacher", tiny_bert_dir, "--student", "gru", "--hidden", "8", "--epochs", "2", "--augment", "1",
-          "--bf16", "--data", small_csv, "--out", student, "--json", tmp_path / "s.json"], cache)
+          "--bf16", "--lr", "2e-3", "--data", small_csv, "--out", student, "--json", tmp_path / "s.json"], cache)
     meta = json.loads((student / "student.json").read_text())
-    assert meta["train"]["bf16"] is True and meta["kind"] == "gru"
+    assert meta["train"]["bf16"] is True and meta["train"]["lr"] == 2e-3 and meta["kind"] == "gru"
     assert len(meta["history"]) == 2 and all(math.isfinite(h["loss_mse"]) for h in meta["history"])   # the CLI's default loss: logit MSE
     assert {w.dtype for w in load_file(student / "model.safetensors").values() if w.is_floating_point()} == {torch.float32}
     _run([EXE, "export", student, "--format", "onnx", "--precision", "fp32", "--data", small_csv, "--out", tmp_path / "bundle"], cache)

@@ -284,6 +284,17 @@ def test_bad_intermediate_width(extra, names, tiny_bert_dir, movie_csv, capsys, 
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("extra, names", [(["--student", "gru", "--stage1-epochs", "2"], ("--stage1-epochs", "TinyBERT", "drop it")),
+                                           (["--student", "transformer", "--layers", "1", "--stage1-lr", "1e-3"], ("--stage1-lr", "distilbert", "--method tinybert")),
+                                           (["--student", "transformer", "--lr", "0"], ("--lr", "positive")),
+                                           (["--student", "transformer", "--method", "tinybert", "--stage1-epochs", "0"], ("--stage1-epochs", "positive"))])
+def test_bad_learning_rate_and_stage_options(extra, names, tiny_bert_dir, movie_csv, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("EDGEDISTILL_CACHE", str(tmp_path / "cache"))
+    argv = ["distill", "--teacher", tiny_bert_dir, *extra, "--data", movie_csv(40, balanced=True), "--epochs", "1", "--out", tmp_path / "s"]
+    assert_clean(*cli(argv, capsys, monkeypatch), *names)
+    assert not (tmp_path / "s").exists()
+
+
 def test_unknown_demo_profile(capsys, monkeypatch, tmp_path):
     assert_clean(*cli(["demo", "--profile", "huge", "--out", tmp_path / "d"], capsys, monkeypatch), "huge", "quick")
 
