@@ -7,6 +7,8 @@ Also out-of-domain accuracy on the amazon and tweet snippets.
 
     python benchmarks/distill_table.py            # the full table (see --help for its size)
     python benchmarks/distill_table.py --quick    # a smoke run: 1 seed, 1 epoch, a few variants
+    # the issue's probe recipe: frozen 384-d teacher embeddings, BiLSTM, KL T=2 + augmentation
+    python benchmarks/distill_table.py --cells lstm --embed-dim 384 --freeze-embeddings --variants "kl T=2 + aug" --out DIR
 
 Writes benchmarks/results/distill_table.{json,md} and prints the Markdown table.
 """
@@ -69,7 +71,7 @@ def _job(args: dict) -> dict:
         labels += [-1] * len(shared["extra"])
         logits = np.concatenate([logits, shared["extra_logits"]])
     cfg = RNNStudentConfig(vocab_size=enc.settings.vocab_size, cell=args["cell"], embed_dim=shared["embeddings"].shape[1],
-                           hidden=args["hidden"], pad_id=enc.settings.pad_id)
+                           hidden=args["hidden"], pad_id=enc.settings.pad_id, freeze_embeddings=args["freeze_embeddings"])
     max_steps = args["matched_steps"] if v.steps_matched else None
     epochs = args["aug_epochs"] if v.augment else args["epochs"] * (args["aug_factor"] if v.steps_matched else 1)
     tc = TrainConfig(loss=v.loss, temperature=v.temperature, epochs=epochs, max_steps=max_steps, seed=args["seed"],
@@ -96,6 +98,8 @@ def main(argv=None) -> int:
     p.add_argument("--aug-epochs", type=int, default=2, help="epochs over the augmented transfer set (5x larger at --augment 4)")
     p.add_argument("--augment", type=int, default=4, help="augmented variants per training sentence")
     p.add_argument("--embed-dim", type=int, default=128, help="student embedding width: PCA of the teacher's 384-d word embeddings")
+    p.add_argument("--freeze-embeddings", action="store_true", help="keep the student's embedding table fixed (default: trainable)")
+    p.add_argument("--variants", nargs="+", choices=[v.name for v in VARIANTS], help="train only these rows (default: all)")
     p.add_argument("--min-count", type=int, default=2, help="vocabulary: tokens seen at least this often in the transfer text")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--patience", type=int, default=0, help="0: no early stopping (best-on-dev weights are kept anyway)")
@@ -105,7 +109,7 @@ def main(argv=None) -> int:
                    help="train under bfloat16 autocast (fp32 weights and evaluation); auto: on CPUs with native bf16")
     p.add_argument("--out", type=Path, default=RESULTS)
     a = p.parse_args(argv)
-    variants = [v for v in VARIANTS if not a.quick or v.name in QUICK]
+    variants = [v for v in VARIANTS if (not a.quick or v.name in QUICK) and (not a.variants or v.name in a.variants)]
     seeds = 1 if a.quick else a.seeds
     epochs = 1 if a.quick else a.epochs
     cells = ["lstm"] if a.quick else a.cells.split(",")
@@ -135,7 +139,8 @@ def main(argv=None) -> int:
     enc = teacher.encoder
     keep = select_vocabulary(enc, ds.train.texts + extra, a.min_count)
     table = teacher_word_embeddings(teacher.model)
-    if a.embed_dim < table.shape[1]:
+    reduced = a.embed_dim < table.shape[1]
+    if reduced:
         table = reduce_embeddings(table, a.embed_dim, keep)
     shared = {"teacher_dir": str(teacher.path), "train_logits": train_logits, "extra": extra, "extra_logits": extra_logits,
               "embeddings": table.numpy(), "keep": keep,
@@ -144,7 +149,7 @@ def main(argv=None) -> int:
     aug_epochs = 1 if a.quick else a.aug_epochs
     matched = aug_epochs * -(-(len(ds.train) + len(extra)) // 50)   # steps of an augmented run (batch 50)
     jobs = [{"shared": shared, "variant": v, "cell": c, "seed": s, "epochs": epochs, "aug_epochs": aug_epochs, "hidden": a.hidden, "patience": a.patience,
-             "bf16": bf16, "aug_factor": round(aug_factor + 0.4999), "matched_steps": matched}
+             "bf16": bf16, "freeze_embeddings": a.freeze_embeddings, "aug_factor": round(aug_factor + 0.4999), "matched_steps": matched}
             for s in range(seeds) for c in cells for v in variants]
     # the long (augmented / matched) jobs first, so the two workers finish together
     jobs.sort(key=lambda j: not (j["variant"].augment or j["variant"].steps_matched))
@@ -163,7 +168,9 @@ def main(argv=None) -> int:
                "setup": {"seeds": seeds, "epochs": epochs, "aug_epochs": aug_epochs, "augment_per_sentence": a.augment, "transfer_train": len(ds.train),
                          "transfer_augmented": len(extra), "vocabulary": len(keep), "hidden": a.hidden, "batch_size": 50,
                          "matched_steps": matched, "patience": a.patience, "workers": a.workers, "quick": a.quick, "bf16": bf16,
-                         "embedding": f"teacher word embeddings, PCA to {table.shape[1]}, trainable; vocabulary: tokens seen >= {a.min_count}x in the transfer text"},
+                         "freeze_embeddings": a.freeze_embeddings, "variants": [v.name for v in variants],
+                         "embedding": f"teacher word embeddings, {f'PCA to {table.shape[1]}' if reduced else f'{table.shape[1]}-d'}, "
+                                      f"{'frozen' if a.freeze_embeddings else 'trainable'}; vocabulary: tokens seen >= {a.min_count}x in the transfer text"},
                "wall_seconds": round(time.perf_counter() - t_start, 1)}
     a.out.mkdir(parents=True, exist_ok=True)
     stem = "distill_table_quick" if a.quick else "distill_table"
