@@ -8,7 +8,7 @@ Also out-of-domain accuracy on the amazon and tweet snippets.
     python benchmarks/distill_table.py            # the full table (see --help for its size)
     python benchmarks/distill_table.py --quick    # a smoke run: 1 seed, 1 epoch, a few variants
     # the issue's probe recipe: frozen 384-d teacher embeddings, BiLSTM, KL T=2 + augmentation
-    python benchmarks/distill_table.py --cells lstm --embed-dim 384 --freeze-embeddings --variants "kl T=2 + aug" --out DIR
+    python benchmarks/distill_table.py --cells lstm --embed-dim 384 --freeze-embeddings --variants "kl T=2 + aug" --p-replace 0 --out DIR
 
 Writes benchmarks/results/distill_table.{json,md} and prints the Markdown table.
 """
@@ -98,6 +98,7 @@ def main(argv=None) -> int:
     p.add_argument("--aug-epochs", type=int, default=2, help="epochs over the augmented transfer set (5x larger at --augment 4)")
     p.add_argument("--augment", type=int, default=4, help="augmented variants per training sentence")
     p.add_argument("--embed-dim", type=int, default=128, help="student embedding width: PCA of the teacher's 384-d word embeddings")
+    p.add_argument("--p-replace", type=float, help="augmentation: share of words swapped for an embedding neighbour (default: AugmentConfig's 0.1; 0 = [MASK] + n-grams only)")
     p.add_argument("--freeze-embeddings", action="store_true", help="keep the student's embedding table fixed (default: trainable)")
     p.add_argument("--variants", nargs="+", choices=[v.name for v in VARIANTS], help="train only these rows (default: all)")
     p.add_argument("--min-count", type=int, default=2, help="vocabulary: tokens seen at least this often in the transfer text")
@@ -127,7 +128,7 @@ def main(argv=None) -> int:
     ds = load_dataset("movie-snippets")
     teacher = finetune_teacher(ds, TeacherConfig())
     train_logits = cached_teacher_logits(teacher, ds.train.texts)[0]
-    extra, extra_logits = transfer_set(teacher, ds, a.augment, ())
+    extra, extra_logits = transfer_set(teacher, ds, a.augment, (), **({"p_replace": a.p_replace} if a.p_replace is not None else {}))
     ood = {}
     teacher_row = {"test_accuracy": teacher.metrics["test_accuracy"], "dev_accuracy": teacher.metrics["dev_accuracy"],
                    "params": sum(p.numel() for p in teacher.model.parameters())}
@@ -168,7 +169,7 @@ def main(argv=None) -> int:
                "setup": {"seeds": seeds, "epochs": epochs, "aug_epochs": aug_epochs, "augment_per_sentence": a.augment, "transfer_train": len(ds.train),
                          "transfer_augmented": len(extra), "vocabulary": len(keep), "hidden": a.hidden, "batch_size": 50,
                          "matched_steps": matched, "patience": a.patience, "workers": a.workers, "quick": a.quick, "bf16": bf16,
-                         "freeze_embeddings": a.freeze_embeddings, "variants": [v.name for v in variants],
+                         "freeze_embeddings": a.freeze_embeddings, "variants": [v.name for v in variants], "p_replace": a.p_replace,
                          "embedding": f"teacher word embeddings, {f'PCA to {table.shape[1]}' if reduced else f'{table.shape[1]}-d'}, "
                                       f"{'frozen' if a.freeze_embeddings else 'trainable'}; vocabulary: tokens seen >= {a.min_count}x in the transfer text"},
                "wall_seconds": round(time.perf_counter() - t_start, 1)}

@@ -51,8 +51,10 @@ class DistillRequest:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive (got {value}); leave it out for the {self.student} default")
 
 
-def transfer_set(teacher, dataset, augment: int, unlabelled: tuple[str, ...], seed: int = 0):
-    """(extra texts, their teacher logits): augmented training sentences and unlabelled text, teacher-labelled (cached)."""
+def transfer_set(teacher, dataset, augment: int, unlabelled: tuple[str, ...], seed: int = 0, **augment_options):
+    """(extra texts, their teacher logits): augmented training sentences and unlabelled text, teacher-labelled (cached).
+
+    `augment_options` override distill.augment.AugmentConfig fields (p_mask, p_replace, p_ngram, ...)."""
     from distill import load_texts
     from distill.augment import AugmentConfig, Neighbours, augment as make_variants
     from distill.recipes import teacher_word_embeddings
@@ -61,7 +63,7 @@ def transfer_set(teacher, dataset, augment: int, unlabelled: tuple[str, ...], se
     if augment:
         vocab = teacher.encoder.tokenizer.get_vocab()
         neighbours = Neighbours(vocab, teacher_word_embeddings(teacher.model))
-        extra += make_variants(dataset.train.texts, AugmentConfig(per_sentence=augment, seed=seed), neighbours)
+        extra += make_variants(dataset.train.texts, AugmentConfig(per_sentence=augment, seed=seed, **augment_options), neighbours)
     held_out = set(dataset.dev.texts) | set(dataset.test.texts)
     for name in unlabelled:
         texts = load_texts(name)[0]
