@@ -260,10 +260,10 @@ def seed_summary(students: list[dict], teacher_accuracy: float) -> list[dict]:
         if len(runs) < 2:
             continue
         tests = [r["test_accuracy"] for r in runs]
+        mean = statistics.mean(tests)
         picked = max(runs, key=lambda r: (r["best_dev_accuracy"], -r["seed"]))
         summary.append({"name": name, "seeds": [r["seed"] for r in runs], "test": tests, "dev": [r["best_dev_accuracy"] for r in runs],
-                        "test_mean": statistics.mean(tests), "test_std": statistics.stdev(tests),
-                        "percent_of_teacher_mean": 100.0 * statistics.mean(tests) / teacher_accuracy,
+                        "test_mean": mean, "test_std": statistics.stdev(tests), "percent_of_teacher_mean": 100.0 * mean / teacher_accuracy,
                         "dev_picked_seed": picked["seed"], "dev_picked_percent_of_teacher": picked["percent_of_teacher"],
                         "speedup_vs_teacher_int8": runs[0]["speedup_vs_teacher_int8"]})
     return summary

@@ -89,7 +89,7 @@ def run_distill(req: DistillRequest, console=None) -> dict:
     ctx = current()
     if req.intermediate is not None and req.student != "transformer":
         raise UnsupportedError(f"--intermediate sets a transformer student's feed-forward width; a {req.student} has none (drop it)")
-    stage1 = [f"--{n.replace('_', '-')}" for n in ("stage1_epochs", "stage1_lr") if getattr(req, n) is not None]
+    stage1 = _stage1_flags(req)
     if stage1 and req.student != "transformer":
         raise UnsupportedError(f"{' and '.join(stage1)} set the first stage of a TinyBERT-style transformer student; a {req.student} trains in one (drop it)")
     teacher = load_teacher(req.teacher)
@@ -149,8 +149,8 @@ def _transformer(req: DistillRequest, teacher, ds):
     options.update({k: v for k, v in given.items() if v is not None})   # else the config's defaults
     student_cfg, distill_cfg = cli_configs(teacher.model, layers=_or(req.layers, 3), hidden=req.hidden, matches=req.matches,
                                            method=req.method, intermediate=req.intermediate, **options)
-    if distill_cfg.method != "tinybert" and (req.stage1_epochs is not None or req.stage1_lr is not None):
-        raise ConfigError(f"--stage1-epochs/--stage1-lr set TinyBERT's first (layer) stage; this {distill_cfg.method} run has one stage "
+    if distill_cfg.method != "tinybert" and _stage1_flags(req):
+        raise ConfigError(f"{' and '.join(_stage1_flags(req))} set TinyBERT's first (layer) stage; this {distill_cfg.method} run has one stage "
                           f"(add --method tinybert, or drop them)")
     student_bert_config(teacher.model, student_cfg)   # a shape the teacher cannot lend fails now, before any logits
     extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed)
@@ -168,6 +168,11 @@ def _transformer(req: DistillRequest, teacher, ds):
                                   "request": _request_dict(req), "history": run.result.history,
                                   "label_names": list(ds.label_names)}, force=True)
     return run, metrics, save
+
+
+def _stage1_flags(req: DistillRequest) -> list[str]:
+    """The TinyBERT first-stage options given on the command line, as the user typed them."""
+    return [f"--{n.replace('_', '-')}" for n in ("stage1_epochs", "stage1_lr") if getattr(req, n) is not None]
 
 
 def _or(value, default):
