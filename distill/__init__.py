@@ -1,7 +1,8 @@
 """Train small students from a fine-tuned teacher.
 
-Public verbs: `load_dataset`, `finetune_teacher`, `load_teacher`, `cached_teacher_logits`,
-`train_rnn_student`, `save_student`, `load_student`.
+Public verbs: `load_dataset`, `load_texts`, `finetune_teacher`, `load_teacher`, `cached_teacher_logits`,
+`transfer_set`, `train_rnn_student`, `save_student`, `load_student`, `is_student_checkpoint`.
+Transformer students: distill.transformer_trainer (`transformer_recipe`, `train_transformer_student`).
 """
 from distill.checkpoint import is_student_checkpoint, load_student, save_student
 from distill.data import BUILTIN, SplitConfig, TextDataset, load_dataset, load_texts
@@ -10,10 +11,11 @@ from distill.students.rnn import RNNStudent, RNNStudentConfig
 from distill.teacher import Teacher, TeacherConfig, cached_teacher_logits, finetune_teacher, load_teacher
 from distill.text import Encoder
 from distill.trainer import TrainConfig, TrainResult
+from distill.transfer import transfer_set
 
 __all__ = [
     "BUILTIN", "Encoder", "RNNStudent", "RNNStudentConfig", "SplitConfig", "StudentRun", "Teacher",
     "TeacherConfig", "TextDataset", "TrainConfig", "TrainResult", "cached_teacher_logits", "finetune_teacher",
     "is_student_checkpoint", "load_dataset", "load_student", "load_teacher", "load_texts", "save_student",
-    "train_rnn_student",
+    "train_rnn_student", "transfer_set",
 ]

@@ -20,6 +20,12 @@ KINDS = {"bilstm": (RNNStudentConfig, RNNStudent), "gru": (RNNStudentConfig, RNN
 
 def save_student(model: torch.nn.Module, out_dir: str | Path, encoder: Encoder, label_names: tuple[str, ...],
                  extra: dict | None = None, force: bool = False) -> Path:
+    """Save a BiLSTM/GRU student to `out_dir`: safetensors weights, student.json (config, labels, max_len
+    and `extra`) and the tokenizer, written atomically; `force` replaces an existing folder.
+
+    >>> save_student(run.model, "runs/student", teacher.encoder, ds.label_names, force=True)  # doctest: +SKIP
+    PosixPath('runs/student')
+    """
     from safetensors.torch import save_file
 
     config = model.config
@@ -33,11 +39,21 @@ def save_student(model: torch.nn.Module, out_dir: str | Path, encoder: Encoder, 
 
 
 def is_student_checkpoint(path: str | Path) -> bool:
+    """Whether `path` is a BiLSTM/GRU student folder written by `save_student` (it holds student.json).
+
+    >>> is_student_checkpoint("runs/student")  # doctest: +SKIP
+    True
+    """
     return (Path(path) / "student.json").is_file()
 
 
 def load_student(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """(model in eval mode, metadata) from a folder written by `save_student`."""
+    """Load a BiLSTM/GRU student: (model in eval mode, metadata) from a folder written by `save_student`.
+
+    >>> model, meta = load_student("runs/student")  # doctest: +SKIP
+    >>> meta["kind"], meta["labels"]                 # doctest: +SKIP
+    ('bilstm', ['negative', 'positive'])
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 

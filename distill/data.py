@@ -241,7 +241,11 @@ def load_dataset(name_or_path: str | Path, config: SplitConfig = SplitConfig(), 
 
 
 def load_texts(name_or_path: str | Path) -> tuple[list[str], list[int], tuple[str, ...]]:
-    """Every labelled sentence of a set, unsplit: for out-of-domain evaluation or unlabelled transfer text."""
+    """Load every labelled sentence of a built-in set or a CSV file, unsplit: (texts, labels, label names),
+    for out-of-domain evaluation or unlabelled transfer text.
+
+    >>> texts, labels, label_names = load_texts("amazon-snippets")  # doctest: +SKIP
+    """
     name = str(name_or_path)
     if name in BUILTIN:
         texts, labels = read_builtin(name)

@@ -47,7 +47,7 @@ class PeftConfig:
             raise ConfigError(f"adapter:R needs R >= 1 (got {self.adapter_size}); e.g. adapter:64")
 
     @classmethod
-    def parse(cls, spec: "str | PeftConfig | None") -> "PeftConfig":
+    def parse(cls, spec: str | PeftConfig | None) -> PeftConfig:
         """`None`/"full", "freeze:K", "bitfit", "adapter:R" (R defaults to 64) -> PeftConfig."""
         if isinstance(spec, PeftConfig):
             return spec
@@ -159,7 +159,7 @@ def insert_adapters(model: nn.Module, size: int) -> int:
 # ---------------------------------------------------------------------------------------------
 # The verb
 
-def apply_peft(model: nn.Module, config: "PeftConfig | str | None") -> PeftReport:
+def apply_peft(model: nn.Module, config: PeftConfig | str | None) -> PeftReport:
     """Set which parameters train (and add adapters) in place; returns trainable / total counts.
 
     >>> report = apply_peft(model, "bitfit")         # doctest: +SKIP

@@ -9,7 +9,7 @@ import torch
 
 from distill.augment import vocab_counts
 from distill.data import TextDataset
-from distill.distributed import train_data_parallel
+from distill.parallel import train_data_parallel
 from distill.students.rnn import RNNStudent, RNNStudentConfig
 from distill.text import Encoder
 from distill.trainer import TrainConfig, TrainResult, TrainSet, accuracy

@@ -8,12 +8,12 @@ tinybert    stage 1 (intermediate layers): only the layer matches (default: embe
 
 Teacher logits come from the logit cache (a TrainSet's `teacher_logits`); the teacher itself runs
 only when there are layer matches. Every term is logged unweighted. Under torchrun the loop is plain
-data parallel with global-batch semantics (see distill.distributed).
+data parallel with global-batch semantics (see distill.parallel).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,9 @@ import torch
 from torch import nn
 
 from distill import losses
-from distill.distributed import DistContext, current, global_batch_loop, linear_schedule, sharded_accuracy, wrap
-from distill.intermediate import Features, LayerMatchLoss, Match, features, load_matches, check_matches, use_eager_attention
+from distill.distributed import DistContext, current, wrap
+from distill.intermediate import Features, LayerMatchLoss, Match, check_matches, features, load_matches, use_eager_attention
+from distill.parallel import global_batch_loop, linear_schedule, sharded_accuracy
 from distill.trainer import TrainSet, autocast, length_bucketed
 from edgecore import ConfigError
 
@@ -63,8 +64,12 @@ class TransformerDistillConfig:
             raise ConfigError(f"temperature must be > 0 (got {self.temperature}); 1-4 are usual")
         if self.kl_weight < 0 or (self.ce_weight is not None and self.ce_weight < 0):
             raise ConfigError(f"kl_weight and ce_weight must be >= 0 (got {self.kl_weight}, {self.ce_weight})")
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.intermediate_lr <= 0:
-            raise ConfigError(f"epochs, batch_size and learning rates must be positive (got {self.epochs}, {self.batch_size}, {self.lr}, {self.intermediate_lr})")
+        for name, low in (("epochs", 1), ("batch_size", 1)):
+            if getattr(self, name) < low:
+                raise ConfigError(f"{name} must be >= {low} (got {getattr(self, name)}); leave it out for {getattr(type(self), name)}")
+        for name in ("lr", "intermediate_lr"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive (got {getattr(self, name)}); leave it out for {getattr(type(self), name)}")
         if self.method == "tinybert" and self.intermediate_epochs < 1:
             raise ConfigError(f"tinybert needs intermediate_epochs >= 1 (got {self.intermediate_epochs})")
         if self.max_steps is not None and self.max_steps < 1:
@@ -265,9 +270,9 @@ def train_transformer_student(name: str, dataset, teacher, student_config, disti
     >>> run.test_accuracy                                                                            # doctest: +SKIP
     0.84
     """
-    from distill.distributed import sharded_teacher_logits
     from distill.recipes import StudentRun
     from distill.students.transformer import build_transformer_student
+    from distill.teacher import sharded_teacher_logits
 
     ctx = ctx or current()
     encoder = teacher.encoder
@@ -282,23 +287,77 @@ def train_transformer_student(name: str, dataset, teacher, student_config, disti
     return StudentRun(name, student, "teacher", result, test_acc)
 
 
-def cli_configs(teacher_model, layers: int, hidden: int | None = None, matches: str | None = None, method: str | None = None,
-                intermediate: int | None = None, **distill_options) -> tuple:
-    """What `edgedistill distill --student transformer --layers L [--hidden H] [--matches FILE|preset]` means.
+# TransformerDistillConfig fields transformer_recipe passes through as they are
+_PASS_THROUGH = frozenset(f.name for f in fields(TransformerDistillConfig)) - {"method", "matches"}
 
-    Same width as the teacher (no --hidden): teacher-init blocks (every other), DistilBERT-style; a
-    smaller --intermediate keeps each block's top feed-forward neurons.
-    Narrower: PCA-projected teacher embeddings, random blocks, TinyBERT two-stage. `method` and any
-    TransformerDistillConfig field (`temperature=`, `epochs=`, ...) override the choice.
 
-    >>> student_cfg, distill_cfg = cli_configs(teacher.model, layers=4, hidden=192)  # doctest: +SKIP
-    >>> distill_cfg.method, student_cfg.init                                          # doctest: +SKIP
+def transformer_recipe(teacher_model, layers: int, hidden: int | None = None, matches: str | Path | tuple[Match, ...] | None = None,
+                       method: str | None = None, intermediate: int | None = None, stage1_epochs: int | None = None,
+                       stage1_lr: float | None = None, **distill_options) -> tuple:
+    """Turn flat options into (TransformerStudentConfig, TransformerDistillConfig) for `teacher_model`.
+
+    The options are the ones `edgedistill distill --student transformer` takes, under the same names:
+    `layers` and `hidden` (None: the teacher's width) shape the student, `intermediate` its feed-forward
+    width, `matches` the layer matches (a preset name, a .json/.yaml file or Matches), `method`
+    distilbert | tinybert, `stage1_epochs` / `stage1_lr` TinyBERT's first (layer) stage, and any other
+    TransformerDistillConfig field (`temperature=`, `epochs=`, `lr=`, ...) passes through.
+
+    At the teacher's width: teacher-init blocks (every other one), DistilBERT-style; a smaller
+    `intermediate` keeps each block's top feed-forward neurons. Narrower: PCA-projected teacher
+    embeddings, random blocks, TinyBERT's two stages. `method` overrides that choice. Every error
+    names the option it is about, by the name above.
+
+    >>> student_cfg, distill_cfg = transformer_recipe(teacher.model, layers=4, hidden=192)  # doctest: +SKIP
+    >>> distill_cfg.method, student_cfg.init                                                 # doctest: +SKIP
     ('tinybert', 'embeddings')
+    >>> run = train_transformer_student("tiny-4l", ds, teacher, student_cfg, distill_cfg)    # doctest: +SKIP
     """
     from distill.students.transformer import TransformerStudentConfig
 
-    narrow = hidden is not None and hidden != teacher_model.config.hidden_size
+    width, depth = teacher_model.config.hidden_size, teacher_model.config.num_hidden_layers
+    if hidden is not None and hidden > width:
+        raise ConfigError(f"hidden {hidden} is wider than the teacher's {width}; a student is at most the teacher's width "
+                          f"(e.g. hidden={width // 2}, or leave hidden out for {width})")
+    unknown = sorted(set(distill_options) - _PASS_THROUGH)
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)}; valid: layers, hidden, matches, method, intermediate, "
+                          f"stage1_epochs, stage1_lr, {', '.join(sorted(_PASS_THROUGH))}")
+    if method is not None and method not in METHODS:
+        raise ConfigError(f"method {method!r} is not supported; choose one of {', '.join(METHODS)} (or leave it out to choose by width)")
+    narrow = hidden is not None and hidden != width
     student = TransformerStudentConfig(layers=layers, hidden=hidden if narrow else None, intermediate=intermediate,
                                        init="embeddings" if narrow else "teacher")
     chosen = method or ("tinybert" if narrow or matches in ("tinybert", "tinybert-hidden") else "distilbert")
-    return student, TransformerDistillConfig(method=chosen, matches=matches, **distill_options)
+    stage1 = {"stage1_epochs": stage1_epochs, "stage1_lr": stage1_lr}
+    given = [name for name, value in stage1.items() if value is not None]
+    if given and chosen != "tinybert":
+        raise ConfigError(f"{' and '.join(given)} set TinyBERT's first (layer) stage; this {chosen} run has one stage "
+                          f"(set method='tinybert', or drop {'them' if len(given) > 1 else 'it'})")
+    if stage1_epochs is not None and stage1_epochs < 1:
+        raise ConfigError(f"stage1_epochs must be >= 1 (got {stage1_epochs}); leave it out for {TransformerDistillConfig.intermediate_epochs}")
+    if stage1_lr is not None and not stage1_lr > 0:
+        raise ConfigError(f"stage1_lr must be > 0 (got {stage1_lr}); leave it out for {TransformerDistillConfig.intermediate_lr}")
+    for ours, field_name in (("stage1_epochs", "intermediate_epochs"), ("stage1_lr", "intermediate_lr")):
+        if stage1[ours] is not None:
+            if field_name in distill_options:
+                raise ConfigError(f"{ours} and {field_name} are the same setting; give one of them")
+            distill_options[field_name] = stage1[ours]
+    config = TransformerDistillConfig(method=chosen, matches=matches, **distill_options)
+    _check_matches_option(config, depth, layers)
+    return student, config
+
+
+def _check_matches_option(config: TransformerDistillConfig, teacher_layers: int, student_layers: int) -> None:
+    """Resolve the layer matches now (as distill_transformer will), so a bad `matches` fails before any
+    teacher logits are computed; the error names `matches`, or `layers` when the method's preset cannot map them."""
+    spec = config.matches if config.matches is not None else DEFAULT_MATCHES[config.method]
+    try:
+        if isinstance(spec, tuple):
+            check_matches(spec, teacher_layers, student_layers)
+        else:
+            load_matches(spec, teacher_layers, student_layers)
+    except ConfigError as e:
+        if config.matches is None:
+            raise ConfigError(f"layers {student_layers}: {e}") from None
+        shown = ", ".join(m.name for m in spec) if isinstance(spec, tuple) else str(spec)
+        raise ConfigError(f"matches {shown!r}: {e}") from None

@@ -6,7 +6,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from distill import teacher as teacher_mod
@@ -17,7 +16,9 @@ WORKER = textwrap.dedent('''
     import torch
     torch.set_num_threads(1)
     from distill import RNNStudent, RNNStudentConfig, TrainConfig, load_teacher
-    from distill.distributed import init_distributed, sharded_teacher_logits, shutdown, train_data_parallel
+    from distill.distributed import init_distributed, shutdown
+    from distill.parallel import train_data_parallel
+    from distill.teacher import sharded_teacher_logits
     from distill.students.transformer import TransformerStudentConfig, build_transformer_student
     from distill.trainer import TrainSet
     from distill.transformer_trainer import TransformerDistillConfig, distill_transformer

@@ -18,7 +18,7 @@ def test_finetune_caches_by_content_and_reuses(tiny_bert_dir, small_dataset, cac
     config = TeacherConfig(base=str(tiny_bert_dir), max_steps=2, batch_size=8, max_len=32)
     first = finetune_teacher(small_dataset, config)
     assert 0.0 <= first.metrics["test_accuracy"] <= 1.0 and (first.path / "model.safetensors").is_file()
-    monkeypatch.setattr("distill.distributed.train_classifier", lambda *a, **k: pytest.fail("trained again despite a cache hit"))
+    monkeypatch.setattr("distill.teacher.train_classifier", lambda *a, **k: pytest.fail("trained again despite a cache hit"))
     second = finetune_teacher(small_dataset, config)
     assert second.path == first.path and second.metrics == first.metrics
     other = TextDataset("other", small_dataset.label_names, small_dataset.dev, small_dataset.train, small_dataset.test)

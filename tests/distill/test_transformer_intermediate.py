@@ -4,8 +4,7 @@ import math
 import pytest
 import torch
 
-from distill.intermediate import (Features, LayerMatchLoss, Match, attention_cosine, attention_kl, attention_mse, hidden_cosine,
-                                  hidden_mse, load_matches, preset)
+from distill.intermediate import Features, LayerMatchLoss, Match, attention_cosine, attention_kl, attention_mse, hidden_cosine, hidden_mse, load_matches, preset
 from edgecore import ConfigError
 
 

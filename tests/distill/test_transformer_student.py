@@ -5,8 +5,14 @@ import torch
 from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
 from distill import RNNStudent, RNNStudentConfig, load_teacher
-from distill.students.transformer import (TransformerStudentConfig, build_transformer_student, count_parameters, every_other_layer,
-                                          ffn_keep, save_transformer_student)
+from distill.students.transformer import (
+    TransformerStudentConfig,
+    build_transformer_student,
+    count_parameters,
+    every_other_layer,
+    ffn_keep,
+    save_transformer_student,
+)
 from edgecore import ConfigError, UnsupportedError
 
 
@@ -137,7 +143,7 @@ def test_importing_the_transformer_modules_stays_light():
     import subprocess
     import sys
 
-    code = ("import sys, distill.students.transformer, distill.intermediate, distill.peft, distill.distributed, distill.transformer_trainer;"
+    code = ("import sys, distill.students.transformer, distill.intermediate, distill.peft, distill.distributed, distill.parallel, distill.transformer_trainer;"
             "print('transformers' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

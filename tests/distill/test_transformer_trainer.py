@@ -9,7 +9,7 @@ from distill.data import Split, TextDataset
 from distill.intermediate import LayerMatchLoss, Match, features, load_matches, use_eager_attention
 from distill.students.transformer import TransformerStudentConfig, build_transformer_student
 from distill.trainer import TrainSet, autocast
-from distill.transformer_trainer import TransformerDistillConfig, distill_transformer, train_transformer_student
+from distill.transformer_trainer import TransformerDistillConfig, distill_transformer, train_transformer_student, transformer_recipe
 from edgecore import ConfigError
 
 
@@ -137,19 +137,42 @@ def test_recipe_end_to_end_uses_the_logit_cache(teacher, movie, cache):
     assert np.isclose(run.test_accuracy * 16, round(run.test_accuracy * 16))
 
 
-def test_cli_flags_map_to_configs(teacher, tmp_path):
-    from distill.transformer_trainer import cli_configs
-
-    student, config = cli_configs(teacher.model, layers=1)
+def test_transformer_recipe_maps_flat_options_to_configs(teacher, tmp_path):
+    student, config = transformer_recipe(teacher.model, layers=1)
     assert (student.init, student.hidden, config.method, config.matches) == ("teacher", None, "distilbert", None)
-    student, config = cli_configs(teacher.model, layers=1, hidden=16, temperature=3.0)
+    student, config = transformer_recipe(teacher.model, layers=1, hidden=16, temperature=3.0)
     assert (student.init, student.hidden, config.method, config.temperature) == ("embeddings", 16, "tinybert", 3.0)
-    student, config = cli_configs(teacher.model, layers=1, hidden=32, matches="tinybert")   # 32 = the teacher's width
+    student, config = transformer_recipe(teacher.model, layers=1, hidden=32, matches="tinybert")   # 32 = the teacher's width
     assert (student.init, config.method) == ("teacher", "tinybert")
     path = tmp_path / "m.json"
     path.write_text('[{"teacher_layer": 2, "student_layer": 1, "feature": "hidden", "loss": "cosine"}]')
-    student, config = cli_configs(teacher.model, layers=1, matches=str(path))
+    student, config = transformer_recipe(teacher.model, layers=1, matches=str(path))
     built = build_transformer_student(teacher.model, student)
     train_set, dev_ids, dev_labels = _data(teacher, ["a fine film", "a dull mess"] * 8, n=16)
     result = distill_transformer(built, teacher.model, train_set, dev_ids, dev_labels, teacher.encoder.pad, replace(config, epochs=1, batch_size=8))
     assert result.matches == [Match(2, 1, "hidden", "cosine").to_dict()]
+    student, config = transformer_recipe(teacher.model, layers=1, method="tinybert", stage1_epochs=2, stage1_lr=1e-3, lr=3e-4)
+    assert (config.method, config.intermediate_epochs, config.intermediate_lr, config.lr) == ("tinybert", 2, 1e-3, 3e-4)
+
+
+@pytest.mark.parametrize("options, names", [
+    ({"layers": 0}, "layers must be"),
+    ({"layers": 3}, "layers 3"),                                   # the tiny teacher has 2 blocks
+    ({"layers": 1, "hidden": 64}, "hidden 64 is wider"),
+    ({"layers": 1, "hidden": 0}, "hidden must be"),
+    ({"layers": 1, "intermediate": 0}, "intermediate must be"),
+    ({"layers": 1, "method": "minilm"}, "method 'minilm'"),
+    ({"layers": 1, "matches": "nope"}, "matches 'nope'"),
+    ({"layers": 1, "matches": (Match(5, 1),)}, "matches 'hidden_t5_s1_mse'"),
+    ({"layers": 1, "stage1_epochs": 2}, "stage1_epochs set TinyBERT"),
+    ({"layers": 1, "hidden": 16, "stage1_epochs": 0}, "stage1_epochs must be"),
+    ({"layers": 1, "method": "tinybert", "stage1_lr": 0.0}, "stage1_lr must be"),
+    ({"layers": 1, "method": "tinybert", "stage1_lr": 1e-3, "intermediate_lr": 1e-3}, "stage1_lr and intermediate_lr"),
+    ({"layers": 1, "epochs": 0}, "epochs must be"),
+    ({"layers": 1, "lr": 0.0}, "lr must be"),
+    ({"layers": 1, "temprature": 2.0}, "unknown option.s. temprature"),
+])
+def test_transformer_recipe_errors_name_the_option(teacher, options, names):
+    with pytest.raises(ConfigError, match=names) as error:
+        transformer_recipe(teacher.model, **options)
+    assert "--" not in str(error.value)   # the Python name, never a command-line spelling
