@@ -9,7 +9,7 @@ What one timed call runs is a `Workload`:
 - end-to-end: text in, logits out: the bundle's tokenizer runs inside the timed region (the platform
   tools leave it out, an app cannot), and the tokenizer's share is reported on its own.
 
-`compare()` interleaves several runners run by run, in rotating order, so drift of a shared machine
+`bench_interleaved()` interleaves several runners run by run, in rotating order, so drift of a shared machine
 (another process, thermal state) hits all of them alike and their ratios stay meaningful; every
 result carries its ratio to a baseline, including the median of per-round (paired) ratios.
 """
@@ -18,10 +18,9 @@ from __future__ import annotations
 import os
 import resource
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -37,6 +36,12 @@ WORKLOAD_KINDS = ("fixed", "sentences", "end-to-end")
 
 @dataclass(frozen=True)
 class BenchConfig:
+    """How to time: warm-up and timed runs (or a time budget), threads, input shape, and core pinning or a device profile.
+
+    >>> BenchConfig(warmup=10, runs=200, threads=1, seq_len=64)          # doctest: +SKIP
+    >>> BenchConfig(profile="little").threads                             # doctest: +SKIP
+    1
+    """
     warmup: int = 10
     runs: int = 100
     min_seconds: float = 0.0       # keep running past `runs` until this much time has passed (a time budget)
@@ -73,7 +78,7 @@ class BenchConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "BenchConfig":
+    def from_dict(cls, d: dict) -> BenchConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -83,6 +88,12 @@ class BenchConfig:
 
 @dataclass
 class BenchResult:
+    """One runner's timing: latency statistics in ms, throughput, load time, memory, and its ratio to the baseline.
+
+    >>> r = benchmark(load("m.int8.onnx"), feeds, BenchConfig(runs=200))   # doctest: +SKIP
+    >>> r.latency_ms["p50"], r.to_dict()["throughput_per_s"]                # doctest: +SKIP
+    (0.84, 1190.5)
+    """
     name: str
     runs: int
     latency_ms: dict[str, float]      # min mean p50 p90 p99 max std
@@ -110,7 +121,11 @@ class BenchResult:
 
 
 def latency_stats(samples_ms) -> dict[str, float]:
-    """min / mean / p50 / p90 / p99 / max / std of a latency array, in its unit. Percentiles interpolate linearly."""
+    """min / mean / p50 / p90 / p99 / max / std of a latency array, in its unit. Percentiles interpolate linearly.
+
+    >>> latency_stats([1.0, 2.0, 3.0])["p50"]
+    2.0
+    """
     a = np.asarray(samples_ms, dtype=np.float64)
     if a.size == 0:
         raise ConfigError("no latency samples to summarise")
@@ -140,7 +155,7 @@ def rss_mb() -> float:
 class Workload:
     """What one timed call runs: feeds cycled in order (fixed, sentences), or texts tokenized in the timed region.
 
-    Build one with `fixed_length_feeds`, `sentence_feeds` or `end_to_end`; `compare` also takes a plain
+    Build one with `fixed_length_feeds`, `sentence_feeds` or `end_to_end`; `bench_interleaved` also takes a plain
     feed dict (fixed) or a list of feed dicts (sentences).
     """
     kind: str
@@ -180,7 +195,12 @@ def _batch(feed: dict) -> int:
 
 
 def fixed_length_feeds(encode: Callable[[list[str]], dict[str, np.ndarray]], texts: list[str], seq_len: int, batch: int = 1) -> dict[str, np.ndarray]:
-    """A (batch, seq_len) feed of real tokens: real sentences joined until seq_len tokens, no padding."""
+    """A (batch, seq_len) feed of real tokens: real sentences joined until seq_len tokens, no padding.
+
+    >>> feeds = fixed_length_feeds(bundle.encode, ["a fine film", "too long by half"], seq_len=64)  # doctest: +SKIP
+    >>> feeds["input_ids"].shape                                                                     # doctest: +SKIP
+    (1, 64)
+    """
     joined, feeds = " ".join(texts), None
     while True:
         feeds = encode([joined] * batch)
@@ -194,7 +214,7 @@ def sentence_feeds(encode: Callable[[list[str]], dict[str, np.ndarray]], texts: 
     """Real sentences at their natural lengths, `batch` consecutive ones per call (padded to the longest of them), cycled.
 
     >>> w = sentence_feeds(lambda t: bundle.encode(t, tokenizer=tok), test_texts[:500])  # doctest: +SKIP
-    >>> compare(runners, w, BenchConfig(runs=500))                                        # doctest: +SKIP
+    >>> bench_interleaved(runners, w, BenchConfig(runs=500))                              # doctest: +SKIP
     """
     texts = [t for t in texts if t]
     if len(texts) < batch:
@@ -210,8 +230,8 @@ def end_to_end(encode: Callable[[list[str]], dict[str, np.ndarray]], texts: Sequ
     Pass an encode that holds its tokenizer (`lambda t: bundle.encode(t, tokenizer=tok)`), or each call
     also pays for reading tokenizer.json, which an app does once.
 
-    >>> tok = bundle.tokenizer()                                                                       # doctest: +SKIP
-    >>> compare({"int8": runner}, end_to_end(lambda t: bundle.encode(t, tokenizer=tok), texts), cfg)  # doctest: +SKIP
+    >>> tok = bundle.tokenizer()                                                                                # doctest: +SKIP
+    >>> bench_interleaved({"int8": runner}, end_to_end(lambda t: bundle.encode(t, tokenizer=tok), texts), cfg)  # doctest: +SKIP
     """
     texts = [t for t in texts if t]
     if len(texts) < batch:
@@ -237,7 +257,7 @@ def benchmark(runner: Callable, feeds, config: BenchConfig = BenchConfig(), name
     >>> benchmark(load("model.onnx"), feeds, BenchConfig(runs=200)).latency_ms["p50"]  # doctest: +SKIP
     0.84
     """
-    return compare({name or "model": runner}, feeds, config)[name or "model"]
+    return bench_interleaved({name or "model": runner}, feeds, config)[name or "model"]
 
 
 class _Case:
@@ -261,7 +281,7 @@ class _Case:
         self.i += 1
 
 
-def compare(runners: dict[str, Callable], feeds, config: BenchConfig = BenchConfig(), baseline: str | None = None) -> dict[str, BenchResult]:
+def bench_interleaved(runners: dict[str, Callable], feeds, config: BenchConfig = BenchConfig(), baseline: str | None = None) -> dict[str, BenchResult]:
     """Time several runners interleaved: each timed round runs every runner once, in rotating order.
 
     `feeds` is one feed dict for all, a list of feed dicts (cycled), a Workload, or {runner name: any of
@@ -269,14 +289,14 @@ def compare(runners: dict[str, Callable], feeds, config: BenchConfig = BenchConf
     p50s, of means, and the median of per-round ratios (paired, so drift within the run cancels).
     A runner whose `.info.threads` differs from `config.threads` is refused: the figure would be mislabelled.
 
-    >>> r = compare({"fp32": load("m.fp32.onnx"), "int8": load("m.int8.onnx")}, feeds, BenchConfig(runs=200))  # doctest: +SKIP
-    >>> r["int8"].vs_baseline["p50_ratio"]                                                                    # doctest: +SKIP
+    >>> r = bench_interleaved({"fp32": load("m.fp32.onnx"), "int8": load("m.int8.onnx")}, feeds, BenchConfig(runs=200))  # doctest: +SKIP
+    >>> r["int8"].vs_baseline["p50_ratio"]                                                                              # doctest: +SKIP
     0.31
     """
     from edge_runtime.device import pinned
 
     if not runners:
-        raise ConfigError("compare needs at least one runner")
+        raise ConfigError("bench_interleaved needs at least one runner")
     baseline = baseline or next(iter(runners))
     if baseline not in runners:
         raise ConfigError(f"baseline {baseline!r} is not one of the runners: {', '.join(runners)}")
@@ -349,7 +369,7 @@ def compare(runners: dict[str, Callable], feeds, config: BenchConfig = BenchConf
                                 tokenize_ms=latency_stats(c.tok_samples) if c.tok_samples else None, sample_tokens=c.tokens,
                                 first_run_ms=warm[name][0] if warm[name] else None,
                                 warmup_mean_ms=float(np.mean(warm[name])) if warm[name] else None)
-    for name, r in out.items():
+    for r in out.values():
         r.vs_baseline = ratio(r, out[baseline], baseline)
     return out
 
@@ -374,9 +394,9 @@ def load_measured(path: str | Path, threads: int = 1, precision: str | None = No
     it, so a model loaded after another (or a second time) can show ~0. For a clean figure per model,
     load it first in a fresh process (one `edgedistill bench FILE` per file).
     """
-    from edge_runtime.runners import load
-
     import importlib
+
+    from edge_runtime.runners import load
 
     path = Path(path)
     model_file = path
@@ -453,7 +473,7 @@ def bench_files(paths: Sequence[str | Path], config: BenchConfig = BenchConfig()
         if is_bundle:
             bundle = Bundle.open(path, verify=False)
             tok = bundle.tokenizer()
-            encode = lambda t, b=bundle, tok=tok: b.encode(t, tokenizer=tok)  # noqa: E731
+            encode = lambda t, b=bundle, tok=tok: b.encode(t, tokenizer=tok)
             if mode == "fixed":
                 workloads[name] = fixed_length_feeds(encode, list(texts or [BENCH_TEXT]), config.seq_len, config.batch)
             elif mode == "sentences":
@@ -467,7 +487,7 @@ def bench_files(paths: Sequence[str | Path], config: BenchConfig = BenchConfig()
             workloads[name] = {"input_ids": rng.integers(1000, 2000, (config.batch, config.seq_len), dtype=np.int64),
                                "attention_mask": np.ones((config.batch, config.seq_len), np.int64),
                                "token_type_ids": np.zeros((config.batch, config.seq_len), np.int64)}
-    results = compare(runners, workloads, config, baseline)
+    results = bench_interleaved(runners, workloads, config, baseline)
     gemm = None
     if floors:
         if mode != "fixed":

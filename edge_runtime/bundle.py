@@ -16,11 +16,17 @@ FORMAT = "edgedistill-bundle"
 
 @dataclass
 class Bundle:
+    """A bundle folder (or .zip) read back: its manifest, its model files, labels, and the tokenizer an app uses.
+
+    >>> bundle = Bundle.open("runs/demo/bundle")                          # doctest: +SKIP
+    >>> bundle.labels, bundle.model_path("int8", "onnx").name             # doctest: +SKIP
+    (['negative', 'positive'], 'bilstm.int8.onnx')
+    """
     root: Path
     manifest: dict
 
     @classmethod
-    def open(cls, path: str | Path, verify: bool = True) -> "Bundle":
+    def open(cls, path: str | Path, verify: bool = True) -> Bundle:
         """Open a bundle folder or zip. With `verify`, every file's sha256 and size must match the manifest.
 
         >>> bundle = Bundle.open("runs/demo/bundle")  # doctest: +SKIP

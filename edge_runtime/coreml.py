@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.runners import RunnerInfo
+from edge_runtime.protocol import RunnerInfo
 
 
 class CoreMLRunner:
@@ -30,7 +30,7 @@ class CoreMLRunner:
     """
 
     def __init__(self, path: str | Path, threads: int = 1, precision: str | None = None, backend: str = "auto") -> None:
-        from export._coreml.package import PackageRunner
+        from edge_runtime._coreml.package import PackageRunner
 
         t0 = time.perf_counter()
         self.package = PackageRunner(path, backend=backend)

@@ -35,7 +35,7 @@ from edgecore import ConfigError
 
 # ops whose MACs run on int8 kernels
 INT8_OPS = {"MatMulInteger", "QLinearMatMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QGemm", "QAttention",
-            "DynamicQuantizeLSTM", "ConvInteger", "QLinearConv", "MatMulNBits"}   # MatMulNBits: int8 at accuracy_level 4 (export/mixed.py)
+            "DynamicQuantizeLSTM", "ConvInteger", "QLinearConv", "MatMulNBits"}   # MatMulNBits: int8 at accuracy_level 4 (export/nbits.py)
 # ops with no GEMM-class arithmetic (element-wise, shape, data movement, normalisation, reductions, lookups)
 NO_MAC_OPS = {
     "Abs", "Add", "And", "ArgMax", "ArgMin", "BiasGelu", "Cast", "CastLike", "Ceil", "Clip", "Concat", "Constant",

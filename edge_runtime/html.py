@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from edge_runtime.report import TEACHER_KEY, rows
+from edge_runtime._rows import TEACHER_KEY, rows
 
 TEACHER_COLOR = "#374151"
 PALETTE = ["#2563eb", "#ea580c", "#059669", "#9333ea", "#db2777", "#0891b2", "#ca8a04", "#4f46e5"]
@@ -130,7 +130,7 @@ def _place_labels(items: list[tuple[float, float, str]], box: tuple[float, float
     out = []
     x0, y0, x1, y1 = box
     for x, y, text in items:
-        w, h = 6.3 * len(text) + 4, 13
+        w = 6.3 * len(text) + 4
         choice = None
         for dx, dy, anchor in ((10, 4, "start"), (-10, 4, "end"), (0, -12, "middle"), (0, 21, "middle"), (8, -11, "start"),
                                (8, 19, "start"), (-8, -11, "end"), (-8, 19, "end"), (0, -26, "middle"), (0, 35, "middle")):

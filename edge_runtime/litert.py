@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_runtime.runners import RunnerInfo
+from edge_runtime.protocol import RunnerInfo
 from edgecore import UnsupportedError
 
 METADATA_NAME = "edgedistill"
@@ -45,7 +45,7 @@ class _DirectSignature:
         self.wrapper, self.subgraph, self.inputs, self.outputs = wrapper, subgraph, inputs, outputs
 
     @classmethod
-    def of(cls, runner) -> "_DirectSignature | None":
+    def of(cls, runner) -> _DirectSignature | None:
         try:
             return cls(runner._interpreter_wrapper, int(runner._subgraph_index), dict(runner._inputs), dict(runner._outputs))
         except (AttributeError, TypeError, ValueError):
@@ -70,7 +70,7 @@ class LiteRTRunner:
         self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
         self.signatures: dict[int, tuple[str, object, dict]] = {}   # bucket -> (key, SignatureRunner, input dtypes)
         names: tuple[str, ...] | None = None
-        for key, sig in self.interpreter.get_signature_list().items():
+        for key in self.interpreter.get_signature_list():
             runner = self.interpreter.get_signature_runner(key)
             details = runner.get_input_details()
             if "input_ids" not in details or "attention_mask" not in details:

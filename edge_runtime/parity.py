@@ -11,6 +11,12 @@ from edgecore.tolerances import tolerance
 
 @dataclass
 class ParityReport:
+    """One converted model's numbers against its PyTorch source, the teacher and gold labels, and the checks it failed.
+
+    >>> report = parity(int8_logits, torch_logits, teacher_logits, fmt="onnx", precision="int8")  # doctest: +SKIP
+    >>> report.passed, report.to_dict()["flip_count"]                                              # doctest: +SKIP
+    (True, 3)
+    """
     name: str
     format: str
     precision: str
@@ -90,7 +96,10 @@ def parity(candidate: np.ndarray, source: np.ndarray | None, teacher: np.ndarray
 
 
 def assert_parity(report: ParityReport) -> None:
-    """Raise ParityError listing every failed check with its numbers."""
+    """Raise ParityError listing every failed check with its numbers.
+
+    >>> assert_parity(parity(int8_logits, torch_logits, teacher_logits, fmt="onnx", precision="int8"))  # doctest: +SKIP
+    """
     if report.failures:
         raise ParityError(f"{report.name or report.format} {report.format}/{report.precision} fails parity on "
                           f"{report.sentences} sentences: {'; '.join(report.failures)} (tolerance: {report.tolerance['reason']})")

@@ -1,7 +1,8 @@
 """report.json -> readable tables (terminal, Markdown) and a self-contained HTML page with plots.
 
-The keys read are those listed in DESIGN.md; `add_floors` adds a FLOP floor to every row. A run
-folder holds report.json (required) and bench.json (the raw latency samples, for the histograms).
+The keys read are report.json's, as edge_runtime.schema.REPORT_SCHEMA defines them (docs/architecture.md);
+`add_floors` adds a FLOP floor to every row. A run folder holds report.json (required) and bench.json
+(the raw latency samples, for the histograms).
 
     >>> report = add_floors(json.load(open("runs/demo/report.json")), run_dir="runs/demo")  # doctest: +SKIP
     >>> write_markdown("runs/demo"), write_html("runs/demo")                                # doctest: +SKIP
@@ -12,44 +13,8 @@ import copy
 import json
 from pathlib import Path
 
+from edge_runtime._rows import TEACHER_KEY, rows
 from edgecore import ConfigError, DataError, atomic_write
-
-TEACHER_KEY = "teacher"   # the model name the demo uses for the teacher in bench.json keys
-
-
-def rows(report: dict) -> list[dict]:
-    """One flat row per (model, format, precision), teacher first; ratios are vs the teacher's PyTorch p50."""
-    teacher = report["teacher"]
-    base = teacher["latency_ms"]["p50"]
-    first = {"model": teacher["name"], "trained_on": "labels", "format": "pytorch", "precision": "fp32",
-             "size_mb": teacher["size_bytes"] / 1e6, "p50": base, "p90": teacher["latency_ms"]["p90"],
-             "p99": teacher["latency_ms"]["p99"], "speedup": 1.0, "accuracy": teacher["accuracy"],
-             "agreement": 1.0, "max_diff": 0.0}
-    out = [{**first, **_extra(teacher, True, "pytorch", "fp32")}]
-    for art in teacher.get("artifacts", []):
-        out.append(_row(teacher["name"], "labels", art, base, True))
-    for student in report["students"]:
-        for art in student["artifacts"]:
-            out.append(_row(student["name"], student["trained_on"], art, base, False))
-    return out
-
-
-def _extra(entry: dict, is_teacher: bool, fmt: str, precision: str, model: str = TEACHER_KEY) -> dict:
-    fl = entry.get("floor") or {}
-    return {"key": f"{TEACHER_KEY if is_teacher else model}/{fmt}/{precision}", "is_teacher": is_teacher,
-            "floor_ms": fl.get("floor_ms"), "x_floor": fl.get("x_floor"), "parity_passed": entry.get("parity_passed"),
-            "macs": (fl.get("macs") or {}).get("total")}
-
-
-def _row(name: str, trained_on: str, art: dict, base: float, is_teacher: bool = False) -> dict:
-    lat = art.get("latency_ms") or {}
-    p50 = lat.get("p50")
-    return {"model": name, "trained_on": trained_on, "format": art["format"], "precision": art["precision"],
-            "size_mb": art["size_bytes"] / 1e6, "p50": p50, "p90": lat.get("p90"), "p99": lat.get("p99"),
-            "speedup": base / p50 if p50 else None, "accuracy": art.get("accuracy"),
-            "agreement": art.get("agreement_with_teacher"), "max_diff": art.get("max_abs_logit_diff"),
-            **_extra(art, is_teacher, art["format"], art["precision"], name)}
-
 
 COLUMNS = [("model", "model", "{}"), ("trained_on", "trained on", "{}"), ("format", "format", "{}"),
            ("precision", "prec.", "{}"), ("size_mb", "size MB", "{:.1f}"), ("p50", "p50 ms", "{:.2f}"),

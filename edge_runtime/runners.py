@@ -6,35 +6,22 @@ live in their own modules and import their heavy libraries only when such a file
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
 
 import numpy as np
 
+from edge_runtime.protocol import Runner, RunnerInfo
 from edgecore import UnsupportedError
 
 
-@dataclass(frozen=True)
-class RunnerInfo:
-    format: str
-    precision: str
-    threads: int
-    provider: str
-    path: str = ""
-    load_ms: float = 0.0
-    extra: dict = field(default_factory=dict)
-
-
-class Runner(Protocol):
-    info: RunnerInfo
-    input_names: tuple[str, ...]
-
-    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray: ...
-
-
 class OnnxRunner:
-    """onnxruntime on CPU, honouring the graph optimization level recorded in the file's metadata."""
+    """onnxruntime on CPU, honouring the graph optimization level recorded in the file's metadata.
+
+    >>> runner = OnnxRunner("student.int8.onnx", threads=1)              # doctest: +SKIP
+    >>> runner(bundle.encode(["a fine film"])).shape                      # doctest: +SKIP
+    (1, 2)
+    """
 
     def __init__(self, path: str | Path, threads: int = 1, precision: str | None = None) -> None:
         import onnxruntime as ort
@@ -64,7 +51,12 @@ class OnnxRunner:
 
 
 class TorchRunner:
-    """A PyTorch module (student or Hugging Face classifier) behind the same call."""
+    """A PyTorch module (student or Hugging Face classifier) behind the same call.
+
+    >>> runner = TorchRunner(student, threads=1)                          # doctest: +SKIP
+    >>> runner(encoder.encode_np(["a fine film"])).shape                  # doctest: +SKIP
+    (1, 2)
+    """
 
     def __init__(self, model, threads: int = 1, name: str = "pytorch") -> None:
         import torch
@@ -119,7 +111,12 @@ def _loader(path: Path) -> Callable[..., Runner]:
 
 
 def logits_for_texts(runner: Runner, encode: Callable[[list[str]], dict[str, np.ndarray]], texts: list[str], batch_size: int = 32) -> np.ndarray:
-    """Run `texts` through a runner in length-sorted batches (little padding), logits in input order."""
+    """Run `texts` through a runner in length-sorted batches (little padding), logits in input order.
+
+    >>> logits = logits_for_texts(load("runs/demo/bundle"), bundle.encode, test_texts)  # doctest: +SKIP
+    >>> logits.shape                                                                      # doctest: +SKIP
+    (2000, 2)
+    """
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out: list[np.ndarray | None] = [None] * len(texts)
     for start in range(0, len(order), batch_size):

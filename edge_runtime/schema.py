@@ -1,5 +1,5 @@
 """JSON schemas (draft 2020-12) of what edge_runtime writes: one benchmark result, a `bench_files` run,
-the demo's bench.json, and report.json (the keys DESIGN.md promises; more keys are allowed).
+the demo's bench.json, and report.json (the keys docs/architecture.md documents; more keys are allowed).
 
 Other tools (the Android core, a CI dashboard) can read the same schemas: `python -m edge_runtime.schema report`
 prints one. Validation needs `jsonschema`, imported only when `validate` is called.
@@ -10,6 +10,7 @@ import json
 import sys
 
 from edgecore import DataError
+from edgecore.formats import ALL_PRECISIONS, FORMATS
 
 
 class SchemaError(DataError):
@@ -75,8 +76,8 @@ DEFS = {
     "artifact": {
         "type": "object",
         "required": ["format", "precision", "path", "size_bytes", "latency_ms", "accuracy", "agreement_with_teacher", "max_abs_logit_diff"],
-        "properties": {"format": {"enum": ["pytorch", "onnx", "tflite", "coreml"]},
-                       "precision": {"enum": ["fp32", "fp16", "int8", "int8-static", "int8-weight", "int8-full", "palettize4", "palettize6"]},
+        "properties": {"format": {"enum": list(FORMATS)},
+                       "precision": {"enum": list(ALL_PRECISIONS)},
                        "path": {"type": "string"}, "size_bytes": {"type": "integer", "minimum": 0},
                        "latency_ms": {"$ref": "#/$defs/latency"},
                        "accuracy": {"type": ["number", "null"], "minimum": 0, "maximum": 1},

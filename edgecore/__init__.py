@@ -1,7 +1,7 @@
 """Small shared pieces every capability package uses: typed errors, atomic files, hashing, cache dir.
 
-It imports nothing heavy, so `distill`, `export` and `edge_runtime` can all depend on it without
-depending on each other.
+It imports nothing heavy and nothing of this project's other packages: it is the bottom layer that
+`edge_runtime`, `export` and `distill` all build on (docs/architecture.md has the layering).
 """
 from edgecore.errors import (
     CheckpointError,

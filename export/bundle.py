@@ -25,6 +25,10 @@ MODEL_SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage"}
 
 @dataclass(frozen=True)
 class BundleConfig:
+    """What a bundle is called and says: name, class labels in logit order, tokenizer settings, description, and a .zip too.
+
+    >>> BundleConfig("bilstm", ("negative", "positive"), asdict(encoder.settings), zip=True)  # doctest: +SKIP
+    """
     name: str = "model"
     labels: tuple[str, ...] = ()
     tokenizer: dict = field(default_factory=dict)  # max_len, lowercase, pad_id, ... (distill.text.TokenizerSettings)

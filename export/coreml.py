@@ -14,7 +14,7 @@ palettize4 / palettize6 (16- or 64-entry per-tensor weight palettes, 1-D k-means
 coremltools.optimize on top of fp16 compute unless `compute_precision="fp32"` is asked for.
 
 Core ML only predicts on macOS. So each package is validated here with a numpy evaluation of its MIL
-program (export._coreml) against the PyTorch source on the sentences given; on macOS, Core ML's own
+program (edge_runtime._coreml) against the PyTorch source on the sentences given; on macOS, Core ML's own
 predict() runs too and both are recorded. Spec checks (IO names, dtypes, shapes, ranges, op counts,
 compressed weights) are recorded in `Artifact.validation["spec"]`, which the bundle manifest carries.
 """
@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgecore import ConfigError, EdgedistillError, OutputExistsError, ParityError, UnsupportedError
+from edgecore import ConfigError, EdgedistillError, OutputExistsError, ParityError, UnsupportedError, formats
 from edgecore.fsio import replace_dir
 from edgecore.tolerances import tolerance
 from export.artifact import Artifact, TensorSpec, tool_versions
 
-PRECISIONS = ("fp32", "fp16", "int8", "palettize4", "palettize6")
+PRECISIONS = formats.PRECISIONS["coreml"]
 COMPUTE_PRECISIONS = ("fp32", "fp16")
 TARGETS = ("iOS17", "iOS18")
 SEQUENCES = ("auto", "range", "buckets", "fixed")
@@ -168,7 +168,7 @@ def to_coreml(model: torch.nn.Module, sample: dict[str, torch.Tensor], path: str
     labels = _labels(model, config, num_labels)
     route = _route(model, config)
 
-    from export._coreml._ct import coremltools
+    from edge_runtime._coreml import coremltools
 
     coremltools()
     mlmodel, sequence = _convert(wrapper, args, names, config, route, max_len)
@@ -240,7 +240,7 @@ def _convert(wrapper, args, names, config: CoreMLConfig, route: str, max_len: in
     for kind in kinds:
         try:
             mlmodel = _convert_once(wrapper, args, names, config, route, max_len, kind)
-        except Exception as e:  # noqa: BLE001 - a converter failure is retried with buckets, else re-raised below
+        except Exception as e:
             if config.sequence != "auto":
                 raise
             errors.append(f"{kind}: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
@@ -397,7 +397,7 @@ def _quiet():
 
 def check_spec(path: str | Path, names: tuple[str, ...], num_labels: int, config: CoreMLConfig, sequence: dict) -> dict:
     """Interface and structure of a saved package, raising SpecCheckError listing every mismatch."""
-    from export._coreml import compressed_weights, io_specs, load_program, op_counts
+    from edge_runtime._coreml import compressed_weights, io_specs, load_program, op_counts
 
     program, spec = load_program(path)
     inputs, outputs = io_specs(spec)
@@ -440,7 +440,7 @@ def _weights_summary(program, compressed: dict, threshold: int) -> dict:
     than the threshold (the compressor may skip some, e.g. an op input it does not select)."""
     from collections import Counter
 
-    from export._coreml.evaluator import iter_ops
+    from edge_runtime._coreml import iter_ops
 
     ops = list(iter_ops(program.functions["main"]))
     feeds_constexpr = {id(v) for op in ops if op.op_type.startswith("constexpr_") for v in op.inputs.values()}
@@ -457,8 +457,7 @@ def validate_package(path: str | Path, wrapper: torch.nn.Module, names: tuple[st
                      precision: str) -> dict:
     """Numbers for a saved package against its PyTorch source (fp32) on `feeds`, through the numpy MIL
     evaluator and, on macOS, Core ML's predict() as well. Failures are listed, not raised."""
-    from export._coreml._ct import has_predict
-    from export._coreml.package import NUMPY, PREDICT, PackageRunner
+    from edge_runtime._coreml import NUMPY, PREDICT, PackageRunner, has_predict
 
     runner = PackageRunner(path, backend=NUMPY)
     mac = PackageRunner(path, backend=PREDICT) if has_predict() else None
@@ -513,7 +512,7 @@ def _tensor_specs(specs: list[dict], sequence: dict | None = None) -> list[Tenso
 
 def read_metadata(path: str | Path) -> dict[str, str]:
     """The user-defined metadata of a saved package (labels, tokenizer, precision, versions...)."""
-    from export._coreml import read_metadata as _read
+    from edge_runtime._coreml import read_metadata as _read
 
     return _read(path)["userDefined"]
 

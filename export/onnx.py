@@ -23,8 +23,12 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 
 @dataclass(frozen=True)
 class OnnxConfig:
+    """How to_onnx exports: the ONNX opset and which torch exporter (the legacy TorchScript one by default).
+
+    >>> to_onnx(student, encoder.encode(["a fine film"]), "student.onnx", OnnxConfig(opset=17))  # doctest: +SKIP
+    """
     opset: int = 17
-    dynamo: bool = False   # the legacy TorchScript exporter: <1 s, fp32 diff ~1e-6 on our models (DESIGN.md)
+    dynamo: bool = False   # the legacy TorchScript exporter: <1 s, fp32 diff ~1e-6 on our models
 
     def __post_init__(self) -> None:
         if not 13 <= self.opset <= 21:

@@ -15,17 +15,21 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecore import ConfigError, OutputExistsError, UnsupportedError
+from edgecore import ConfigError, OutputExistsError, UnsupportedError, formats
 from edgecore.tolerances import drift
 from export.artifact import Artifact
-from export.mixed import ACCURACY_LEVEL, BLOCK_SIZE
+from export.nbits import ACCURACY_LEVEL, BLOCK_SIZE
 from export.onnx import artifact_for, read_metadata, set_metadata
 
-PRECISIONS = ("fp32", "fp16", "int8", "int8-static")
+PRECISIONS = formats.PRECISIONS["onnx"]   # the source precision (fp32) first; quantize_onnx writes the rest
 
 
 @dataclass(frozen=True)
 class QuantConfig:
+    """What quantize_onnx writes: fp16, dynamic int8 or static int8 (QDQ), and the int8 options (per-channel, SmoothQuant, ...).
+
+    >>> quantize_onnx(fp32_artifact, "teacher.int8.onnx", QuantConfig("int8", transformer=True), validate_with=feeds)  # doctest: +SKIP
+    """
     precision: str = "int8"            # fp16 | int8 (dynamic) | int8-static (QDQ, needs calibration feeds)
     transformer: bool = False          # fuse attention/LayerNorm/GELU with onnxruntime's optimizer first
     per_channel: bool | None = None    # dynamic int8; None: per-channel for transformers (the built-in teacher agrees with its
@@ -38,7 +42,7 @@ class QuantConfig:
                                        # with fp32 on 2,000 test sentences 98.25% -> 99.05% (batch 1), 98.1% -> 99.15% (batches
                                        # of 32), ~2% slower than plain per-channel int8
     nbits: tuple[str, ...] = ()        # int8: MatMuls whose name contains any of these become 8-bit MatMulNBits (block-wise weights,
-                                       # per-row/block int8 activations; export/mixed.py) instead of MatMulInteger (see TEACHER_NBITS)
+                                       # per-row/block int8 activations; export/nbits.py) instead of MatMulInteger (see TEACHER_NBITS)
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS[1:]:
@@ -105,7 +109,7 @@ def quantize_onnx(source: Artifact, path: str | Path, config: QuantConfig, *, ca
             src = str(work / "smoothed.onnx")
         nbits = {}
         if config.nbits:
-            from export.mixed import nbits8
+            from export.nbits import nbits8
 
             nbits = nbits8(src, work / "nbits.onnx", config.nbits, exclude=keep)
             src = str(work / "nbits.onnx")
@@ -124,7 +128,7 @@ def quantize_onnx(source: Artifact, path: str | Path, config: QuantConfig, *, ca
                                                      "nodes": sorted(nbits)})} if nbits else {}),
                 "edgedistill.quantized_from": source.sha256, "edgedistill.transformer_fused": str(config.transformer).lower()}
         if config.precision == "fp16":
-            # fp16 LSTM/GRU sessions crashed at ORT_ENABLE_ALL and ran at EXTENDED (DESIGN.md); runners read this
+            # fp16 LSTM/GRU sessions crashed at ORT_ENABLE_ALL and ran at EXTENDED (onnxruntime, on our students); runners read this
             meta["edgedistill.session.graph_optimization_level"] = "extended"
         meta["tool.onnxruntime"] = _version("onnxruntime")
         set_metadata(proto, meta)

@@ -209,7 +209,7 @@ def smooth_model(model, maxima: Mapping[str, np.ndarray], alpha: float = 0.5,
             else:
                 init.CopyFrom(numpy_helper.from_array(scaled, init.name))
             node.input[0] = smoothed
-        spread = lambda m: float(np.max(m) / max(float(np.min(m)), MIN_MAX))  # noqa: E731
+        spread = lambda m: float(np.max(m) / max(float(np.min(m)), MIN_MAX))
         done[mul] = {"nodes": group.names, "alpha": a, "spread_before": spread(act_max), "spread_after": spread(act_max / s)}
     return done
 

@@ -15,7 +15,7 @@ Recurrent students (`recurrent=`): "while" (default) turns each LSTM into one FU
 input projection of all steps plus a TFLite WHILE loop whose body holds the recurrent weights once, so
 XNNPACK packs them once; "stock" keeps litert-torch's own decomposition (unrolled, ~16 ops per step and
 direction, weights packed once per step); "fused" emits TFLite's UNIDIRECTIONAL_SEQUENCE_LSTM kernel
-(stateful, slow on x86); "loop" is a hand-written unrolled loop. GRUs are unrolled on every route.
+(stateful, slow on x86); "loop" is a hand-written unrolled loop. GRUs take "while" on the while route and "loop" on the others.
 Measurements: benchmarks/results/tflite_routes.md.
 """
 from __future__ import annotations
@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgecore import ConfigError, OutputExistsError, ParityError, UnsupportedError
+from edgecore import ConfigError, OutputExistsError, ParityError, UnsupportedError, formats
 from edgecore.tolerances import drift, tolerance
 from export.artifact import Artifact, TensorSpec, tool_versions
 
-PRECISIONS = ("fp32", "fp16", "int8", "int8-weight", "int8-full")
+PRECISIONS = formats.PRECISIONS["tflite"]   # the source precision (fp32) first; quantize_tflite writes the rest
 RECURRENT_ROUTES = ("while", "stock", "fused", "loop")
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 DEFAULT_BUCKETS = (16, 32, 64, 128)

@@ -290,7 +290,7 @@ def register_while_lstm() -> None:
             raise UnsupportedError(f"the TFLite while-loop RNN is traced at batch 1 (got {batch})")
         if unroll < 1 or steps % unroll:
             raise UnsupportedError(f"{unroll} steps per loop iteration do not divide {steps} steps")
-        zeros = lambda shape: hlo.constant(ir.DenseElementsAttr.get_splat(ir.RankedTensorType.get(shape, f32), ir.FloatAttr.get(f32, 0.0)))  # noqa: E731
+        zeros = lambda shape: hlo.constant(ir.DenseElementsAttr.get_splat(ir.RankedTensorType.get(shape, f32), ir.FloatAttr.get(f32, 0.0)))
         # loop state: step, the (loop-invariant) projected inputs, h, c (unused by a GRU), the outputs so far
         init = [_scalar(0), xw, zeros([1, hidden]), zeros([1, hidden]), zeros([1, steps, hidden])]
         types = [v.type for v in init]

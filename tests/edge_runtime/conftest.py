@@ -180,7 +180,7 @@ def tiny_run(tmp_path_factory, tiny_bert_dir, encoder, movie):
     from transformers import BertForSequenceClassification
 
     from distill import RNNStudent, RNNStudentConfig, save_student
-    from edge_runtime import BenchConfig, TorchRunner, compare, fixed_length_feeds, load, logits_for_texts, parity
+    from edge_runtime import BenchConfig, TorchRunner, bench_interleaved, fixed_length_feeds, load, logits_for_texts, parity
     from export import QuantConfig, quantize_onnx, to_onnx
 
     out = tmp_path_factory.mktemp("tiny-run")
@@ -202,7 +202,7 @@ def tiny_run(tmp_path_factory, tiny_bert_dir, encoder, movie):
                "bilstm-distilled/onnx/int8": load(s_int8.path), "gru-labels/pytorch/fp32": TorchRunner(students["gru-labels"])}
     encode_np = encoder.encode_np
     config = BenchConfig(warmup=2, runs=25, seq_len=32)
-    bench = compare(runners, fixed_length_feeds(encode_np, texts[:10], 32), config)
+    bench = bench_interleaved(runners, fixed_length_feeds(encode_np, texts[:10], 32), config)
     logits = {n: logits_for_texts(r, encode_np, texts) for n, r in runners.items()}
     teacher_logits = logits["teacher/pytorch/fp32"]
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, replace
 import numpy as np
 import pytest
 
-from edge_runtime import BenchConfig, BenchResult, Bundle, TorchRunner, benchmark, compare, latency_stats
+from edge_runtime import BenchConfig, BenchResult, Bundle, TorchRunner, bench_interleaved, benchmark, latency_stats
 from edge_runtime.benchmark import Workload, bench_files, end_to_end, load_measured, ratio, sentence_feeds
 from edge_runtime.device import PROFILES, pinned
 from edge_runtime.schema import SchemaError, validate
@@ -56,7 +56,7 @@ class Clock:
 
 def test_compare_interleaves_and_counts_runs():
     log = []
-    results = compare({"a": Clock("a", log), "b": Clock("b", log)}, {}, BenchConfig(warmup=2, runs=5))
+    results = bench_interleaved({"a": Clock("a", log), "b": Clock("b", log)}, {}, BenchConfig(warmup=2, runs=5))
     names = [n for n, _ in log]
     assert names[:4] == ["a", "a", "b", "b"]                       # warm-up, per runner
     assert names[4:] == ["a", "b", "b", "a", "a", "b", "b", "a", "a", "b"]   # rotating order
@@ -66,7 +66,7 @@ def test_compare_interleaves_and_counts_runs():
 
 def test_compare_measures_known_costs_and_their_ratio():
     log = []
-    r = compare({"slow": Clock("slow", log, 0.004), "fast": Clock("fast", log, 0.001)}, {}, BenchConfig(warmup=1, runs=15))
+    r = bench_interleaved({"slow": Clock("slow", log, 0.004), "fast": Clock("fast", log, 0.001)}, {}, BenchConfig(warmup=1, runs=15))
     assert r["slow"].latency_ms["min"] >= 4.0 and r["fast"].latency_ms["min"] >= 1.0
     assert r["slow"].first_run_ms >= 4.0 and r["slow"].warmup_mean_ms >= 4.0
     assert 0.15 < r["fast"].vs_baseline["p50_ratio"] < 0.5      # ~1/4 plus sleep overshoot; on a loaded machine, not exact
@@ -158,12 +158,12 @@ def test_per_runner_feeds_must_cover_every_runner():
     log = []
     feeds = {"a": {"input_ids": np.zeros((1, 3), np.int64)}}
     with pytest.raises(ConfigError, match="not for b"):
-        compare({"a": Clock("a", log), "b": Clock("b", log)}, feeds, BenchConfig(warmup=0, runs=1))
+        bench_interleaved({"a": Clock("a", log), "b": Clock("b", log)}, feeds, BenchConfig(warmup=0, runs=1))
 
 
 def test_runner_threads_must_match_the_config(tiny_student):
     with pytest.raises(ConfigError, match="loaded with 2 thread"):
-        compare({"m": TorchRunner(tiny_student, threads=2)}, {}, BenchConfig(threads=1))
+        bench_interleaved({"m": TorchRunner(tiny_student, threads=2)}, {}, BenchConfig(threads=1))
 
 
 def test_tiny_exported_model_benchmarks_and_its_json_validates(tiny_student, encoder, sentences, tmp_path):

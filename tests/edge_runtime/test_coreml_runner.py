@@ -1,5 +1,7 @@
 """The Core ML runner behind the one runner protocol: loaded by suffix or from a bundle, int64 batches in,
-float32 logits out, on Linux through the numpy MIL evaluator."""
+float32 logits out, on Linux through the numpy MIL evaluator (edge_runtime._coreml), which is checked here too."""
+import subprocess
+import sys
 from dataclasses import asdict
 
 import numpy as np
@@ -40,6 +42,12 @@ def _torch(student, feeds):
         return student(**{k: torch.from_numpy(v) for k, v in feeds.items()}).numpy()
 
 
+def test_importing_edge_runtime_does_not_import_coremltools():
+    code = ("import sys, edge_runtime, edge_runtime.coreml, edge_runtime._coreml; "
+            "assert 'coremltools' not in sys.modules, 'edge_runtime imported coremltools'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_load_dispatches_mlpackage_to_the_coreml_runner(packages, student, encoder, sentences):
     runner = load(packages[0].path)
     assert isinstance(runner, CoreMLRunner)
@@ -77,3 +85,22 @@ def test_bundle_carries_the_package_and_its_spec_checks(packages, student, base_
     runner = load(out, precision="fp32")
     feeds = bundle.encode(sentences[:3])
     assert np.abs(runner(feeds) - _torch(student, feeds)).max() < 1e-4
+
+
+def test_evaluator_names_an_op_it_cannot_evaluate(tmp_path):
+    from coremltools.converters.mil import Builder as mb
+
+    from edge_runtime._coreml import MILEvaluator, UnsupportedOpError, coremltools
+
+    ct = coremltools()
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 3, 8, 8))], opset_version=ct.target.iOS17)
+    def program(x):
+        y = mb.conv(x=x, weight=np.ones((4, 3, 3, 3), np.float32), name="edge_detector")   # conv: no kernel, no value inference
+        return mb.relu(x=y)
+
+    model = ct.convert(program, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17,
+                       compute_precision=ct.precision.FLOAT32, skip_model_load=True)
+    model.save(str(tmp_path / "conv.mlpackage"))
+    with pytest.raises(UnsupportedOpError, match=r"conv.*'edge_detector'"):
+        MILEvaluator.from_package(tmp_path / "conv.mlpackage")

@@ -38,7 +38,6 @@ def _np(feed):
 
 def test_fused_route_is_two_lstm_ops_and_matches_pytorch(student, fused, encoder):
     from edge_runtime.litert import LiteRTRunner
-
     from export._tflite.flatbuffer import census
 
     assert max(fused.validation["op_counts"]) < 60                         # vs ~2,000 unrolled ops at length 64

@@ -198,3 +198,11 @@ def test_write_reports_adds_floors_once_then_writes_both_pages(tiny_run, tmp_pat
     before = (run / "report.json").read_bytes()
     write_reports(run)
     assert (run / "report.json").read_bytes() == before     # floors are measured once, not re-measured on every call
+
+
+def test_schema_formats_and_precisions_are_the_one_table():
+    from edge_runtime.schema import DEFS
+    from edgecore.formats import ALL_PRECISIONS, FORMATS
+
+    artifact = DEFS["artifact"]["properties"]
+    assert artifact["format"]["enum"] == list(FORMATS) and artifact["precision"]["enum"] == list(ALL_PRECISIONS)

@@ -1,4 +1,4 @@
-"""Mixed int8 on a tiny random BERT: chosen MatMuls become 8-bit MatMulNBits, the rest MatMulInteger."""
+"""export.nbits on a tiny random BERT: chosen MatMuls become 8-bit MatMulNBits, the rest MatMulInteger."""
 import json
 from collections import Counter
 
@@ -8,7 +8,7 @@ import pytest
 
 from edgecore import ConfigError
 from export import QuantConfig, quantize_onnx
-from export.mixed import nbits8, nbits_targets
+from export.nbits import nbits8, nbits_targets
 from export.quantize import TEACHER_NBITS, fuse_transformer
 
 

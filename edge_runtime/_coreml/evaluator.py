@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime._coreml._ct import coremltools
+from edge_runtime._coreml.kernels import KERNELS, KernelError
 from edgecore import UnsupportedError
-from export._coreml._ct import coremltools
-from export._coreml.kernels import KERNELS, KernelError
 
 CONTROL_FLOW = ("while_loop", "cond")
 WEIGHTS_SUBDIR = ("Data", "com.apple.CoreML", "weights")
@@ -143,12 +143,12 @@ class MILEvaluator:
             where = ", ".join(f"{t} ({n!r})" for t, n in missing[:6]) + (" ..." if len(missing) > 6 else "")
             raise UnsupportedOpError(
                 f"the numpy MIL evaluator cannot evaluate op type(s) {', '.join(kinds)}: {where}; these have neither a "
-                f"kernel in export/_coreml/kernels.py nor value inference in coremltools. Check this model with "
+                f"kernel in edge_runtime/_coreml/kernels.py nor value inference in coremltools. Check this model with "
                 f"predict() on macOS, or add a kernel (it computes: {', '.join(sorted(KERNELS))}, control flow "
                 f"{', '.join(CONTROL_FLOW)}, and every op with value inference)")
 
     @classmethod
-    def from_package(cls, path: str | Path, function: str = "main") -> "MILEvaluator":
+    def from_package(cls, path: str | Path, function: str = "main") -> MILEvaluator:
         program, _ = load_program(path)
         return cls(program, function)
 
@@ -192,7 +192,7 @@ class MILEvaluator:
         proxy = self._proxy(op, {name: self._const_value(v) for name, v in op.inputs.items()})
         try:
             values = proxy.materialized_val_inference()
-        except Exception as e:  # noqa: BLE001 - re-raised with the op named
+        except Exception as e:
             raise EvaluationError(f"could not decompress {op.op_type} {op.name!r}: {e}") from e
         values = list(values) if isinstance(values, (tuple, list)) else [values]
         return [self._check(op, i, value) for i, value in enumerate(values)]
@@ -273,10 +273,10 @@ class MILEvaluator:
             values = type(op).value_inference(proxy)
         except NotImplementedError as e:
             raise UnsupportedOpError(f"{op.op_type} {op.name!r}: coremltools' value inference does not cover this case ({e}); "
-                                     f"add a kernel for {op.op_type} in export/_coreml/kernels.py") from e
+                                     f"add a kernel for {op.op_type} in edge_runtime/_coreml/kernels.py") from e
         except KernelError:
             raise
-        except Exception as e:  # noqa: BLE001 - re-raised with the op named
+        except Exception as e:
             raise EvaluationError(f"{op.op_type} {op.name!r} failed in value inference: {type(e).__name__}: {e}") from e
         if values is None:
             raise UnsupportedOpError(f"{op.op_type} {op.name!r}: value inference returned nothing for concrete inputs")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from export._coreml._ct import coremltools
-from export._coreml.evaluator import iter_ops
+from edge_runtime._coreml._ct import coremltools
+from edge_runtime._coreml.evaluator import iter_ops
 
 _ARRAY_DTYPES = {65568: "float32", 65552: "float16", 131104: "int32", 65600: "float64"}   # ArrayFeatureType.ArrayDataType
 

@@ -15,7 +15,7 @@ hand a case it does not cover to the op's own value inference.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_runtime._coreml._ct import coremltools, has_predict
+from edge_runtime._coreml.evaluator import MILEvaluator, load_program
+from edge_runtime._coreml.spec import io_specs
 from edgecore import UnsupportedError
-from export._coreml._ct import coremltools, has_predict
-from export._coreml.evaluator import MILEvaluator, load_program
-from export._coreml.spec import io_specs
 
 NUMPY = "mil-numpy-evaluator"
 PREDICT = "coreml-predict"

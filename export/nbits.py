@@ -1,4 +1,4 @@
-"""Mixed int8: a few sensitive MatMuls as onnxruntime's MatMulNBits (8-bit), the rest as MatMulInteger.
+"""Build onnxruntime MatMulNBits (8-bit) nodes for chosen MatMuls; quantize_dynamic turns the rest into MatMulInteger.
 
 onnxruntime's dynamic int8 (MatMulInteger / DynamicQuantizeMatMul) quantizes a MatMul's activation
 with one uint8 range for the whole tensor and its weight with one int8 scale per output column.
@@ -8,7 +8,7 @@ to int8 per row and block at run time: much finer on both sides, but slower on C
 (the built-in teacher with every MatMul as MatMulNBits ran at 1.36x fp32 vs 2.1x all-MatMulInteger).
 Used only where the error hurts most, it costs little: see TEACHER_NBITS in export/quantize.py.
 
-    >>> names = nbits8("smoothed.onnx", "mixed.onnx", ["layer.0/output/dense/MatMul"])  # doctest: +SKIP
+    >>> names = nbits8("smoothed.onnx", "nbits.onnx", ["layer.0/output/dense/MatMul"])  # doctest: +SKIP
 """
 from __future__ import annotations
 
