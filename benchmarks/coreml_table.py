@@ -37,7 +37,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-PRECISIONS = ("fp32", "fp16", "int8", "palettize4", "palettize6")
+from edgecore.formats import PRECISIONS as FORMAT_PRECISIONS  # noqa: E402
+
+PRECISIONS = FORMAT_PRECISIONS["coreml"]
 TARGETS = {"fp16": 0.999, "int8": 0.995}   # the agreement targets; palettized: reported as measured
 
 
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from distill import Encoder, load_dataset
     from distill.teacher import resolve_base
-    from export._coreml._ct import coremltools, has_predict
+    from edge_runtime._coreml import coremltools, has_predict
 
     t_start = time.perf_counter()
     data = load_dataset("movie-snippets")

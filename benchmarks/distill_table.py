@@ -117,10 +117,9 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from distill import TeacherConfig, cached_teacher_logits, finetune_teacher, load_dataset, load_texts
+    from distill import TeacherConfig, cached_teacher_logits, finetune_teacher, load_dataset, load_texts, transfer_set
     from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
     from distill.trainer import native_bf16
-    from edgedistill.recipes_cli import transfer_set
 
     bf16 = a.bf16 == "on" or (a.bf16 == "auto" and native_bf16())
 

@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     from distill import TeacherConfig, finetune_teacher, load_dataset, load_student
     from distill.text import Encoder
     from distill.trainer import predict
-    from edge_runtime import BenchConfig, compare, fixed_length_feeds, load, logits_for_texts, parity
+    from edge_runtime import BenchConfig, bench_interleaved, fixed_length_feeds, load, logits_for_texts, parity
     from edgecore import CheckpointError
     from export import BundleConfig, OnnxConfig, QuantConfig, quantize_onnx, to_onnx, write_bundle
     from export.quantize import TEACHER_NBITS, TEACHER_SENSITIVE
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         for name, model, enc, transformer in (("teacher", teacher.model, teacher.encoder, True), ("bilstm-distilled", student, s_enc, False)):
             source = predict(model, enc.ids(texts), enc.pad)
-            encode = lambda t, enc=enc: {k: v.numpy() for k, v in enc.encode(t).items()}  # noqa: E731
+            encode = lambda t, enc=enc: {k: v.numpy() for k, v in enc.encode(t).items()}
             validate = [enc.encode(ds.dev.texts[i:i + 16]) for i in range(0, 64, 16)]
             t0 = time.perf_counter()
             fp32 = to_onnx(model, enc.encode(ds.dev.texts[:2]), tmp / f"{name}.fp32.onnx", OnnxConfig(), validate_with=validate)
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
                 bundle = write_bundle(tmp / "bundle", [arts["int8 per-tensor"][0]], a.student,
                                       BundleConfig(name, tuple(meta["labels"]), asdict(s_enc.settings)))
                 bundle_bytes = sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file())
-        bench = compare(runners, feeds, BenchConfig(warmup=10, runs=runs, threads=1, seq_len=64))
+        bench = bench_interleaved(runners, feeds, BenchConfig(warmup=10, runs=runs, threads=1, seq_len=64))
     for row in rows:
         lat = bench[f"{row['model']}/{row['precision']}"].latency_ms
         row["latency_ms"] = {k: round(lat[k], 4) for k in ("p50", "p90", "p99", "mean")}

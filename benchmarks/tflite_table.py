@@ -127,7 +127,7 @@ def run_model(m: dict, route: str, precisions, buckets, texts, ds, tmp: Path, ru
     import torch
 
     from distill.trainer import predict
-    from edge_runtime import BenchConfig, compare, fixed_length_feeds, load, logits_for_texts
+    from edge_runtime import BenchConfig, bench_interleaved, fixed_length_feeds, load, logits_for_texts
     from edgecore.tolerances import tolerance
     from export import QuantConfig, quantize_onnx, to_onnx
     from export.tflite import TFLiteConfig, quantize_tflite, to_tflite
@@ -194,7 +194,7 @@ def run_model(m: dict, route: str, precisions, buckets, texts, ds, tmp: Path, ru
         long_enc = Encoder(enc.dir, max(bucket, enc.max_len))
         feed = fixed_length_feeds(lambda t, e=long_enc: encode(t, e), ds.test.texts[:60], bucket)
         assert feed["input_ids"].shape[1] == bucket, f"could not fill a {bucket}-token feed"
-        bench = compare(runners, feed, BenchConfig(warmup=5, runs=runs, threads=1, seq_len=bucket))
+        bench = bench_interleaved(runners, feed, BenchConfig(warmup=5, runs=runs, threads=1, seq_len=bucket))
         ort = bench["ort-int8"].latency_ms
         for row in rows:
             key = "ort-int8" if row["format"] == "onnx" else f"tflite-{row['precision']}"
@@ -231,7 +231,7 @@ def markdown(payload: dict) -> str:
              f"Machine: {payload['machine']['cores']} cores shared with other jobs (load average at the end "
              f"{payload['machine']['loadavg_at_end'][0]:.1f}); p50 is disturbed by them, min is the best case.", "",
              "| model / route | file | size MB | " + " | ".join(f"p50 ms @{b} (min)" for b in buckets)
-             + " | x ORT int8 p50 @" + (("64" if "64" in buckets else buckets[-1])) + " | agreement | max abs logit diff | export s | ops per subgraph |",
+             + " | x ORT int8 p50 @" + ("64" if "64" in buckets else buckets[-1]) + " | agreement | max abs logit diff | export s | ops per subgraph |",
              "|---|---|---|" + "---|" * len(buckets) + "---|---|---|---|---|"]
     ref = "64" if "64" in buckets else buckets[-1]
     for r in payload["rows"]:

@@ -34,8 +34,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 STUDENTS = {
     # name: (student config kwargs, distill config kwargs, transfer set: augmented variants per training sentence)
@@ -154,7 +154,7 @@ def int8_accuracy(path: str, encoder, texts, labels, threads: int) -> tuple[floa
 # ---------------------------------------------------------------------------------------------
 
 def run_peft(args, dataset, teacher, rows: Rows) -> list[dict]:
-    from distill.distributed import train_classifier
+    from distill.parallel import train_classifier
     from distill.peft import apply_peft
     from distill.teacher import TeacherConfig, load_classifier, predict_logits, resolve_base
     from distill.text import Encoder
@@ -198,11 +198,11 @@ def run_peft(args, dataset, teacher, rows: Rows) -> list[dict]:
 
 
 def run_students(args, dataset, teacher, train_logits, rows: Rows, work: Path) -> list[dict]:
-    from distill.students.transformer import TransformerStudentConfig, count_parameters, save_transformer_student
-    from distill.transformer_trainer import TransformerDistillConfig, train_transformer_student
     from transformers import AutoModelForSequenceClassification
 
-    from edgedistill.recipes_cli import transfer_set
+    from distill import transfer_set
+    from distill.students.transformer import TransformerStudentConfig, count_parameters, save_transformer_student
+    from distill.transformer_trainer import TransformerDistillConfig, train_transformer_student
 
     out, transfers = [], {}
     for name, (s_kwargs, d_kwargs, augment) in STUDENTS.items():
@@ -299,7 +299,7 @@ def main() -> None:
     torch.set_num_threads(args.train_threads)
 
     from distill import TeacherConfig, cached_teacher_logits, finetune_teacher, load_dataset, load_teacher
-    from edge_runtime import BenchConfig, compare, fixed_length_feeds, load
+    from edge_runtime import BenchConfig, bench_interleaved, fixed_length_feeds, load
 
     t_start = time.perf_counter()
     dataset = load_dataset("movie-snippets")
@@ -353,7 +353,7 @@ def main() -> None:
         timed = {s["name"]: s for s in reversed(students)}
         runners = {"teacher": load(t_row["onnx_int8"], args.threads), **{n: load(s["onnx_int8"], args.threads) for n, s in timed.items()}}
         log(f"latency: {len(runners)} int8 models interleaved, {bench.runs} runs each")
-        timings = compare(runners, feeds, bench)
+        timings = bench_interleaved(runners, feeds, bench)
         t_p50 = timings["teacher"].latency_ms["p50"]
         for s in students:
             s["latency_measured_on_seed"] = timed[s["name"]]["seed"]

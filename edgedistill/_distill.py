@@ -1,78 +1,15 @@
-"""`edgedistill distill`: build the transfer set, train one student, save it. Glue only.
+"""The distill verb's work: load the teacher and data, build the transfer set, train one student, save it.
 
-Runs alone or under `torchrun --nproc_per_node N` (plain data parallel, see distill.distributed):
+Runs alone or under `torchrun --nproc_per_node N` (plain data parallel, see distill.distributed and distill.parallel):
 every rank trains on its share of each global batch, teacher logits are computed in shards, and
 rank 0 alone writes the checkpoint.
 """
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 
-
-from edgecore import ConfigError, DataError, UnsupportedError
-
-
-@dataclass(frozen=True)
-class DistillRequest:
-    teacher: Path
-    student: str = "bilstm"
-    data: str = "movie-snippets"
-    out: Path = Path("runs/student")
-    loss: str = "mse"
-    temperature: float | None = None   # None: 1 for bilstm/gru, 2 for transformer
-    alpha: float = 1.0
-    augment: int = 0
-    unlabelled: tuple[str, ...] = ()
-    epochs: int | None = None          # None: 12 for bilstm/gru, 3 for transformer
-    hidden: int | None = None          # None: 256 for bilstm/gru, the teacher's width for transformer
-    layers: int | None = None          # None: 1 for bilstm/gru, 3 for transformer
-    pooling: str = "max"
-    embed_dim: int | None = None
-    freeze_embeddings: bool = False
-    prune_vocab: bool = True
-    seed: int = 0
-    force: bool = False
-    min_count: int = 1                 # bilstm/gru vocabulary pruning: keep tokens seen at least this often
-    matches: str | None = None         # transformer: layer-match preset or .json/.yaml file
-    method: str | None = None          # transformer: distilbert | tinybert (None: by width, see cli_configs)
-    intermediate: int | None = None    # transformer: feed-forward width (None: 4 x hidden)
-    bf16: bool = False                 # train under bfloat16 autocast (fp32 weights and evaluation)
-    lr: float | None = None            # None: 1e-3 for bilstm/gru, 1e-4 for transformer (tinybert: its prediction stage)
-    stage1_epochs: int | None = None   # transformer, tinybert: intermediate-layer stage (None: 3)
-    stage1_lr: float | None = None     # transformer, tinybert: intermediate-layer stage (None: 5e-4)
-
-    def __post_init__(self) -> None:
-        """Checked before the teacher loads: a bad option fails in a second, not after minutes of work."""
-        for name in ("epochs", "hidden", "layers", "temperature", "embed_dim", "min_count", "intermediate", "lr", "stage1_epochs", "stage1_lr"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be positive (got {value}); leave it out for the {self.student} default")
-
-
-def transfer_set(teacher, dataset, augment: int, unlabelled: tuple[str, ...], seed: int = 0, **augment_options):
-    """(extra texts, their teacher logits): augmented training sentences and unlabelled text, teacher-labelled (cached).
-
-    `augment_options` override distill.augment.AugmentConfig fields (p_mask, p_replace, p_ngram, ...)."""
-    from distill import load_texts
-    from distill.augment import AugmentConfig, Neighbours, augment as make_variants
-    from distill.recipes import teacher_word_embeddings
-
-    extra: list[str] = []
-    if augment:
-        vocab = teacher.encoder.tokenizer.get_vocab()
-        neighbours = Neighbours(vocab, teacher_word_embeddings(teacher.model))
-        extra += make_variants(dataset.train.texts, AugmentConfig(per_sentence=augment, seed=seed, **augment_options), neighbours)
-    held_out = set(dataset.dev.texts) | set(dataset.test.texts)
-    for name in unlabelled:
-        texts = load_texts(name)[0]
-        extra += [t for t in texts if t not in held_out]
-    if not extra:
-        return [], None
-    from distill.distributed import sharded_teacher_logits
-
-    return extra, sharded_teacher_logits(teacher, extra, description="teacher logits (extra transfer text)")[0]
+from edgecore import DataError, UnsupportedError
 
 
 def _check_labels(ds, teacher) -> None:
@@ -82,16 +19,12 @@ def _check_labels(ds, teacher) -> None:
         raise DataError(f"data labels {list(ds.label_names)} differ from the teacher's {list(teacher.label_names)}; their order must match")
 
 
-def run_distill(req: DistillRequest, console=None) -> dict:
+def run_distill(req, console=None) -> dict:
+    """Train the student `req` (an edgedistill.DistillConfig) describes and save it; returns its metrics."""
     from distill import load_dataset, load_teacher
     from distill.distributed import barrier, current
 
     ctx = current()
-    if req.intermediate is not None and req.student != "transformer":
-        raise UnsupportedError(f"--intermediate sets a transformer student's feed-forward width; a {req.student} has none (drop it)")
-    stage1 = _stage1_flags(req)
-    if stage1 and req.student != "transformer":
-        raise UnsupportedError(f"{' and '.join(stage1)} set the first stage of a TinyBERT-style transformer student; a {req.student} trains in one (drop it)")
     teacher = load_teacher(req.teacher)
     ds = load_dataset(req.data)
     _check_labels(ds, teacher)
@@ -108,10 +41,10 @@ def run_distill(req: DistillRequest, console=None) -> dict:
     return metrics
 
 
-def _rnn(req: DistillRequest, teacher, ds):
-    from distill import RNNStudentConfig, TrainConfig, save_student, train_rnn_student
-    from distill.distributed import sharded_teacher_logits
+def _rnn(req, teacher, ds):
+    from distill import RNNStudentConfig, TrainConfig, save_student, train_rnn_student, transfer_set
     from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
+    from distill.teacher import sharded_teacher_logits
 
     train_cfg = TrainConfig(loss=req.loss, temperature=_or(req.temperature, 1.0), alpha=req.alpha, epochs=_or(req.epochs, 12), seed=req.seed,
                             bf16=req.bf16, **({"lr": req.lr} if req.lr is not None else {}))
@@ -138,20 +71,19 @@ def _rnn(req: DistillRequest, teacher, ds):
     return run, metrics, save
 
 
-def _transformer(req: DistillRequest, teacher, ds):
+def _transformer(req, teacher, ds):
     """DistilBERT-style (teacher width: every other teacher block copied in) or TinyBERT-style (narrower)."""
+    from distill import transfer_set
     from distill.students.transformer import count_parameters, save_transformer_student, student_bert_config
-    from distill.transformer_trainer import cli_configs, train_transformer_student
+    from distill.transformer_trainer import train_transformer_student, transformer_recipe
 
     options = {"temperature": _or(req.temperature, 2.0), "kl_weight": req.alpha, "epochs": _or(req.epochs, 3),
                "seed": req.seed, "bf16": req.bf16}
-    given = {"lr": req.lr, "intermediate_epochs": req.stage1_epochs, "intermediate_lr": req.stage1_lr}
-    options.update({k: v for k, v in given.items() if v is not None})   # else the config's defaults
-    student_cfg, distill_cfg = cli_configs(teacher.model, layers=_or(req.layers, 3), hidden=req.hidden, matches=req.matches,
-                                           method=req.method, intermediate=req.intermediate, **options)
-    if distill_cfg.method != "tinybert" and _stage1_flags(req):
-        raise ConfigError(f"{' and '.join(_stage1_flags(req))} set TinyBERT's first (layer) stage; this {distill_cfg.method} run has one stage "
-                          f"(add --method tinybert, or drop them)")
+    if req.lr is not None:
+        options["lr"] = req.lr   # else the config's default
+    student_cfg, distill_cfg = transformer_recipe(teacher.model, layers=_or(req.layers, 3), hidden=req.hidden, matches=req.matches,
+                                                  method=req.method, intermediate=req.intermediate, stage1_epochs=req.stage1_epochs,
+                                                  stage1_lr=req.stage1_lr, **options)
     student_bert_config(teacher.model, student_cfg)   # a shape the teacher cannot lend fails now, before any logits
     extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed)
     run = train_transformer_student(req.student, ds, teacher, student_cfg, distill_cfg, seed=req.seed,
@@ -170,15 +102,10 @@ def _transformer(req: DistillRequest, teacher, ds):
     return run, metrics, save
 
 
-def _stage1_flags(req: DistillRequest) -> list[str]:
-    """The TinyBERT first-stage options given on the command line, as the user typed them."""
-    return [f"--{n.replace('_', '-')}" for n in ("stage1_epochs", "stage1_lr") if getattr(req, n) is not None]
-
-
 def _or(value, default):
     """The student kind's default where an option was not given; a given 0 stays 0 (and the config refuses it)."""
     return default if value is None else value
 
 
-def _request_dict(req: DistillRequest) -> dict:
-    return {**asdict(req), "teacher": str(req.teacher), "out": str(req.out)}
+def _request_dict(req) -> dict:
+    return req.to_dict()

@@ -1,4 +1,4 @@
-"""App-layer glue for `export`, `bench` and `parity`: load what the user pointed at, call the verbs, print."""
+"""The export and parity verbs' work: load the checkpoint, convert it format by format, measure parity, bundle."""
 from __future__ import annotations
 
 import json
@@ -8,36 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecore import CheckpointError, ConfigError, DataError, OutputExistsError, UnsupportedError, check_writable
-
-@dataclass(frozen=True)
-class ExportRequest:
-    checkpoint: Path
-    out: Path
-    formats: tuple[str, ...] = ("onnx",)
-    precisions: tuple[str, ...] = ("fp32", "int8")
-    data: str = "movie-snippets"
-    calibration: str | None = None
-    zip: bool = False
-    force: bool = False
-    validation_sentences: int | None = None          # test sentences parity is measured on; None: the whole test split (a
-                                                    # 99.5% tolerance on 500 sentences allows 2 flips: too noisy to gate on)
-    buckets: tuple[int, ...] = (16, 32, 64, 128)   # TFLite sequence-length buckets
-    recurrent: str = "while"                        # TFLite lowering of LSTM/GRU layers
-    keep_fp32: tuple[str, ...] = ()                 # ONNX int8: node-name fragments kept fp32 ("sensitive": TEACHER_SENSITIVE)
-    smooth: float | str | None = None               # ONNX int8: SmoothQuant alpha, "auto" or "off" (export/smooth.py);
-                                                    # None: "auto" for Transformers, off for BiLSTM/GRU
-    nbits: tuple[str, ...] | None = None            # ONNX int8: node-name fragments made 8-bit MatMulNBits ("sensitive":
-                                                    # TEACHER_NBITS); None: "sensitive" for BERT-named Transformers, () otherwise
-
-    def __post_init__(self) -> None:
-        if self.validation_sentences is not None and self.validation_sentences < 1:
-            raise ConfigError(f"--validate must be a positive number of test sentences (got {self.validation_sentences}); omit it to use the whole test split")
-
-
-PRECISIONS = {"onnx": ("fp32", "fp16", "int8", "int8-static"), "tflite": ("fp32", "fp16", "int8", "int8-weight", "int8-full"),
-              "coreml": ("fp32", "fp16", "int8", "palettize4", "palettize6")}
-ORDER = {"int8": 0, "int8-weight": 1, "palettize6": 2, "palettize4": 3, "fp16": 4, "int8-static": 5, "int8-full": 6, "fp32": 7}
+from edgecore import CheckpointError, ConfigError, DataError, check_writable
+from edgecore.formats import SHIP_ORDER
 
 
 def load_checkpoint(path: Path):
@@ -74,19 +46,19 @@ def _keep_patterns(spec: tuple[str, ...], sensitive: tuple[str, ...] | None = No
     return tuple(p for item in spec for p in (sensitive if item == "sensitive" else (item,)))
 
 
-def _nbits_patterns(req: ExportRequest, kind: str, fp32_path: str) -> tuple[str, ...]:
+def _nbits_patterns(config, kind: str, fp32_path: str) -> tuple[str, ...]:
     """The MatMuls to make MatMulNBits. By default a Transformer's blocks 1-3 feed-forward MatMuls (TEACHER_NBITS:
-    the built-in teacher's int8 agreement 99.15% -> 99.6% at 1.64x instead of 1.92x the fp32 speed, onnx_table.md), when its node names
-    have BERT's layout; an explicit --nbits that matches nothing is an error (export.mixed.nbits_targets)."""
+    the built-in teacher's int8 agreement 99.15% -> 99.6% at 1.64x instead of 1.92x the fp32 speed, onnx_table.md), when its node
+    names have BERT's layout; an explicit `nbits` that matches nothing is an error (export.nbits.nbits_targets)."""
     from export.quantize import TEACHER_NBITS
 
-    if req.nbits is not None:
-        return _keep_patterns(tuple(item for item in req.nbits if item != "off"), TEACHER_NBITS)
+    if config.nbits is not None:
+        return _keep_patterns(tuple(item for item in config.nbits if item != "off"), TEACHER_NBITS)
     if kind != "transformer":
         return ()
     import onnx
 
-    from export.mixed import nbits_targets
+    from export.nbits import nbits_targets
 
     try:
         nbits_targets(onnx.load(fp32_path, load_external_data=False), TEACHER_NBITS)
@@ -95,122 +67,139 @@ def _nbits_patterns(req: ExportRequest, kind: str, fp32_path: str) -> tuple[str,
     return TEACHER_NBITS
 
 
-def export_checkpoint(req: ExportRequest, console=None) -> dict:
-    """Checkpoint -> ONNX fp32 (+ fp16 / int8 / int8-static) -> parity on real sentences -> bundle."""
+@dataclass(frozen=True)
+class _Job:
+    """What every per-format exporter needs: the loaded model and the sentences it is checked on."""
+    config: object            # edgedistill.ExportConfig
+    model: object
+    encoder: object
+    labels: tuple[str, ...]
+    kind: str
+    texts: list[str]
+    train_texts: list[str]
+    tmp: Path
+    meta: dict
+    calibration: list | None  # padded feeds for int8-static / SmoothQuant, None when neither runs
+    smooth: float | str | None
+
+    def sample(self):
+        return self.encoder.encode(self.texts[:2])
+
+    def validate(self):
+        """A few padded batches every exporter checks its file against before returning it."""
+        return [self.encoder.encode(self.texts[i:i + 32]) for i in range(0, min(len(self.texts), 128), 32)]
+
+    def validate_np(self):
+        return [{k: v.numpy() for k, v in f.items()} for f in self.validate()]
+
+
+def _export_onnx(job: _Job) -> dict:
+    from export import OnnxConfig, QuantConfig, quantize_onnx, to_onnx
+
+    cfg = job.config
+    fp32 = to_onnx(job.model, job.sample(), job.tmp / "model.fp32.onnx", OnnxConfig(), job.meta, job.validate())
+    arts = {"fp32": fp32}
+    nbits = _nbits_patterns(cfg, job.kind, fp32.path) if "int8" in cfg.precisions else ()
+    for p in cfg.precisions:
+        if p == "fp32":
+            continue
+        q_cfg = QuantConfig(p, transformer=job.kind == "transformer", keep_fp32=() if p == "fp16" else _keep_patterns(cfg.keep_fp32),
+                            smooth=job.smooth if p == "int8" else None, nbits=nbits if p == "int8" else ())
+        arts[p] = quantize_onnx(fp32, job.tmp / f"model.{p}.onnx", q_cfg, calibration=job.calibration, validate_with=job.validate_np())
+    return arts
+
+
+def _export_tflite(job: _Job) -> dict:
+    from export.tflite import TFLiteConfig, quantize_tflite, to_tflite
+
+    cfg = job.config
+    t_cfg = TFLiteConfig(buckets=cfg.buckets, recurrent=cfg.recurrent)
+    meta = {**job.meta, "edgedistill.tokenizer": json.dumps(asdict(job.encoder.settings))}
+    fp32 = to_tflite(job.model, job.sample(), job.tmp / "model.fp32.tflite", t_cfg, metadata=meta, validate_with=job.validate())
+    arts = {"fp32": fp32}
+    calibration = job.calibration or [job.encoder.encode_np([t]) for t in job.train_texts[:100]]
+    for p in cfg.precisions:
+        if p != "fp32":
+            arts[p] = quantize_tflite(fp32, job.tmp / f"model.{p}.tflite", replace(t_cfg, precision=p),
+                                      calibration=calibration, validate_with=job.validate_np())
+    return arts
+
+
+def _export_coreml(job: _Job) -> dict:
+    from export.coreml import CoreMLConfig, to_coreml
+
+    arts = {}
+    for p in job.config.precisions:
+        # non-strict below fp32: a package past its tolerance is kept here, then measured and left out like any other
+        c_cfg = CoreMLConfig(p, labels=tuple(job.labels), tokenizer=asdict(job.encoder.settings), max_seq_len=job.encoder.max_len,
+                             description=f"{job.kind} exported by edgedistill")
+        arts[p] = to_coreml(job.model, job.sample(), job.tmp / f"model.{p}.mlpackage", c_cfg, metadata=job.meta,
+                            validate_with=job.validate(), strict=(p == "fp32"))
+    return arts
+
+
+EXPORTERS = {"onnx": _export_onnx, "tflite": _export_tflite, "coreml": _export_coreml}
+
+
+def export(config, console=None) -> tuple[Path | None, list[dict], int]:
+    """Checkpoint -> each format's files -> parity on real sentences -> bundle of the files that passed.
+
+    Returns (bundle folder or None, one row per file, sentences checked)."""
     from distill import load_dataset
     from distill.trainer import predict
     from edge_runtime import load, logits_for_texts, parity
-    from export import BundleConfig, OnnxConfig, QuantConfig, quantize_onnx, to_onnx, write_bundle
+    from export import BundleConfig, write_bundle
 
-    if req.out.exists() and not req.force:
-        raise OutputExistsError(f"{req.out} already exists; pass --force to replace it, or choose another --out")
-    check_writable(req.out)
-    model, encoder, labels, kind = load_checkpoint(req.checkpoint)
-    dataset = load_dataset(req.data)
+    check_writable(config.out)
+    model, encoder, labels, kind = load_checkpoint(config.checkpoint)
+    dataset = load_dataset(config.data)
     if len(dataset.label_names) != len(labels):
-        raise DataError(f"--data {req.data} has {len(dataset.label_names)} labels, the checkpoint {len(labels)}; validate on data with the checkpoint's labels")
-    texts, gold = dataset.test.texts[: req.validation_sentences], dataset.test.labels[: req.validation_sentences]
-    encode_np = encoder.encode_np
+        raise DataError(f"data {config.data} has {len(dataset.label_names)} labels, the checkpoint {len(labels)}; "
+                        f"validate on data with the checkpoint's labels")
+    texts, gold = dataset.test.texts[: config.validate], dataset.test.labels[: config.validate]
     source_logits = predict(model, encoder.ids(texts), encoder.pad)
-    validate = [encoder.encode(texts[i:i + 32]) for i in range(0, min(len(texts), 128), 32)]
-    validate_np = [{k: v.numpy() for k, v in f.items()} for f in validate]
+    smooth = ("auto" if kind == "transformer" else None) if config.smooth is None else (None if config.smooth == "off" else config.smooth)
     calibration = None
-    smooth = ("auto" if kind == "transformer" else None) if req.smooth is None else (None if req.smooth == "off" else req.smooth)
-    if "int8-static" in req.precisions or (smooth is not None and "int8" in req.precisions):
-        cal = load_dataset(req.calibration or req.data)
-        calibration = [encode_np([t]) for t in cal.train.texts[:200]]
+    if "int8-static" in config.precisions or (smooth is not None and "int8" in config.precisions):
+        calibration = [encoder.encode_np([t]) for t in load_dataset(config.calibration or config.data).train.texts[:200]]
     meta = {"edgedistill.labels": ",".join(labels), "edgedistill.max_len": str(encoder.max_len), "edgedistill.kind": kind}
-    for fmt in req.formats:
-        bad = [p for p in req.precisions if p not in PRECISIONS[fmt]]
-        if bad:
-            raise UnsupportedError(f"precision {bad[0]!r} does not exist for {fmt}; choose from {', '.join(PRECISIONS[fmt])}")
-    rows, shipped = [], []
-    with tempfile.TemporaryDirectory(prefix=".export-", dir=req.out.parent if req.out.parent.exists() else None) as tmp:
-        arts = {}
-        if "onnx" in req.formats:
-            fp32 = to_onnx(model, encoder.encode(texts[:2]), Path(tmp) / "model.fp32.onnx", OnnxConfig(), meta, validate)
-            arts[("onnx", "fp32")] = fp32
-            nbits = _nbits_patterns(req, kind, fp32.path) if "int8" in req.precisions else ()
-            for p in req.precisions:
-                if p != "fp32":
-                    keep = () if p == "fp16" else _keep_patterns(req.keep_fp32)
-                    q_cfg = QuantConfig(p, transformer=kind == "transformer", keep_fp32=keep, smooth=smooth if p == "int8" else None,
-                                        nbits=nbits if p == "int8" else ())
-                    arts[("onnx", p)] = quantize_onnx(fp32, Path(tmp) / f"model.{p}.onnx", q_cfg,
-                                                      calibration=calibration, validate_with=validate_np)
-        if "tflite" in req.formats:
-            from export.tflite import TFLiteConfig, quantize_tflite, to_tflite
-
-            t_cfg = TFLiteConfig(buckets=req.buckets, recurrent=req.recurrent)
-            t_meta = {**meta, "edgedistill.tokenizer": json.dumps(asdict(encoder.settings))}
-            tfp32 = to_tflite(model, encoder.encode(texts[:2]), Path(tmp) / "model.fp32.tflite", t_cfg, metadata=t_meta, validate_with=validate)
-            arts[("tflite", "fp32")] = tfp32
-            t_cal = calibration or [encode_np([t]) for t in dataset.train.texts[:100]]
-            for p in req.precisions:
-                if p != "fp32":
-                    arts[("tflite", p)] = quantize_tflite(tfp32, Path(tmp) / f"model.{p}.tflite", replace(t_cfg, precision=p),
-                                                          calibration=t_cal, validate_with=validate_np)
-        if "coreml" in req.formats:
-            from export.coreml import CoreMLConfig, to_coreml
-
-            for p in req.precisions:
-                # non-strict below fp32: a package past its tolerance is kept here, then measured and left out like any other
-                arts[("coreml", p)] = to_coreml(model, encoder.encode(texts[:2]), Path(tmp) / f"model.{p}.mlpackage",
-                                                CoreMLConfig(p, labels=tuple(labels), tokenizer=asdict(encoder.settings), max_seq_len=encoder.max_len,
-                                                             description=f"{kind} exported by edgedistill"),
-                                                metadata=meta, validate_with=validate, strict=(p == "fp32"))
-        for (fmt, p), art in arts.items():
-            if p not in req.precisions:
-                continue
-            rep = parity(logits_for_texts(load(art.path), encode_np, texts), source_logits, source_logits, gold=gold, texts=texts,
-                         fmt=fmt, precision=p, name=f"{req.checkpoint.name}/{fmt}/{p}")
-            art = replace(art, validation={**art.validation, "parity": rep.to_dict(max_flips=10)})
-            rows.append({"format": fmt, "precision": p, "size_bytes": art.size_bytes, "passed": rep.passed,
-                         "agreement_with_source": rep.agreement_with_source, "max_abs_logit_diff": rep.max_abs_logit_diff,
-                         "accuracy": rep.accuracy, "source_accuracy": rep.source_accuracy, "failures": rep.failures})
-            if rep.passed:
-                shipped.append(art)
-        shipped.sort(key=lambda a: (req.formats.index(a.format), ORDER[a.precision]))
-        bundle = None
+    rows, shipped, bundle = [], [], None
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=config.out.parent if config.out.parent.exists() else None) as tmp:
+        job = _Job(config, model, encoder, labels, kind, texts, dataset.train.texts, Path(tmp), meta, calibration, smooth)
+        for fmt in config.formats:
+            for p, art in EXPORTERS[fmt](job).items():
+                if p not in config.precisions:
+                    continue
+                rep = parity(logits_for_texts(load(art.path), encoder.encode_np, texts), source_logits, source_logits, gold=gold,
+                             texts=texts, fmt=fmt, precision=p, name=f"{config.checkpoint.name}/{fmt}/{p}")
+                art = replace(art, validation={**art.validation, "parity": rep.to_dict(max_flips=10)})
+                rows.append({"format": fmt, "precision": p, "size_bytes": art.size_bytes, "passed": rep.passed,
+                             "agreement_with_source": rep.agreement_with_source, "max_abs_logit_diff": rep.max_abs_logit_diff,
+                             "accuracy": rep.accuracy, "source_accuracy": rep.source_accuracy, "failures": rep.failures})
+                if rep.passed:
+                    shipped.append(art)
+        shipped.sort(key=lambda a: (config.formats.index(a.format), SHIP_ORDER[a.precision]))
         if shipped:
-            bundle = write_bundle(req.out, shipped, encoder.dir,
-                                  BundleConfig(req.checkpoint.name, labels, asdict(encoder.settings), f"{kind} exported by edgedistill", req.zip),
-                                  parity={"data": dataset.name, "split": "test", "sentences": len(texts), "rows": rows}, force=req.force)
+            bundle = write_bundle(config.out, shipped, encoder.dir,
+                                  BundleConfig(config.checkpoint.name, labels, asdict(encoder.settings), f"{kind} exported by edgedistill", config.zip),
+                                  parity={"data": dataset.name, "split": "test", "sentences": len(texts), "rows": rows}, force=config.force)
     if console is not None:
-        from rich.table import Table
-
-        table = Table(title=f"{req.checkpoint} -> {req.out} (parity vs PyTorch on {len(texts)} {dataset.name} test sentences)")
-        for col in ("format", "precision", "size MB", "agreement", "max |Δlogit|", "accuracy", "shipped"):
-            table.add_column(col)
-        for r in rows:
-            table.add_row(r["format"], r["precision"], f"{r['size_bytes'] / 1e6:.2f}", f"{r['agreement_with_source']:.2%}",
-                          f"{r['max_abs_logit_diff']:.2g}", f"{r['accuracy']:.2%}",
-                          "yes" if r["passed"] else f"[red]NO: {'; '.join(r['failures'])}[/]")
-        console.print(table)
+        console.print(_export_table(config, rows, len(texts), dataset.name))
         console.print(f"bundle: {bundle}" if bundle else "[red]no model passed parity: nothing was written[/]")
-    failed = [r for r in rows if not r["passed"]]
-    if failed:
-        from edgecore import ParityError
-
-        raise ParityError(f"{', '.join(r['precision'] for r in failed)} failed parity and {'were' if len(failed) > 1 else 'was'} left out of the bundle "
-                          f"({'; '.join(f['failures'][0] for f in failed)})")
-    return {"bundle": str(bundle), "rows": rows}
+    return bundle, rows, len(texts)
 
 
-def bench_models(paths: list[Path], config, mode: str = "fixed", data: str | None = None, floors: bool = False, console=None) -> dict:
-    """Time one or more files/bundles interleaved; ratios are vs the first."""
-    from edge_runtime.benchmark import bench_files
-    from edge_runtime.report import bench_rich_table
+def _export_table(config, rows: list[dict], sentences: int, data_name: str):
+    from rich.table import Table
 
-    texts = None
-    if data is not None:
-        from distill import load_dataset
-
-        texts = load_dataset(data).test.texts
-    run = bench_files(paths, config, mode, texts, floors).to_dict()
-    if console is not None:
-        console.print(bench_rich_table(run))
-    return run
+    table = Table(title=f"{config.checkpoint} -> {config.out} (parity vs PyTorch on {sentences} {data_name} test sentences)")
+    for col in ("format", "precision", "size MB", "agreement", "max |Δlogit|", "accuracy", "shipped"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["format"], r["precision"], f"{r['size_bytes'] / 1e6:.2f}", f"{r['agreement_with_source']:.2%}",
+                      f"{r['max_abs_logit_diff']:.2g}", f"{r['accuracy']:.2%}",
+                      "yes" if r["passed"] else f"[red]NO: {'; '.join(r['failures'])}[/]")
+    return table
 
 
 def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | None, console=None) -> dict:
@@ -236,14 +225,14 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
     else:
         teacher_logits = cached_teacher_logits(load_teacher(teacher), texts)[0]
     tok = bundle.tokenizer()
-    encode = lambda t: bundle.encode(t, tokenizer=tok)  # noqa: E731
+    encode = lambda t: bundle.encode(t, tokenizer=tok)
     source_logits = None
     if source is not None:
         model, encoder, _, _ = load_checkpoint(source)
         source_logits = predict(model, encoder.ids(texts), encoder.pad)
     reports = {}
     for entry in bundle.manifest["models"]:
-        runner = load(bundle.root / entry["file"])
+        runner = load(bundle.resolve(entry["file"]))
         logits = logits_for_texts(runner, encode, texts)
         rep = parity(logits, source_logits, teacher_logits, gold=gold, texts=texts, fmt=entry["format"], precision=entry["precision"], name=entry["file"])
         reports[entry["file"]] = rep.to_dict()

@@ -1,4 +1,4 @@
-"""`edgedistill`: parses arguments and calls the capability packages' verbs. No ML logic here.
+"""`edgedistill`: parses flags into the Python API's configs (edgedistill.api) and prints the results.
 
 Every command exits 0 on success; on bad input it prints one line `error: ...` (no traceback) and
 exits 2; Ctrl-C exits 130 with a note saying what was kept.
@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.console import Console
 
-from edgecore import ConfigError, EdgedistillError, UnsupportedError, atomic_write
+from edgecore import ConfigError, EdgedistillError, atomic_write
+from edgecore.formats import ALL_PRECISIONS, EXPORT_FORMATS, PRECISIONS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Distil a fine-tuned Transformer classifier into small students, export them for phones, prove they agree.")
@@ -27,15 +29,71 @@ console = Console(stderr=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 
-def _csv(value: str, choices: tuple[str, ...], what: str) -> list[str]:
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    bad = [v for v in items if v not in choices]
-    if bad or not items:
-        raise UnsupportedError(f"{bad[0] if bad else value!r} is not a {what}; choose from {', '.join(choices)} (comma-separated)")
-    return items
+class Student(str, Enum):
+    bilstm = "bilstm"
+    gru = "gru"
+    transformer = "transformer"
 
 
-def _write_json(path: Optional[Path], payload: dict, force: bool = True) -> None:
+class Loss(str, Enum):
+    mse = "mse"
+    kl = "kl"
+    ce = "ce"
+
+
+class Pooling(str, Enum):
+    max = "max"
+    mean = "mean"
+    last = "last"
+    attention = "attention"
+
+
+class Method(str, Enum):
+    distilbert = "distilbert"
+    tinybert = "tinybert"
+
+
+class Recurrent(str, Enum):
+    while_ = "while"
+    stock = "stock"
+    fused = "fused"
+    loop = "loop"
+
+
+class Mode(str, Enum):
+    fixed = "fixed"
+    sentences = "sentences"
+    end_to_end = "end-to-end"
+
+
+class Profile(str, Enum):
+    full = "full"
+    quick = "quick"
+
+
+class DeviceProfile(str, Enum):
+    little = "little"
+    big = "big"
+
+
+def _list_of(choices: tuple[str, ...], what: str):
+    """A click callback for a comma-separated option whose items must be among `choices`."""
+    def parse(value: str | None):
+        if value is None:
+            return None
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        bad = [v for v in items if v not in choices]
+        if bad or not items:
+            raise typer.BadParameter(f"{bad[0] if bad else value!r} is not a {what}; choose from {', '.join(choices)} (comma-separated)")
+        return ",".join(items)
+    return parse
+
+
+def _items(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _write_json(path: Optional[Path], payload: dict) -> None:
     if path is None:
         return
     with atomic_write(path, "w") as f:
@@ -43,18 +101,22 @@ def _write_json(path: Optional[Path], payload: dict, force: bool = True) -> None
     console.print(f"wrote {path}")
 
 
+JSON_HELP = "Also write the figures to this JSON file."
+FORCE_HELP = "Replace an existing output (never one that overlaps an input)."
+DATA_HELP = "Built-in data name (see `data list`) or a CSV file with text,label columns."
+
 # ---------------------------------------------------------------------------------------------
 
 @app.command()
 def demo(out: Path = typer.Option(Path("runs/demo"), help="Output folder (report.json, bundle/, students/)."),
-         profile: str = typer.Option("full", help="full (real run, ~15 min cold) or quick (small subset, smoke check)."),
-         force: bool = typer.Option(False, help="Overwrite an existing output folder."),
-         threads: int = typer.Option(1, help="Threads for the benchmark (batch 1)."),
-         seq_len: int = typer.Option(64, help="Benchmark sequence length.")) -> None:
+         profile: Profile = typer.Option(Profile.full, help="full: the real run (~9 min cold, ~90 s cached); quick: a small subset, a smoke check."),
+         force: bool = typer.Option(False, help=FORCE_HELP),
+         threads: int = typer.Option(1, min=1, help="Threads for the benchmark (batch 1)."),
+         seq_len: int = typer.Option(64, min=2, help="Benchmark sequence length in tokens.")) -> None:
     """Real data -> teacher -> distilled BiLSTM -> ONNX fp32/int8 -> benchmark -> parity -> bundle + report."""
     from edgedistill.pipeline import DemoConfig, run_demo
 
-    run_demo(DemoConfig(out=out, profile=profile, force=force, threads=threads, seq_len=seq_len), console)
+    run_demo(DemoConfig(out=out, profile=profile.value, force=force, threads=threads, seq_len=seq_len), console)
 
 
 @data_app.command("list")
@@ -67,8 +129,10 @@ def data_list() -> None:
 
 
 @data_app.command("show")
-def data_show(name: str, n: int = typer.Option(5, help="Example sentences to print.")) -> None:
-    """Sizes, label balance and a few examples of a data set (built-in name or CSV path)."""
+def data_show(name: str = typer.Argument(..., help=DATA_HELP),
+              n: int = typer.Option(5, min=0, help="Example sentences to print."),
+              json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP)) -> None:
+    """Sizes, label balance and a few examples of a data set."""
     from distill import load_dataset
 
     ds = load_dataset(name)
@@ -77,6 +141,7 @@ def data_show(name: str, n: int = typer.Option(5, help="Example sentences to pri
     console.print_json(json.dumps(info))
     for text, label in list(zip(ds.train.texts, ds.train.labels))[:n]:
         console.print(f"[{ds.label_names[label]}] {text}")
+    _write_json(json_out, info)
 
 
 @data_app.command("fetch")
@@ -88,157 +153,155 @@ def data_fetch(force: bool = typer.Option(False, help="Download again even if ca
 
 
 @teacher_app.command("finetune")
-def teacher_finetune(data: str = typer.Option("movie-snippets", help="Built-in data name or CSV path (text,label)."),
-                     base: str = typer.Option("minilm-l6", help="Built-in base name or a Hugging Face model folder."),
-                     out: Path = typer.Option(..., help="Folder to write the fine-tuned teacher to."),
-                     epochs: float = typer.Option(2.0), lr: float = typer.Option(1e-4), batch_size: int = typer.Option(32),
-                     max_len: int = typer.Option(64),
-                     peft: str = typer.Option("full", help="Which parameters train: full | freeze:K (embeddings + first K blocks frozen) | bitfit (biases + head) | adapter:R (bottleneck adapters of width R)."),
-                     force: bool = typer.Option(False),
-                     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here.")) -> None:
+def teacher_finetune(
+        out: Path = typer.Option(..., help="Folder to write the fine-tuned teacher to.", rich_help_panel="Output"),
+        data: str = typer.Option("movie-snippets", help=DATA_HELP, rich_help_panel="Data"),
+        base: str = typer.Option("minilm-l6", help="Built-in base name (minilm-l6) or a Hugging Face model folder.", rich_help_panel="Model"),
+        peft: str = typer.Option("full", help="Which parameters train: full | freeze:K (embeddings + first K blocks frozen) | "
+                                              "bitfit (biases + head) | adapter:R (bottleneck adapters of width R).", rich_help_panel="Model"),
+        epochs: float = typer.Option(2.0, help="Training epochs (fractions allowed).", rich_help_panel="Training"),
+        lr: float = typer.Option(1e-4, help="Peak learning rate (linear warm-up and decay).", rich_help_panel="Training"),
+        batch_size: int = typer.Option(32, help="Sentences per optimizer step.", rich_help_panel="Training"),
+        max_len: int = typer.Option(64, help="Tokens per sentence; longer ones are cut.", rich_help_panel="Training"),
+        force: bool = typer.Option(False, help=FORCE_HELP, rich_help_panel="Output"),
+        json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel="Output")) -> None:
     """Fine-tune a teacher (cached by content hash) and copy it to --out; runs under torchrun too."""
-    import shutil
+    from edgedistill.api import FinetuneConfig, finetune_teacher
 
-    from distill import TeacherConfig, finetune_teacher, load_dataset
-    from distill.distributed import init_distributed
-    from edgecore import atomic_dir, check_writable, prepare_output_dir
+    result = finetune_teacher(FinetuneConfig(out=out, data=data, base=base, epochs=epochs, lr=lr, batch_size=batch_size,
+                                             max_len=max_len, peft=peft, force=force), console)
+    from distill.distributed import current
 
-    if out.exists() and not force:
-        prepare_output_dir(out, force)
-    check_writable(out)
-    config = TeacherConfig(base=base, epochs=epochs, lr=lr, batch_size=batch_size, max_len=max_len, peft=peft)
-    ctx = init_distributed()
-    teacher = finetune_teacher(load_dataset(data), config)
-    if not ctx.is_main:
+    if not current().is_main:
         return
-    with atomic_dir(out, force=True) as tmp:
-        shutil.copytree(teacher.path, tmp, dirs_exist_ok=True)
-    trained = teacher.metrics.get("trainable_parameters")
+    m = result.metrics
+    trained = m.get("trainable_parameters")
     how = f" ({trained['method']}: {trained['trainable']:,} of {trained['total']:,} parameters trained)" if trained else ""
-    console.print(f"teacher dev {teacher.metrics['dev_accuracy']:.2%}, test {teacher.metrics['test_accuracy']:.2%}{how} -> {out}")
-    _write_json(json_out, teacher.metrics)
+    console.print(f"teacher dev {m['dev_accuracy']:.2%}, test {m['test_accuracy']:.2%}{how} -> {out}")
+    _write_json(json_out, m)
+
+
+_D, _S, _R, _T, _TR, _O = "Data", "Student", "Recurrent students (bilstm, gru)", "Transformer students", "Training", "Output"
 
 
 @app.command()
-def distill(teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (from `teacher finetune`)."),
-            student: str = typer.Option("bilstm", help="bilstm | gru | transformer"),
-            data: str = typer.Option("movie-snippets", help="Built-in data name or CSV path (text,label)."),
-            out: Path = typer.Option(..., help="Folder for the student checkpoint."),
-            loss: str = typer.Option("mse", help="bilstm/gru: mse (logits) | kl (soft targets at --temperature) | ce (labels only)."),
-            temperature: Optional[float] = typer.Option(None, help="Soft-target temperature (default 1 for bilstm/gru, 2 for transformer)."),
-            alpha: float = typer.Option(1.0, help="Weight of the distillation term."),
-            augment: int = typer.Option(0, help="Augmented variants per training sentence ([MASK], neighbour swaps, n-grams), labelled by the teacher."),
-            unlabelled: str = typer.Option("", help="Comma-separated extra text (built-in names or CSV) labelled by the teacher."),
-            epochs: Optional[int] = typer.Option(None, help="Epochs (default 12 for bilstm/gru, 3 for transformer)."),
-            hidden: Optional[int] = typer.Option(None, help="Width (default 256 for bilstm/gru; the teacher's for transformer, narrower means TinyBERT-style)."),
-            layers: Optional[int] = typer.Option(None, help="Layers (default 1 for bilstm/gru, 3 for transformer)."),
-            matches: Optional[str] = typer.Option(None, help="transformer: layer matches, a preset (distilbert, tinybert, tinybert-hidden, none: logits only) or a .json/.yaml file."),
-            method: Optional[str] = typer.Option(None, help="transformer: distilbert | tinybert (default: distilbert at the teacher's width, tinybert when narrower)."),
-            intermediate: Optional[int] = typer.Option(None, help="transformer: feed-forward width (default 4 x hidden); below the teacher's, teacher-init keeps its top neurons."),
-            pooling: str = typer.Option("max", help="bilstm/gru: max | mean | last | attention"),
-            embed_dim: int = typer.Option(0, help="bilstm/gru: embedding width (PCA of the teacher's); 0 = the teacher's width."),
-            freeze_embeddings: bool = typer.Option(False), prune_vocab: bool = typer.Option(True, help="Keep only tokens seen in the transfer text."),
-            min_count: int = typer.Option(1, help="bilstm/gru: keep tokens seen at least this often in the transfer text (rarer ones read as [UNK])."),
-            seed: int = typer.Option(0), force: bool = typer.Option(False),
-            bf16: bool = typer.Option(False, help="Train under bfloat16 autocast: ~1.3x faster on CPUs with AVX512-BF16 or AMX; weights, optimizer and evaluation stay fp32."),
-            lr: Optional[float] = typer.Option(None, help="Peak learning rate (default 1e-3 for bilstm/gru, 1e-4 for transformer; tinybert: its prediction stage)."),
-            stage1_epochs: Optional[int] = typer.Option(None, help="transformer, tinybert: epochs of the first stage, layer matches only (default 3)."),
-            stage1_lr: Optional[float] = typer.Option(None, help="transformer, tinybert: learning rate of the first stage (default 5e-4)."),
-            json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics here.")) -> None:
+def distill(
+        teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (from `teacher finetune`, or any Hugging Face classifier).", rich_help_panel=_D),
+        data: str = typer.Option("movie-snippets", help=DATA_HELP, rich_help_panel=_D),
+        augment: int = typer.Option(0, min=0, help="Augmented variants per training sentence ([MASK], neighbour swaps, n-grams), labelled by the teacher.", rich_help_panel=_D),
+        unlabelled: str = typer.Option("", help="Comma-separated extra text (built-in names or CSV files) labelled by the teacher.", rich_help_panel=_D),
+        student: Student = typer.Option(Student.bilstm, help="Student kind.", rich_help_panel=_S),
+        hidden: Optional[int] = typer.Option(None, help="Width. Default: 256 for bilstm/gru; the teacher's for transformer (narrower = TinyBERT-style).", rich_help_panel=_S),
+        layers: Optional[int] = typer.Option(None, help="Layers. Default: 1 for bilstm/gru, 3 for transformer.", rich_help_panel=_S),
+        prune_vocab: bool = typer.Option(True, help="Keep only tokens seen in the transfer text (the id mapping travels inside the model).", rich_help_panel=_S),
+        loss: Loss = typer.Option(Loss.mse, help="mse on logits | kl on soft targets at --temperature | ce on labels only (the control).", rich_help_panel=_R),
+        pooling: Pooling = typer.Option(Pooling.max, help="How token states become one sentence vector.", rich_help_panel=_R),
+        embed_dim: int = typer.Option(0, min=0, help="Embedding width: PCA of the teacher's word embeddings; 0 = the teacher's width.", rich_help_panel=_R),
+        freeze_embeddings: bool = typer.Option(False, help="Keep the (teacher-initialised) embeddings fixed.", rich_help_panel=_R),
+        min_count: int = typer.Option(1, help="Keep tokens seen at least this often in the transfer text (rarer ones read as the unknown token).", rich_help_panel=_R),
+        method: Optional[Method] = typer.Option(None, help="distilbert (one stage: soft targets + hidden cosine) or tinybert (layer matches, then soft targets). Default: distilbert at the teacher's width, tinybert when narrower.", rich_help_panel=_T),
+        matches: Optional[str] = typer.Option(None, help="Layer matches: a preset (distilbert, tinybert, tinybert-hidden, none = logits only) or a .json/.yaml list of {teacher_layer, student_layer, feature, loss, weight}.", rich_help_panel=_T),
+        intermediate: Optional[int] = typer.Option(None, help="Feed-forward width (default 4 x hidden); below the teacher's, teacher-init keeps each block's strongest neurons.", rich_help_panel=_T),
+        stage1_epochs: Optional[int] = typer.Option(None, help="tinybert: epochs of the first (layer-match) stage (default 3).", rich_help_panel=_T),
+        stage1_lr: Optional[float] = typer.Option(None, help="tinybert: learning rate of the first stage (default 5e-4).", rich_help_panel=_T),
+        epochs: Optional[int] = typer.Option(None, help="Epochs. Default: 12 for bilstm/gru, 3 for transformer.", rich_help_panel=_TR),
+        lr: Optional[float] = typer.Option(None, help="Peak learning rate. Default: 1e-3 for bilstm/gru, 1e-4 for transformer (tinybert: its last stage).", rich_help_panel=_TR),
+        temperature: Optional[float] = typer.Option(None, help="Soft-target temperature. Default: 1 for bilstm/gru, 2 for transformer.", rich_help_panel=_TR),
+        alpha: float = typer.Option(1.0, help="Weight of the distillation term.", rich_help_panel=_TR),
+        bf16: bool = typer.Option(False, help="Train under bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX); weights, optimizer and evaluation stay fp32.", rich_help_panel=_TR),
+        seed: int = typer.Option(0, min=0, help="Seed for the student's init, dropout, batch order and augmentation.", rich_help_panel=_TR),
+        out: Path = typer.Option(..., help="Folder for the student checkpoint.", rich_help_panel=_O),
+        force: bool = typer.Option(False, help=FORCE_HELP, rich_help_panel=_O),
+        json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel=_O)) -> None:
     """Distil a student (BiLSTM/GRU on the teacher's cached logits, or a Transformer); runs under torchrun too."""
-    from distill.distributed import init_distributed
-    from edgedistill.recipes_cli import DistillRequest, run_distill
+    from edgedistill.api import DistillConfig
+    from edgedistill.api import distill as run
 
-    from edgecore import check_writable, prepare_output_dir
+    config = DistillConfig(teacher=teacher, out=out, student=student.value, data=data, loss=loss.value, temperature=temperature,
+                           alpha=alpha, augment=augment, unlabelled=_items(unlabelled) or (), hidden=hidden, layers=layers,
+                           pooling=pooling.value, embed_dim=embed_dim or None, freeze_embeddings=freeze_embeddings,
+                           prune_vocab=prune_vocab, min_count=min_count, matches=matches, method=method.value if method else None,
+                           intermediate=intermediate, epochs=epochs, lr=lr, stage1_epochs=stage1_epochs, stage1_lr=stage1_lr,
+                           bf16=bf16, seed=seed, force=force)
+    result = run(config, console)
+    from distill.distributed import current
 
-    _csv(student, ("bilstm", "gru", "transformer"), "student kind")
-    if out.exists() and not force:
-        prepare_output_dir(out, force)
-    check_writable(out)
-    ctx = init_distributed()
-    metrics = run_distill(DistillRequest(teacher, student, data, out, loss, temperature, alpha, augment,
-                                         tuple(u for u in unlabelled.split(",") if u), epochs, hidden, layers, pooling,
-                                         embed_dim or None, freeze_embeddings, prune_vocab, seed, force, min_count, matches, method,
-                                         intermediate=intermediate, bf16=bf16, lr=lr, stage1_epochs=stage1_epochs, stage1_lr=stage1_lr), console)
-    if ctx.is_main:
-        _write_json(json_out, metrics)
+    if current().is_main:
+        _write_json(json_out, result.to_dict())
+
+
+_F, _Q, _TF, _V = "Formats and precisions", "ONNX int8", "TFLite", "Validation"
 
 
 @app.command()
-def export(checkpoint: Path = typer.Argument(..., help="Student folder (from `distill`) or a Hugging Face classifier folder."),
-           format: str = typer.Option("onnx", "--format", help="Comma-separated: onnx, tflite, coreml."),
-           precision: str = typer.Option("fp32,int8", help="Comma-separated: fp32, fp16, int8; onnx also int8-static, tflite also int8-weight, int8-full, coreml also palettize4, palettize6."),
-           out: Path = typer.Option(..., help="Bundle folder to write."),
-           data: str = typer.Option("movie-snippets", help="Sentences to validate on (and calibrate, for int8-static)."),
-           calibration: Optional[str] = typer.Option(None, help="Data for int8-static calibration (default: --data)."),
-           zip_bundle: bool = typer.Option(False, "--zip", help="Also write BUNDLE.zip."),
-           buckets: str = typer.Option("16,32,64,128", help="TFLite: sequence-length buckets, one signature each."),
-           recurrent: str = typer.Option("while", help="TFLite: LSTM/GRU lowering: while (fast) | stock | fused | loop."),
-           keep_fp32: str = typer.Option("", help="ONNX int8: comma-separated node-name fragments to keep fp32; 'sensitive' = the feed-forward blocks 1-3 of a BERT (the teacher's most int8-sensitive weights)."),
-           smooth: Optional[str] = typer.Option(None, help="ONNX int8: SmoothQuant first: auto (alpha searched per activation; the default for Transformers), an alpha in (0, 1), or off. Calibrates on --calibration (default --data) training sentences."),
-           nbits: Optional[str] = typer.Option(None, help="ONNX int8: comma-separated MatMul name fragments to run as 8-bit MatMulNBits (finer int8, a little slower); 'sensitive' = the feed-forward blocks 1-3 of a BERT (the default for BERT-family Transformers), or off."),
-           validate: Optional[int] = typer.Option(None, help="Measure parity on the first N test sentences of --data (default: the whole test split)."),
-           force: bool = typer.Option(False),
-           json_out: Optional[Path] = typer.Option(None, "--json")) -> None:
-    """Convert a checkpoint into a validated phone bundle in one command."""
-    from edgedistill.convert import ExportRequest, export_checkpoint
+def export(
+        checkpoint: Path = typer.Argument(..., help="Student folder (from `distill`) or a Hugging Face classifier folder."),
+        formats: str = typer.Option("onnx", "--format", "--formats", callback=_list_of(EXPORT_FORMATS, "format"),
+                                    help=f"Comma-separated: {', '.join(EXPORT_FORMATS)}.", rich_help_panel=_F),
+        precisions: str = typer.Option("fp32,int8", "--precision", "--precisions", callback=_list_of(ALL_PRECISIONS, "precision"),
+                                       help="Comma-separated. " + "; ".join(f"{f}: {', '.join(p)}" for f, p in PRECISIONS.items()) + ".",
+                                       rich_help_panel=_F),
+        data: str = typer.Option("movie-snippets", help="Data whose test sentences every file is checked on. " + DATA_HELP, rich_help_panel=_V),
+        validate: Optional[int] = typer.Option(None, help="Check parity on the first N test sentences only (default: the whole test split).", rich_help_panel=_V),
+        calibration: Optional[str] = typer.Option(None, help="Data for int8-static and SmoothQuant calibration (default: --data).", rich_help_panel=_Q),
+        smooth: Optional[str] = typer.Option(None, help="SmoothQuant before int8: auto (alpha searched per activation; the default for Transformers), an alpha in (0, 1), or off.", rich_help_panel=_Q),
+        nbits: Optional[str] = typer.Option(None, help="MatMul name fragments to run as 8-bit MatMulNBits (finer int8, a little slower); 'sensitive' = the feed-forward MatMuls of a BERT's blocks 1-3 (the default for BERT-named Transformers), or off.", rich_help_panel=_Q),
+        keep_fp32: str = typer.Option("", help="Node-name fragments to keep fp32; 'sensitive' = the feed-forward blocks 1-3 of a BERT.", rich_help_panel=_Q),
+        buckets: str = typer.Option("16,32,64,128", help="Sequence-length buckets, one signature each (LiteRT runs fixed shapes).", rich_help_panel=_TF),
+        recurrent: Recurrent = typer.Option(Recurrent.while_, help="LSTM/GRU lowering: while (a WHILE loop, fast) | stock | fused | loop.", rich_help_panel=_TF),
+        out: Path = typer.Option(..., help="Bundle folder to write.", rich_help_panel=_O),
+        zip_bundle: bool = typer.Option(False, "--zip", help="Also write BUNDLE.zip.", rich_help_panel=_O),
+        force: bool = typer.Option(False, help=FORCE_HELP, rich_help_panel=_O),
+        json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel=_O)) -> None:
+    """Convert a checkpoint into a validated phone bundle in one command (a file that fails parity is left out; exit 2)."""
+    from edgedistill.api import ExportConfig, export_checkpoint
 
-    formats = _csv(format, ("onnx", "tflite", "coreml"), "supported format")
-    precisions = _csv(precision, ("fp32", "fp16", "int8", "int8-static", "int8-weight", "int8-full", "palettize4", "palettize6"), "precision")
+    config = ExportConfig(checkpoint=checkpoint, out=out, formats=_items(formats), precisions=_items(precisions), data=data,
+                          calibration=calibration, validate=validate, zip=zip_bundle, force=force, buckets=_buckets(buckets),
+                          recurrent=recurrent.value, keep_fp32=_items(keep_fp32) or (), smooth=smooth, nbits=_items(nbits))
+    result = export_checkpoint(config, console)
+    _write_json(json_out, result.to_dict())
+    result.check()
+
+
+def _buckets(value: str) -> tuple[int, ...]:
     try:
-        bucket_list = tuple(int(b) for b in buckets.split(","))
+        return tuple(int(b) for b in value.split(","))
     except ValueError:
-        raise UnsupportedError(f"--buckets {buckets!r} must be comma-separated token counts, e.g. 16,32,64,128") from None
-    if smooth is not None and smooth not in ("auto", "off"):
-        try:
-            alpha = float(smooth)
-        except ValueError:
-            alpha = -1.0
-        if not 0.0 < alpha < 1.0:
-            raise ConfigError(f"--smooth {smooth!r} must be auto, off or an alpha in (0, 1), e.g. 0.8")
-        smooth = alpha
-    result = export_checkpoint(ExportRequest(checkpoint, out, tuple(formats), tuple(precisions), data, calibration, zip_bundle, force,
-                                             buckets=bucket_list, recurrent=recurrent,
-                                             keep_fp32=tuple(k.strip() for k in keep_fp32.split(",") if k.strip()), smooth=smooth,
-                                             nbits=None if nbits is None else tuple(k.strip() for k in nbits.split(",") if k.strip()),
-                                             validation_sentences=validate), console)
-    _write_json(json_out, result)
+        raise ConfigError(f"buckets {value!r} must be comma-separated token counts, e.g. 16,32,64,128") from None
+
+
+_B, _M, _DV = "Timing", "Workload", "Device"
 
 
 @app.command()
-def bench(models: list[Path] = typer.Argument(..., help="One or more model files or bundles; several are timed interleaved."),
-          threads: int = typer.Option(1), runs: int = typer.Option(100), warmup: int = typer.Option(10),
-          seq_len: int = typer.Option(64), batch: int = typer.Option(1),
-          mode: str = typer.Option("fixed", help="fixed (batch x seq-len real tokens) | sentences (real sentences at their lengths) | end-to-end (tokenizer + model)."),
-          data: Optional[str] = typer.Option(None, help="Data set whose test sentences feed the sentences / end-to-end modes."),
-          profile: Optional[str] = typer.Option(None, help="Device profile: little (1 thread, one core) | big (all cores); an approximation of a phone."),
-          cpus: Optional[str] = typer.Option(None, help="Pin to these cores, e.g. 0 or 0,1."),
-          min_seconds: float = typer.Option(0.0, help="Keep timing until this long has passed."),
-          max_seconds: float = typer.Option(0.0, help="Stop timing after this long (0: no cap)."),
-          floors: bool = typer.Option(False, help="Report each latency as a multiple of its FLOP floor on this machine."),
-          device: Optional[str] = typer.Option(None, "--device", help="Time it on an Android phone over adb: adb (the one attached) or adb:SERIAL."),
-          json_out: Optional[Path] = typer.Option(None, "--json")) -> None:
-    """Latency at a fixed shape: warm-up, timed runs, percentiles, ratios between files."""
-    from edgedistill.convert import bench_models
+def bench(models: list[Path] = typer.Argument(..., help="One or more model files or bundles; several are timed interleaved, ratios vs the first."),
+          runs: int = typer.Option(100, help="Timed runs per model.", rich_help_panel=_B),
+          warmup: int = typer.Option(10, help="Untimed runs first.", rich_help_panel=_B),
+          threads: int = typer.Option(1, help="Intra-op threads.", rich_help_panel=_B),
+          min_seconds: float = typer.Option(0.0, help="Keep timing until this long has passed.", rich_help_panel=_B),
+          max_seconds: float = typer.Option(0.0, help="Stop timing after this long (0: no cap).", rich_help_panel=_B),
+          floors: bool = typer.Option(False, help="Report each latency as a multiple of its FLOP floor on this machine.", rich_help_panel=_B),
+          mode: Mode = typer.Option(Mode.fixed, help="fixed (batch x seq-len real tokens) | sentences (real sentences at their lengths) | end-to-end (tokenizer + model).", rich_help_panel=_M),
+          seq_len: int = typer.Option(64, help="Tokens per input in fixed mode.", rich_help_panel=_M),
+          batch: int = typer.Option(1, help="Inputs per run.", rich_help_panel=_M),
+          data: Optional[str] = typer.Option(None, help="Data whose test sentences feed the sentences / end-to-end modes. " + DATA_HELP, rich_help_panel=_M),
+          profile: Optional[DeviceProfile] = typer.Option(None, help="little (1 thread, one core) | big (all cores): an approximation of a phone.", rich_help_panel=_DV),
+          cpus: Optional[str] = typer.Option(None, help="Pin to these cores, e.g. 0 or 0,1.", rich_help_panel=_DV),
+          device: Optional[str] = typer.Option(None, "--device", help="Time it on an Android phone over adb: adb (the one attached) or adb:SERIAL.", rich_help_panel=_DV),
+          json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP + " (raw latencies included)")) -> None:
+    """Latency like the platform tools: warm-up, timed runs, percentiles, ratios between files."""
+    from edgedistill.api import BenchConfig
+    from edgedistill.api import bench as run
 
-    if device is not None:
-        from edge_runtime.adb import bench_on_device, parse_device
-
-        if len(models) != 1 or batch != 1:
-            raise UnsupportedError("--device times one bundle at batch 1; give one bundle folder and no --batch")
-        result = bench_on_device(models[0], serial=parse_device(device), runs=runs, warmup=warmup, threads=threads, seq_len=seq_len)
-        lat = result.latency_ms
-        console.print(f"{result.name}: p50 {lat['p50']:.3f} ms, p90 {lat['p90']:.3f} ms, p99 {lat['p99']:.3f} ms, "
-                      f"{result.throughput_per_s:.0f}/s ({result.runs} runs, {threads} thread(s), seq {seq_len}, load {result.info.get('load_ms') or 0:.0f} ms)")
-        _write_json(json_out, {"config": result.config, "results": {str(models[0]): result.to_dict(with_samples=True)}})
-        return
-
-    from edge_runtime import BenchConfig
-
-    cpu_list = tuple(int(c) for c in cpus.split(",")) if cpus else None
-    config = BenchConfig(warmup=warmup, runs=runs, threads=threads, batch=batch, seq_len=seq_len, cpus=cpu_list, profile=profile,
-                         min_seconds=min_seconds, max_seconds=max_seconds)
-    _write_json(json_out, bench_models(models, config, mode, data, floors, console))
+    try:
+        cpu_list = tuple(int(c) for c in cpus.split(",")) if cpus else None
+    except ValueError:
+        raise ConfigError(f"cpus {cpus!r} must be comma-separated core numbers, e.g. 0 or 0,1") from None
+    config = BenchConfig(models=tuple(models), runs=runs, warmup=warmup, threads=threads, batch=batch, seq_len=seq_len, mode=mode.value,
+                         data=data, profile=profile.value if profile else None, cpus=cpu_list, min_seconds=min_seconds,
+                         max_seconds=max_seconds, floors=floors, device=device)
+    _write_json(json_out, run(config, console).to_dict())
 
 
 @app.command()
@@ -254,13 +317,16 @@ def report(run_dir: Path = typer.Argument(..., help="A run folder with report.js
 @app.command()
 def parity(bundle: Path = typer.Argument(..., help="Bundle folder or zip."),
            teacher: Path = typer.Option(..., help="Teacher folder, or a .npy file of teacher logits for the test split."),
-           data: str = typer.Option("movie-snippets", help="Built-in data name or CSV path."),
-           source: Optional[Path] = typer.Option(None, help="The student checkpoint the bundle came from (for logit diffs)."),
-           json_out: Optional[Path] = typer.Option(None, "--json")) -> None:
+           data: str = typer.Option("movie-snippets", help=DATA_HELP),
+           source: Optional[Path] = typer.Option(None, help="The checkpoint the bundle came from: adds logit drift and the tolerance check (exit 2 on FAIL)."),
+           json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP)) -> None:
     """Agreement with the teacher, accuracy and flips of every model in a bundle on a test split."""
-    from edgedistill.convert import bundle_parity
+    from edgedistill.api import ParityConfig
+    from edgedistill.api import parity as run
 
-    _write_json(json_out, bundle_parity(bundle, teacher, data, source, console))
+    result = run(ParityConfig(bundle=bundle, teacher=teacher, data=data, source=source), console)
+    _write_json(json_out, result.to_dict())
+    result.check()
 
 
 def _quiet_libraries() -> None:

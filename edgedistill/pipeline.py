@@ -9,7 +9,6 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-
 import numpy as np
 
 from edgecore import ConfigError, atomic_write, prepare_output_dir
@@ -62,55 +61,111 @@ def _log(console, message: str) -> None:
         console.print(message)
 
 
+class _Clock:
+    """Wall time per stage, for report.json's timings_seconds."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def stage(self, name: str):
+        clock = self
+
+        class _Lap:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc):
+                clock.timings[name] = round(time.perf_counter() - self.t0, 2)
+        return _Lap()
+
+
 def run_demo(config: DemoConfig, console=None) -> dict:
-    """Run the whole path once and return report.json's content (also written to `config.out`)."""
+    """Run the whole path once and return report.json's content (also written to `config.out`).
+
+    >>> report = run_demo(DemoConfig(out="runs/demo-quick", profile="quick"))   # doctest: +SKIP
+    >>> report["students"][0]["accuracy"]                                       # doctest: +SKIP
+    """
     import torch
 
-    from distill import (RNNStudentConfig, SplitConfig, TeacherConfig, TrainConfig, cached_teacher_logits, finetune_teacher,
-                         load_dataset, save_student)
-    from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
-    from edge_runtime import BenchConfig, TorchRunner, compare, fixed_length_feeds, load, logits_for_texts, parity
-    from edge_runtime.device import machine_info
-    from edge_runtime.report import add_floors, rich_table, write_html, write_markdown
-    from export import BundleConfig, OnnxConfig, QuantConfig, quantize_onnx, to_onnx, write_bundle
-    from export.quantize import TEACHER_NBITS
-
-    t_start = time.perf_counter()
     profile = config.profile if isinstance(config.profile, DemoProfile) else PROFILES[config.profile]
     out = prepare_output_dir(config.out, config.force)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    timings: dict[str, float] = {}
-
-    def lap(name: str, t0: float) -> None:
-        timings[name] = round(time.perf_counter() - t0, 2)
-
-    # 1. data
-    t0 = time.perf_counter()
-    split = SplitConfig(test=profile.test, dev=profile.dev, seed=13, max_train=profile.max_train)
-    dataset = load_dataset(config.data, split)
-    lap("data", t0)
-    _log(console, f"[bold]data[/] {dataset.name}: {dataset.sizes()}")
-
-    # 2. teacher (cached by base weights + data + settings)
-    t0 = time.perf_counter()
-    teacher_cfg = TeacherConfig(base=config.base, epochs=profile.teacher_epochs, max_steps=profile.teacher_max_steps, seed=config.seed)
-    teacher = finetune_teacher(dataset, teacher_cfg)
-    lap("teacher", t0)
+    clock = _Clock()
+    with clock.stage("data"):
+        dataset = _data(config, profile, console)
+    with clock.stage("teacher"):
+        teacher, teacher_cfg = _teacher(config, profile, dataset)
+    cached = clock.timings["teacher"] < teacher.metrics["train_seconds"]
     _log(console, f"[bold]teacher[/] dev {teacher.metrics['dev_accuracy']:.2%}, test {teacher.metrics['test_accuracy']:.2%} "
-                  f"({'cached' if timings['teacher'] < teacher.metrics['train_seconds'] else 'trained'}, {teacher.path})")
+                  f"({'cached' if cached else 'trained'}, {teacher.path})")
+    with clock.stage("teacher_logits"):
+        train_logits, test_logits, logits_hit = _teacher_logits(teacher, dataset, console)
+    students = _students(out, profile, config, dataset, teacher, train_logits, clock, console)
+    with clock.stage("export"):
+        artifacts = _export(out, dataset, teacher, students.runs["bilstm-distilled"].model, console)
+    with clock.stage("benchmark"):
+        runners, bench, bench_cfg = _benchmark(config, profile, dataset, teacher, students, artifacts)
+    with clock.stage("parity"):
+        logits, reports = _parity(profile, dataset, teacher, runners, test_logits)
+    with clock.stage("bundle"):
+        bundle_dir = _bundle(out, dataset, teacher, artifacts["s_int8"], reports["bilstm-distilled/onnx/int8"])
+    report = _report(config, profile, out, dataset, teacher, students, artifacts, bench, bench_cfg, logits, reports, test_logits,
+                     bundle_dir, logits_hit, clock)
+    _write_outputs(out, report, reports, bench, config, profile, teacher_cfg, students)
+    if console is not None:
+        from edge_runtime.report import rich_table
 
-    # 3. teacher logits over the transfer set (train split) and the test split, cached by content hash
-    t0 = time.perf_counter()
+        console.print(rich_table(report))
+        console.print(f"wrote {out / 'report.json'}, {out / 'report.html'}, bundle {bundle_dir} ({report['wall_seconds']:.0f} s)")
+    return report
+
+
+def _data(config: DemoConfig, profile: DemoProfile, console):
+    """1. The data set with the profile's fixed-seed split."""
+    from distill import SplitConfig, load_dataset
+
+    dataset = load_dataset(config.data, SplitConfig(test=profile.test, dev=profile.dev, seed=13, max_train=profile.max_train))
+    _log(console, f"[bold]data[/] {dataset.name}: {dataset.sizes()}")
+    return dataset
+
+
+def _teacher(config: DemoConfig, profile: DemoProfile, dataset):
+    """2. The fine-tuned teacher, cached by base weights + data + settings."""
+    from distill import TeacherConfig, finetune_teacher
+
+    teacher_cfg = TeacherConfig(base=config.base, epochs=profile.teacher_epochs, max_steps=profile.teacher_max_steps, seed=config.seed)
+    return finetune_teacher(dataset, teacher_cfg), teacher_cfg
+
+
+def _teacher_logits(teacher, dataset, console):
+    """3. Teacher logits over the transfer set (train split) and the test split, cached by content hash."""
+    from distill import cached_teacher_logits
+
     train_logits, hit_train = cached_teacher_logits(teacher, dataset.train.texts, "teacher logits (transfer set)")
     test_logits, hit_test = cached_teacher_logits(teacher, dataset.test.texts, "teacher logits (test)")
-    lap("teacher_logits", t0)
     _log(console, f"[bold]teacher logits[/] transfer {train_logits.shape} ({'cache hit' if hit_train else 'computed'}), "
                   f"test {test_logits.shape} ({'cache hit' if hit_test else 'computed'})")
+    return train_logits, test_logits, hit_train and hit_test
 
-    # 4. students: distilled (logit MSE, BiLSTM-SOFT) and label-only, same hyper-parameters
+
+@dataclass
+class _Students:
+    runs: dict
+    hits: dict
+    student_cfg: object
+    train_cfg: object
+
+
+def _students(out: Path, profile: DemoProfile, config: DemoConfig, dataset, teacher, train_logits, clock: _Clock, console) -> _Students:
+    """4. Two BiLSTMs with the same hyper-parameters: distilled (logit MSE, BiLSTM-SOFT) and label-only (the control).
+
+    The vocabulary is pruned to the transfer set's tokens and the embeddings projected (PCA) to fewer columns:
+    the table (and the bundle) shrink, the tokenizer stays whole."""
+    from distill import RNNStudentConfig, TrainConfig, save_student
+    from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
+
     encoder = teacher.encoder
-    # vocabulary pruned to the tokens of the transfer set and the embeddings projected (PCA) to fewer
-    # columns: the table (and the bundle) shrink, the tokenizer stays whole
     keep_ids = select_vocabulary(encoder, dataset.train.texts, profile.min_count)
     embeddings = teacher_word_embeddings(teacher.model)
     if profile.embed_dim < embeddings.shape[1]:
@@ -119,21 +174,25 @@ def run_demo(config: DemoConfig, console=None) -> dict:
                                    num_labels=len(dataset.label_names), embed_dim=embeddings.shape[1],
                                    hidden=profile.hidden, pad_id=encoder.settings.pad_id)
     train_cfg = TrainConfig(loss="mse", epochs=profile.student_epochs, patience=3, seed=config.seed)
-    runs, student_hits = {}, {}
+    runs, hits = {}, {}
     for name, cfg in (("bilstm-distilled", train_cfg), ("bilstm-labels", replace(train_cfg, loss="ce"))):
-        t0 = time.perf_counter()
-        runs[name], student_hits[name] = _cached_student(name, dataset, teacher, student_cfg, cfg, train_logits, embeddings, keep_ids)
-        lap(f"train_{name}", t0)
-        save_student(runs[name].model, out / "students" / name, encoder, dataset.label_names,
-                     {"train": asdict(cfg), "result": {k: v for k, v in asdict(runs[name].result).items() if k != "history"},
-                      "history": runs[name].result.history, "test_accuracy": runs[name].test_accuracy}, force=True)
-        _log(console, f"[bold]{name}[/] test {runs[name].test_accuracy:.2%} (best dev {runs[name].result.best_dev_accuracy:.2%} "
-                      f"at epoch {runs[name].result.best_epoch}, {runs[name].result.seconds:.0f} s"
-                      f"{', cached' if student_hits[name] else ''})")
+        with clock.stage(f"train_{name}"):
+            runs[name], hits[name] = _cached_student(name, dataset, teacher, student_cfg, cfg, train_logits, embeddings, keep_ids)
+        run = runs[name]
+        save_student(run.model, out / "students" / name, encoder, dataset.label_names,
+                     {"train": asdict(cfg), "result": {k: v for k, v in asdict(run.result).items() if k != "history"},
+                      "history": run.result.history, "test_accuracy": run.test_accuracy}, force=True)
+        _log(console, f"[bold]{name}[/] test {run.test_accuracy:.2%} (best dev {run.result.best_dev_accuracy:.2%} "
+                      f"at epoch {run.result.best_epoch}, {run.result.seconds:.0f} s{', cached' if hits[name] else ''})")
+    return _Students(runs, hits, student_cfg, train_cfg)
 
-    # 5. export: distilled student to ONNX fp32 + int8; teacher to ONNX fp32 + fused int8
-    t0 = time.perf_counter()
-    student = runs["bilstm-distilled"].model
+
+def _export(out: Path, dataset, teacher, student, console) -> dict:
+    """5. The distilled student to ONNX fp32 + int8; the teacher to ONNX fp32 + its default int8 recipe."""
+    from export import OnnxConfig, QuantConfig, quantize_onnx, to_onnx
+    from export.quantize import TEACHER_NBITS
+
+    encoder = teacher.encoder
     check_texts = dataset.dev.texts[:64]
     sample = encoder.encode(check_texts[:2])
     validate = [encoder.encode(check_texts[i:i + 16]) for i in range(0, len(check_texts), 16)]
@@ -146,48 +205,63 @@ def run_demo(config: DemoConfig, console=None) -> dict:
     calibration = [encoder.encode_np([t]) for t in dataset.train.texts[:200]]   # SmoothQuant's
     t_int8 = quantize_onnx(t_fp32, art_dir / "teacher.int8.onnx", QuantConfig("int8", transformer=True, smooth="auto", nbits=TEACHER_NBITS),
                            calibration=calibration, validate_with=validate_np, force=True)
-    lap("export", t0)
     _log(console, f"[bold]export[/] student ONNX fp32 {s_fp32.size_bytes / 1e6:.1f} MB -> int8 {s_int8.size_bytes / 1e6:.1f} MB; "
                   f"teacher fp32 {t_fp32.size_bytes / 1e6:.1f} MB -> int8 {t_int8.size_bytes / 1e6:.1f} MB")
+    return {"s_fp32": s_fp32, "s_int8": s_int8, "t_fp32": t_fp32, "t_int8": t_int8}
 
-    # 6. benchmark, interleaved so drift hits every model alike
-    t0 = time.perf_counter()
+
+def _benchmark(config: DemoConfig, profile: DemoProfile, dataset, teacher, students: _Students, artifacts: dict):
+    """6. Every model timed interleaved, so drift of the machine hits all alike."""
+    from edge_runtime import BenchConfig, TorchRunner, bench_interleaved, fixed_length_feeds, load
+
     bench_cfg = BenchConfig(warmup=profile.bench_warmup, runs=profile.bench_runs, threads=config.threads, seq_len=config.seq_len)
-    encode_np = encoder.encode_np
-    feeds = fixed_length_feeds(encode_np, dataset.test.texts[:40], config.seq_len)
-    runners = {"teacher/pytorch/fp32": TorchRunner(teacher.model, config.threads),
-               "teacher/onnx/fp32": load(t_fp32.path, config.threads),
-               "teacher/onnx/int8": load(t_int8.path, config.threads),
-               "bilstm-distilled/pytorch/fp32": TorchRunner(student, config.threads),
-               "bilstm-distilled/onnx/fp32": load(s_fp32.path, config.threads),
-               "bilstm-distilled/onnx/int8": load(s_int8.path, config.threads),
-               "bilstm-labels/pytorch/fp32": TorchRunner(runs["bilstm-labels"].model, config.threads)}
-    bench = compare(runners, feeds, bench_cfg)
-    lap("benchmark", t0)
+    feeds = fixed_length_feeds(teacher.encoder.encode_np, dataset.test.texts[:40], config.seq_len)
+    t = config.threads
+    runners = {"teacher/pytorch/fp32": TorchRunner(teacher.model, t),
+               "teacher/onnx/fp32": load(artifacts["t_fp32"].path, t),
+               "teacher/onnx/int8": load(artifacts["t_int8"].path, t),
+               "bilstm-distilled/pytorch/fp32": TorchRunner(students.runs["bilstm-distilled"].model, t),
+               "bilstm-distilled/onnx/fp32": load(artifacts["s_fp32"].path, t),
+               "bilstm-distilled/onnx/int8": load(artifacts["s_int8"].path, t),
+               "bilstm-labels/pytorch/fp32": TorchRunner(students.runs["bilstm-labels"].model, t)}
+    return runners, bench_interleaved(runners, feeds, bench_cfg), bench_cfg
 
-    # 7. parity on the test split: every file vs its PyTorch source and vs the teacher
-    t0 = time.perf_counter()
+
+def _parity(profile: DemoProfile, dataset, teacher, runners: dict, test_logits):
+    """7. Every file on the test split, against its PyTorch source and against the teacher."""
+    from edge_runtime import logits_for_texts, parity
+
     texts, gold = dataset.test.texts, dataset.test.labels
     if profile.parity_sentences:
-        texts, gold, test_logits = texts[: profile.parity_sentences], gold[: profile.parity_sentences], test_logits[: profile.parity_sentences]
-    logits = {name: logits_for_texts(runner, encode_np, texts) for name, runner in runners.items() if "teacher/pytorch" not in name}
+        n = profile.parity_sentences
+        texts, gold, test_logits = texts[:n], gold[:n], test_logits[:n]
+    logits = {name: logits_for_texts(runner, teacher.encoder.encode_np, texts) for name, runner in runners.items()
+              if "teacher/pytorch" not in name}
     reports = {}
     for name, lg in logits.items():
         model, fmt, precision = name.split("/")
         source = logits[f"{model}/pytorch/fp32"] if model != "teacher" else test_logits
         reports[name] = parity(lg, source, test_logits, gold=gold, texts=texts, fmt=fmt, precision=precision, name=name)
-    lap("parity", t0)
+    return logits, reports
 
-    # 8. bundle: int8 student + tokenizer + labels + manifest (with the parity figures just measured)
-    t0 = time.perf_counter()
-    s_int8_report = reports["bilstm-distilled/onnx/int8"]
-    bundle_dir = write_bundle(out / "bundle", [s_int8], teacher.path,
-                              BundleConfig("bilstm-distilled", dataset.label_names, asdict(encoder.settings),
-                                           f"BiLSTM distilled from {Path(teacher.metrics.get('base', 'teacher')).name} on {dataset.name}"),
-                              parity={"data": dataset.name, "split": "test", **s_int8_report.to_dict(max_flips=20)}, force=True)
-    lap("bundle", t0)
 
-    def artifact(name: str, path: str, size: int, fmt: str, precision: str) -> dict:
+def _bundle(out: Path, dataset, teacher, s_int8, s_int8_report) -> Path:
+    """8. The phone bundle: int8 student + tokenizer + labels + manifest with the parity figures just measured."""
+    from export import BundleConfig, write_bundle
+
+    return write_bundle(out / "bundle", [s_int8], teacher.path,
+                        BundleConfig("bilstm-distilled", dataset.label_names, asdict(teacher.encoder.settings),
+                                     f"BiLSTM distilled from {Path(teacher.metrics.get('base', 'teacher')).name} on {dataset.name}"),
+                        parity={"data": dataset.name, "split": "test", **s_int8_report.to_dict(max_flips=20)}, force=True)
+
+
+def _report(config, profile, out, dataset, teacher, students: _Students, artifacts, bench, bench_cfg, logits, reports, test_logits,
+            bundle_dir, logits_hit, clock: _Clock) -> dict:
+    """report.json's content: the keys other tools rely on (docs/architecture.md) and the run's details."""
+    from edge_runtime.device import machine_info
+    from edge_runtime.report import add_floors
+
+    def artifact(name: str, path, size: int, fmt: str, precision: str) -> dict:
         key = f"{name}/{fmt}/{precision}"
         rep = reports.get(key)
         lat = bench[key].latency_ms
@@ -199,39 +273,45 @@ def run_demo(config: DemoConfig, console=None) -> dict:
                 "mean_abs_logit_diff": rep.mean_abs_logit_diff if rep else None,
                 "parity_passed": rep.passed if rep else None, "flips": len(rep.flips) if rep else None}
 
-    weights_size = (teacher.path / "model.safetensors").stat().st_size
-    t_lat = bench["teacher/pytorch/fp32"].latency_ms
-    students = []
-    for name, run in runs.items():
+    rows = []
+    for name, run in students.runs.items():
         ckpt = out / "students" / name
         arts = [artifact(name, ckpt, (ckpt / "model.safetensors").stat().st_size, "pytorch", "fp32")]
-        arts[0].update(accuracy=run.test_accuracy, agreement_with_teacher=float((logits[f"{name}/pytorch/fp32"].argmax(1) == test_logits.argmax(1)).mean()),
-                       max_abs_logit_diff=0.0)
+        agreement = float((logits[f"{name}/pytorch/fp32"].argmax(1) == test_logits[: len(logits[f"{name}/pytorch/fp32"])].argmax(1)).mean())
+        arts[0].update(accuracy=run.test_accuracy, agreement_with_teacher=agreement, max_abs_logit_diff=0.0)
         if name == "bilstm-distilled":
-            arts += [artifact(name, a.path, a.size_bytes, "onnx", a.precision) for a in (s_fp32, s_int8)]
-        students.append({"name": name, "kind": "bilstm", "trained_on": run.trained_on, "accuracy": run.test_accuracy,
-                         "params": run.model.num_parameters(), "params_non_embedding": run.model.num_parameters(False),
-                         "best_dev_accuracy": run.result.best_dev_accuracy, "train_seconds": round(run.result.seconds, 1),
-                         "steps": run.result.steps, "artifacts": arts})
+            arts += [artifact(name, a.path, a.size_bytes, "onnx", a.precision) for a in (artifacts["s_fp32"], artifacts["s_int8"])]
+        rows.append({"name": name, "kind": "bilstm", "trained_on": run.trained_on, "accuracy": run.test_accuracy,
+                     "params": run.model.num_parameters(), "params_non_embedding": run.model.num_parameters(False),
+                     "best_dev_accuracy": run.result.best_dev_accuracy, "train_seconds": round(run.result.seconds, 1),
+                     "steps": run.result.steps, "artifacts": arts})
+    t_lat = bench["teacher/pytorch/fp32"].latency_ms
     report = {
         "teacher": {"name": "teacher-minilm-l6", "accuracy": teacher.metrics["test_accuracy"], "dev_accuracy": teacher.metrics["dev_accuracy"],
                     "params": sum(p.numel() for p in teacher.model.parameters()),
                     "latency_ms": {k: round(t_lat[k], 4) for k in ("p50", "p90", "p99", "mean", "min", "max")},
-                    "size_bytes": weights_size, "path": str(teacher.path),
-                    "artifacts": [artifact("teacher", a.path, a.size_bytes, "onnx", a.precision) for a in (t_fp32, t_int8)]},
-        "students": students,
+                    "size_bytes": (teacher.path / "model.safetensors").stat().st_size, "path": str(teacher.path),
+                    "artifacts": [artifact("teacher", a.path, a.size_bytes, "onnx", a.precision) for a in (artifacts["t_fp32"], artifacts["t_int8"])]},
+        "students": rows,
         "data": {"name": dataset.name, **dataset.sizes(), "source": dataset.source},
         "machine": {**machine_info(), "threads": config.threads, "cores": len(os.sched_getaffinity(0))},
         "bench": {**asdict(bench_cfg), "interleaved": True},
         "profile": asdict(profile),
         "config": {**asdict(config), "out": str(config.out), "profile": profile.name},
         "bundle": {"path": str(bundle_dir), "files": json.loads((bundle_dir / "manifest.json").read_text())["files"]},
-        "cache": {"teacher": str(teacher.path), "teacher_logits_hit": hit_train and hit_test, "students_hit": student_hits},
-        "timings_seconds": timings,
-        "wall_seconds": round(time.perf_counter() - t_start, 1),
+        "cache": {"teacher": str(teacher.path), "teacher_logits_hit": logits_hit, "students_hit": students.hits},
+        "timings_seconds": clock.timings,
+        "wall_seconds": round(time.perf_counter() - clock.start, 1),
     }
     report["machine"]["load_avg_1min"] = os.getloadavg()[0]   # at the end of the run; machine_info() took it at the start
-    report = add_floors(report, out)   # each latency as a multiple of its FLOP floor on this machine
+    return add_floors(report, out)   # each latency as a multiple of its FLOP floor on this machine
+
+
+def _write_outputs(out: Path, report: dict, reports: dict, bench: dict, config: DemoConfig, profile: DemoProfile, teacher_cfg,
+                   students: _Students) -> None:
+    """9. report.json, parity.json, bench.json (raw latencies), report.md, report.html and run_config.json."""
+    from edge_runtime.report import write_html, write_markdown
+
     with atomic_write(out / "report.json", "w") as f:
         json.dump(report, f, indent=2)
     with atomic_write(out / "parity.json", "w") as f:
@@ -242,11 +322,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
     write_html(out)
     with atomic_write(out / "run_config.json", "w") as f:
         json.dump({"demo": {**asdict(config), "out": str(config.out), "profile": asdict(profile)}, "teacher": asdict(teacher_cfg),
-                   "student": asdict(student_cfg), "train": asdict(train_cfg)}, f, indent=2)
-    if console is not None:
-        console.print(rich_table(report))
-        console.print(f"wrote {out / 'report.json'}, {out / 'report.html'}, bundle {bundle_dir} ({report['wall_seconds']:.0f} s)")
-    return report
+                   "student": asdict(students.student_cfg), "train": asdict(students.train_cfg)}, f, indent=2)
 
 
 def _cached_student(name, dataset, teacher, student_cfg, train_cfg, train_logits, embeddings, keep_ids):
@@ -273,7 +349,7 @@ def _cached_student(name, dataset, teacher, student_cfg, train_cfg, train_logits
             test_acc = accuracy(model, teacher.encoder.ids(dataset.test.texts), dataset.test.labels, teacher.encoder.pad)
             if abs(test_acc - meta["test_accuracy"]) < 1e-9:   # the cached weights are the ones that scored this
                 return StudentRun(name, model, meta["trained_on"], result, test_acc), True
-        except Exception:  # noqa: BLE001 - a corrupt cache entry is retrained, never used
+        except Exception:
             pass
     run = train_rnn_student(name, dataset, teacher.encoder, student_cfg, train_cfg, teacher_logits=train_logits,
                             init_embeddings=embeddings, keep_ids=keep_ids)

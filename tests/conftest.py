@@ -8,10 +8,10 @@ os.environ.setdefault("EDGEDISTILL_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import warnings  # noqa: E402
+import warnings
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 torch.set_num_threads(1)

@@ -26,9 +26,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-
-from common import ROOT, build_student, pad_batch, read_student_data  # noqa: E402
+import torch
+from common import ROOT, build_student, pad_batch, read_student_data
 
 sys.path.insert(0, str(ROOT))
 
@@ -60,7 +59,7 @@ def distill(data_path: Path, out: Path, seed: int, epochs: int) -> dict:
     model = build_student(data, seed)
     cfg = TrainConfig(loss="mse", epochs=epochs, patience=0, seed=seed)
     train_set = TrainSet(data["train_ids"], torch.from_numpy(data["train_labels"]), torch.from_numpy(data["train_logits"]))
-    pad = lambda rows: pad_batch(rows, data["pad_id"])  # noqa: E731
+    pad = lambda rows: pad_batch(rows, data["pad_id"])
     t0 = time.perf_counter()
     result = train(model, train_set, data["dev_ids"], data["dev_labels"].tolist(), pad, cfg)
     seconds = time.perf_counter() - t0

@@ -44,7 +44,6 @@ ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE)]
 
 import numpy as np  # noqa: E402
-
 from common import empty_student, write_student_data  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -139,7 +138,6 @@ def distill_peer(teacher, ds, work: Path, peers: Path, logs: Path, seeds: int, e
                  cached_peer: bool) -> dict:
     """Train every seed with both trainers (sequentially, one process each); per-run JSON + weights in work.
     With cached_peer, also TextBrewer's is_caching_logits=True, seed 0 only."""
-    import torch
 
     from distill import cached_teacher_logits
     from distill.recipes import select_vocabulary, teacher_word_embeddings
@@ -202,7 +200,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     from distill import TeacherConfig, finetune_teacher, load_dataset
     from distill.trainer import predict
-    from edge_runtime import BenchConfig, TorchRunner, compare, fixed_length_feeds, load, logits_for_texts, parity
+    from edge_runtime import BenchConfig, TorchRunner, bench_interleaved, fixed_length_feeds, load, logits_for_texts, parity
     from export import OnnxConfig, QuantConfig, quantize_onnx, to_onnx
 
     t_start = time.perf_counter()
@@ -263,7 +261,7 @@ def main(argv=None) -> int:
                       "flips": len(rep.flips), "within_tolerance": rep.passed, "op_counts": op_counts(f["path"])}
     bench_feed = fixed_length_feeds(encode, ds.test.texts[:40], 64)
     log(f"latency: {len(runners)} models interleaved, {runs} runs each")
-    bench = compare(runners, bench_feed, BenchConfig(warmup=5 if a.quick else 20, runs=runs, threads=1, seq_len=64), baseline="optimum int8")
+    bench = bench_interleaved(runners, bench_feed, BenchConfig(warmup=5 if a.quick else 20, runs=runs, threads=1, seq_len=64), baseline="optimum int8")
     rows["teacher pytorch fp32"] = {"name": "teacher pytorch fp32", "tool": "transformers", "precision": "fp32", "size_bytes": (teacher.path / "model.safetensors").stat().st_size,
                                     "accuracy": float(np.mean(teacher_logits.argmax(1) == np.asarray(gold))), "agreement_with_source": 1.0,
                                     "agreement_with_teacher": 1.0, "max_abs_logit_diff": 0.0, "build_seconds": None}

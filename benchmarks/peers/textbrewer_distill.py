@@ -33,9 +33,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
-
-from common import build_student, import_distill, linear_warmup_decay, pad_batch, read_student_data, steps_per_epoch  # noqa: E402
+import torch
+from common import build_student, import_distill, linear_warmup_decay, pad_batch, read_student_data, steps_per_epoch
 
 
 class BucketedBatches(torch.utils.data.Sampler):
@@ -77,7 +76,7 @@ def main(argv=None) -> int:
     cfg = trainer.TrainConfig(loss="mse", epochs=a.epochs, patience=0, seed=a.seed)   # our defaults, mirrored below
     data = read_student_data(a.data)
     ids, pad_id = data["train_ids"], data["pad_id"]
-    dev_pad = lambda rows: pad_batch(rows, pad_id)  # noqa: E731
+    dev_pad = lambda rows: pad_batch(rows, pad_id)
 
     teacher = AutoModelForSequenceClassification.from_pretrained(a.teacher, use_safetensors=True).eval()
     with torch.no_grad():

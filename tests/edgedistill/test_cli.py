@@ -5,11 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
-
-from distill import RNNStudent, RNNStudentConfig, save_student
-
 
 def run(*args, cwd=None, env=None):
     exe = Path(sys.executable).with_name("edgedistill")
@@ -20,17 +15,10 @@ def run(*args, cwd=None, env=None):
 def assert_clean_error(result, *needles):
     assert result.returncode == 2, result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
-    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
-
-
-@pytest.fixture
-def student_dir(encoder, tmp_path):
-    torch.manual_seed(0)   # random weights put some logits near a tie; a fixed draw keeps the int8 parity checks deterministic
-    model = RNNStudent(RNNStudentConfig(vocab_size=encoder.settings.vocab_size, embed_dim=16, hidden=8, head_hidden=8)).eval()
-    return save_student(model, tmp_path / "student", encoder, ("negative", "positive"))
 
 
 def test_missing_data_file(tmp_path):
@@ -44,7 +32,7 @@ def test_missing_checkpoint(tmp_path):
 
 def test_unknown_precision_and_format(student_dir, tmp_path):
     assert_clean_error(run("export", student_dir, "--precision", "int4", "--out", tmp_path / "b"), "'int4'", "fp16")
-    assert_clean_error(run("export", student_dir, "--validate", "0", "--out", tmp_path / "b"), "--validate", "whole test split")
+    assert_clean_error(run("export", student_dir, "--validate", "0", "--out", tmp_path / "b"), "validate", "whole test split")
     assert_clean_error(run("export", student_dir, "--format", "tfl", "--out", tmp_path / "b"), "'tfl'", "onnx")
 
 
@@ -118,7 +106,7 @@ def test_keep_fp32_reaches_the_quantizer(tiny_bert_dir, tmp_path):
     result = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--keep-fp32", "layer.7/nowhere", "--out", out)
     assert_clean_error(result, "match no node", "MatMul")
     assert not out.exists()
-    from edgedistill.convert import _keep_patterns
+    from edgedistill._export import _keep_patterns
     from export.quantize import TEACHER_SENSITIVE
 
     assert _keep_patterns(("sensitive", "pooler")) == (*TEACHER_SENSITIVE, "pooler")

@@ -1,0 +1,488 @@
+"""The Python API: one verb per job, each taking one frozen config and returning a result object.
+
+    finetune_teacher(FinetuneConfig) -> TeacherResult
+    distill(DistillConfig)           -> DistillResult
+    export_checkpoint(ExportConfig)  -> ExportResult
+    bench(BenchConfig)               -> BenchReport
+    parity(ParityConfig)             -> ParityResult
+
+A config is checked when it is built, before any model loads, and its errors name the config field
+(the CLI's flags carry the same names: `--stage1-lr` is `stage1_lr`). Paths may be given as str or Path.
+The CLI only parses flags into these configs and prints the results.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from edgecore import ConfigError, OutputExistsError, ParityError, UnsupportedError
+from edgecore.formats import ALL_PRECISIONS, EXPORT_FORMATS, check_precisions
+
+PEFT_HELP = "full | freeze:K | bitfit | adapter:R"
+STUDENTS = ("bilstm", "gru", "transformer")
+LOSSES = ("mse", "kl", "ce")
+POOLINGS = ("max", "mean", "last", "attention")
+METHODS = ("distilbert", "tinybert")
+RECURRENT_ROUTES = ("while", "stock", "fused", "loop")
+BENCH_MODES = ("fixed", "sentences", "end-to-end")
+DEVICE_PROFILES = ("little", "big")
+
+
+def _paths(config, *names: str) -> None:
+    """Coerce the named fields of a frozen config to Path (callers may pass str)."""
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and not isinstance(value, Path):
+            object.__setattr__(config, name, Path(value))
+
+
+def _positive(config, names, allow_zero=()) -> None:
+    """Refuse NaN, inf and values <= 0 (or < 0 for `allow_zero`) in the named numeric fields that are set."""
+    for name in names:
+        value = getattr(config, name)
+        if value is None or isinstance(value, bool):
+            continue
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (value == 0 and name not in allow_zero):
+            need = "a finite number >= 0" if name in allow_zero else "a positive finite number"
+            raise ConfigError(f"{name} must be {need} (got {value!r})")
+
+
+def _choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} {value!r} is not one of {', '.join(map(str, choices))}")
+
+
+def _refuse_overlap(out: Path, inputs: dict[str, Path | None]) -> None:
+    """An output folder must not equal, contain or sit inside any input: a --force run would destroy the input."""
+    target = out.resolve()
+    for name, path in inputs.items():
+        if path is None or not Path(path).exists():
+            continue
+        src = Path(path).resolve()
+        if target == src or src.is_relative_to(target) or target.is_relative_to(src):
+            raise ConfigError(f"out {out} overlaps the {name} {path}; write to a folder outside it (and not containing it)")
+
+
+def _data_path(data: str) -> Path | None:
+    """The file or folder behind a data argument, None for a built-in name."""
+    p = Path(data)
+    return p if p.exists() else None
+
+
+def _to_dict(obj) -> dict:
+    return {f.name: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+            for f in fields(obj) for v in [getattr(obj, f.name)]}
+
+
+# --------------------------------------------------------------------------------------------- teacher
+
+@dataclass(frozen=True, kw_only=True)
+class FinetuneConfig:
+    """Fine-tune a teacher classifier on a data set (cached by a hash of base weights, data and settings)."""
+    out: Path
+    data: str = "movie-snippets"      # built-in name or a CSV path
+    base: str = "minilm-l6"           # built-in base name or a Hugging Face model folder
+    epochs: float = 2.0
+    lr: float = 1e-4
+    batch_size: int = 32
+    max_len: int = 64
+    peft: str = "full"                # full | freeze:K | bitfit | adapter:R
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        _paths(self, "out")
+        _positive(self, ("epochs", "lr", "batch_size", "max_len"))
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class TeacherResult:
+    path: Path          # where the fine-tuned teacher was written
+    metrics: dict       # dev/test accuracy, steps, seconds, trainable parameters
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), **self.metrics}
+
+
+def finetune_teacher(config: FinetuneConfig, console=None) -> TeacherResult:
+    """Fine-tune (or take from the cache) a teacher and copy it to `config.out`; runs under torchrun too.
+
+    >>> r = finetune_teacher(FinetuneConfig(data="my.csv", out="runs/teacher"))  # doctest: +SKIP
+    >>> r.metrics["test_accuracy"]                                                # doctest: +SKIP
+    """
+    import shutil
+
+    from distill import TeacherConfig, load_dataset
+    from distill import finetune_teacher as _finetune
+    from distill.distributed import init_distributed
+    from edgecore import atomic_dir, check_writable, prepare_output_dir
+
+    _refuse_overlap(config.out, {"data": _data_path(config.data), "base": _data_path(config.base)})
+    if config.out.exists() and not config.force:
+        prepare_output_dir(config.out, config.force)
+    check_writable(config.out)
+    teacher_cfg = TeacherConfig(base=config.base, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
+                                max_len=config.max_len, peft=config.peft)
+    ctx = init_distributed()
+    teacher = _finetune(load_dataset(config.data), teacher_cfg)
+    if ctx.is_main:
+        with atomic_dir(config.out, force=True) as tmp:
+            shutil.copytree(teacher.path, tmp, dirs_exist_ok=True)
+    return TeacherResult(config.out, dict(teacher.metrics))
+
+
+# --------------------------------------------------------------------------------------------- distill
+
+@dataclass(frozen=True, kw_only=True)
+class DistillConfig:
+    """Distil one student from a fine-tuned teacher. `None` means the student kind's default."""
+    teacher: Path
+    out: Path
+    student: str = "bilstm"                 # bilstm | gru | transformer
+    data: str = "movie-snippets"
+    # what the student learns from
+    loss: str = "mse"                       # bilstm/gru: mse (logits) | kl (soft targets) | ce (labels only)
+    temperature: float | None = None        # None: 1 for bilstm/gru, 2 for transformer
+    alpha: float = 1.0                      # weight of the distillation term
+    augment: int = 0                        # teacher-labelled augmented variants per training sentence
+    unlabelled: tuple[str, ...] = ()        # extra text (built-in names or CSV paths) labelled by the teacher
+    # shape
+    hidden: int | None = None               # None: 256 for bilstm/gru; the teacher's width for transformer
+    layers: int | None = None               # None: 1 for bilstm/gru, 3 for transformer
+    pooling: str = "max"                    # bilstm/gru
+    embed_dim: int | None = None            # bilstm/gru: PCA of the teacher's embeddings to this width (None: the teacher's)
+    freeze_embeddings: bool = False         # bilstm/gru
+    prune_vocab: bool = True                # keep only tokens seen in the transfer text
+    min_count: int = 1                      # bilstm/gru: tokens seen fewer times read as the unknown token
+    matches: str | None = None              # transformer: preset (distilbert, tinybert, tinybert-hidden, none) or .json/.yaml
+    method: str | None = None               # transformer: distilbert | tinybert (None: by width)
+    intermediate: int | None = None         # transformer: feed-forward width (None: 4 x hidden)
+    # training
+    epochs: int | None = None               # None: 12 for bilstm/gru, 3 for transformer
+    lr: float | None = None                 # None: 1e-3 for bilstm/gru, 1e-4 for transformer (tinybert: its last stage)
+    stage1_epochs: int | None = None        # transformer, tinybert: the layer-match stage (None: 3)
+    stage1_lr: float | None = None          # transformer, tinybert: the layer-match stage (None: 5e-4)
+    bf16: bool = False                      # bfloat16 autocast for training; weights and evaluation stay fp32
+    seed: int = 0
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        """Checked before the teacher loads: a bad option fails in a second, not after minutes of work."""
+        _paths(self, "teacher", "out")
+        if isinstance(self.unlabelled, str):
+            object.__setattr__(self, "unlabelled", tuple(u for u in self.unlabelled.split(",") if u))
+        _choice("student", self.student, STUDENTS)
+        _choice("loss", self.loss, LOSSES)
+        _choice("pooling", self.pooling, POOLINGS)
+        if self.method is not None:
+            _choice("method", self.method, METHODS)
+        _positive(self, ("epochs", "hidden", "layers", "temperature", "embed_dim", "min_count", "intermediate", "lr",
+                         "stage1_epochs", "stage1_lr"))
+        _positive(self, ("alpha", "augment"), allow_zero=("alpha", "augment"))
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a whole number >= 0 (got {self.seed!r})")
+        if self.intermediate is not None and self.student != "transformer":
+            raise UnsupportedError(f"intermediate sets a transformer student's feed-forward width; a {self.student} has none (drop it)")
+        for name in ("matches", "method"):
+            if getattr(self, name) is not None and self.student != "transformer":
+                raise UnsupportedError(f"{name} configures a transformer student; a {self.student} has no layers to match (drop it)")
+        stage1 = self.stage1_options()
+        if stage1 and self.student != "transformer":
+            raise UnsupportedError(f"{' and '.join(stage1)} set the first stage of a TinyBERT-style transformer student; "
+                                   f"a {self.student} trains in one (drop it)")
+
+    def stage1_options(self) -> list[str]:
+        """The TinyBERT first-stage options that were given."""
+        return [n for n in ("stage1_epochs", "stage1_lr") if getattr(self, n) is not None]
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    path: Path          # the student checkpoint folder
+    metrics: dict       # test/dev accuracy, parameters, transfer-set size, seconds
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), **self.metrics}
+
+
+def distill(config: DistillConfig, console=None) -> DistillResult:
+    """Distil a student (BiLSTM/GRU on the teacher's cached logits, or a Transformer) and save it to `config.out`.
+
+    Runs alone or under `torchrun --nproc_per_node N` (rank 0 writes).
+
+    >>> r = distill(DistillConfig(teacher="runs/teacher", data="my.csv", out="runs/student", student="gru"))  # doctest: +SKIP
+    >>> r.metrics["test_accuracy"], r.path                                                                   # doctest: +SKIP
+    """
+    from edgecore import check_writable, prepare_output_dir
+    from edgedistill._distill import run_distill
+
+    _refuse_overlap(config.out, {"teacher": config.teacher, "data": _data_path(config.data),
+                                 **{f"unlabelled {u}": _data_path(u) for u in config.unlabelled}})
+    if config.out.exists() and not config.force:
+        prepare_output_dir(config.out, config.force)
+    check_writable(config.out)
+    from distill.distributed import init_distributed
+
+    init_distributed()
+    return DistillResult(config.out, run_distill(config, console))
+
+
+# --------------------------------------------------------------------------------------------- export
+
+@dataclass(frozen=True, kw_only=True)
+class ExportConfig:
+    """Convert a checkpoint into a validated phone bundle."""
+    checkpoint: Path                              # a student folder from distill, or a Hugging Face classifier folder
+    out: Path                                     # the bundle folder
+    formats: tuple[str, ...] = ("onnx",)
+    precisions: tuple[str, ...] = ("fp32", "int8")
+    data: str = "movie-snippets"                  # sentences parity is measured on (its test split)
+    calibration: str | None = None                # int8-static / SmoothQuant calibration data (None: data)
+    validate: int | None = None                   # parity on the first N test sentences (None: the whole test split)
+    zip: bool = False                             # also write BUNDLE.zip
+    force: bool = False
+    buckets: tuple[int, ...] = (16, 32, 64, 128)  # TFLite sequence-length buckets, one signature each
+    recurrent: str = "while"                      # TFLite lowering of LSTM/GRU: while | stock | fused | loop
+    keep_fp32: tuple[str, ...] = ()               # ONNX int8: node-name fragments kept fp32 ("sensitive": a BERT's FFN blocks 1-3)
+    smooth: float | str | None = None             # ONNX int8 SmoothQuant: "auto", "off" or an alpha in (0, 1);
+                                                  # None: auto for Transformers, off for BiLSTM/GRU
+    nbits: tuple[str, ...] | None = None          # ONNX int8: node-name fragments made 8-bit MatMulNBits ("sensitive", "off");
+                                                  # None: "sensitive" for BERT-named Transformers, none otherwise
+
+    def __post_init__(self) -> None:
+        _paths(self, "checkpoint", "out")
+        for name in ("formats", "precisions", "keep_fp32", "buckets", "nbits"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = tuple(v.strip() for v in value.split(",") if v.strip())
+            if value is not None:
+                object.__setattr__(self, name, tuple(value))
+        if not self.formats:
+            raise ConfigError(f"formats is empty; choose from {', '.join(EXPORT_FORMATS)}")
+        if not self.precisions:
+            raise ConfigError(f"precisions is empty; choose from {', '.join(ALL_PRECISIONS)}")
+        for fmt in self.formats:
+            check_precisions(fmt, self.precisions)
+        _choice("recurrent", self.recurrent, RECURRENT_ROUTES)
+        try:
+            buckets = tuple(int(b) for b in self.buckets)
+        except (TypeError, ValueError):
+            raise ConfigError(f"buckets {self.buckets!r} must be token counts, e.g. 16,32,64,128") from None
+        if not buckets or any(b < 2 for b in buckets) or buckets != self.buckets:
+            raise ConfigError(f"buckets {self.buckets!r} must be whole token counts >= 2, e.g. 16,32,64,128")
+        if self.validate is not None and (isinstance(self.validate, bool) or not isinstance(self.validate, int) or self.validate < 1):
+            raise ConfigError(f"validate must be a positive number of test sentences (got {self.validate!r}); "
+                              f"leave it out to use the whole test split")
+        smooth = self.smooth
+        if isinstance(smooth, str) and smooth not in ("auto", "off"):
+            try:
+                smooth = float(smooth)
+            except ValueError:
+                smooth = -1.0
+        if not (smooth is None or smooth in ("auto", "off") or (isinstance(smooth, float) and 0.0 < smooth < 1.0)):
+            raise ConfigError(f"smooth {self.smooth!r} must be auto, off or an alpha in (0, 1), e.g. 0.8")
+        object.__setattr__(self, "smooth", smooth)
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path | None          # the bundle folder (None: no file passed parity, nothing was written)
+    rows: list[dict]           # one per (format, precision): size, agreement, max |logit diff|, accuracy, passed, failures
+    sentences: int             # test sentences parity was measured on
+
+    @property
+    def passed(self) -> bool:
+        return all(r["passed"] for r in self.rows)
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.rows if not r["passed"]]
+
+    def check(self) -> ExportResult:
+        """Raise ParityError naming every file that broke its tolerance (those were left out of the bundle)."""
+        if self.failed:
+            names = ", ".join(f"{r['format']}/{r['precision']}" for r in self.failed)
+            why = "; ".join(f"{r['format']}/{r['precision']}: {r['failures'][0]}" for r in self.failed)
+            raise ParityError(f"{names} failed parity and {'were' if len(self.failed) > 1 else 'was'} left out of the bundle ({why})")
+        return self
+
+    def to_dict(self) -> dict:
+        return {"bundle": str(self.path) if self.path else None, "sentences": self.sentences, "passed": self.passed, "rows": self.rows}
+
+
+def export_checkpoint(config: ExportConfig, console=None) -> ExportResult:
+    """Checkpoint -> every requested (format, precision) -> parity against PyTorch on real sentences -> bundle.
+
+    Files that break their tolerance are left out of the bundle and reported in `rows`; `check()` raises for them.
+
+    >>> r = export_checkpoint(ExportConfig(checkpoint="runs/student", out="runs/bundle", data="my.csv"))  # doctest: +SKIP
+    >>> r.check().path                                                                                    # doctest: +SKIP
+    """
+    from edgedistill._export import export
+
+    inputs = {"checkpoint": config.checkpoint, "data": _data_path(config.data)}
+    if config.calibration:
+        inputs["calibration data"] = _data_path(config.calibration)
+    _refuse_overlap(config.out, inputs)
+    if config.out.exists() and not config.force:
+        raise OutputExistsError(f"{config.out} already exists; set force (--force) to replace it, or choose another out")
+    return ExportResult(*export(config, console))
+
+
+# --------------------------------------------------------------------------------------------- bench
+
+@dataclass(frozen=True, kw_only=True)
+class BenchConfig:
+    """Time model files or bundles (interleaved when several) the way the platform benchmark tools do."""
+    models: tuple[Path, ...]
+    runs: int = 100
+    warmup: int = 10
+    threads: int = 1
+    batch: int = 1
+    seq_len: int = 64
+    mode: str = "fixed"                    # fixed | sentences | end-to-end
+    data: str | None = None                # test sentences for the sentences / end-to-end modes
+    profile: str | None = None             # little | big: an approximation of a phone's cores
+    cpus: tuple[int, ...] | None = None    # pin to these cores
+    min_seconds: float = 0.0               # keep timing until this long has passed
+    max_seconds: float = 0.0               # stop timing after this long (0: no cap)
+    floors: bool = False                   # each latency as a multiple of its FLOP floor on this machine
+    device: str | None = None              # adb or adb:SERIAL: time it on an Android phone
+
+    def __post_init__(self) -> None:
+        if isinstance(self.models, (str, Path)):
+            object.__setattr__(self, "models", (self.models,))
+        object.__setattr__(self, "models", tuple(Path(m) for m in self.models))
+        if not self.models:
+            raise ConfigError("models is empty; give at least one model file or bundle")
+        _positive(self, ("runs", "threads", "batch", "seq_len"))
+        _positive(self, ("warmup", "min_seconds", "max_seconds"), allow_zero=("warmup", "min_seconds", "max_seconds"))
+        _choice("mode", self.mode, BENCH_MODES)
+        if self.profile is not None:
+            _choice("profile", self.profile, DEVICE_PROFILES)
+        if self.device is not None and (len(self.models) != 1 or self.batch != 1):
+            raise UnsupportedError("device times one bundle at batch 1; give one bundle folder and leave batch at 1")
+
+    def timing(self):
+        """The edge_runtime timing settings these fields describe."""
+        from edge_runtime import BenchConfig as Timing
+
+        return Timing(warmup=self.warmup, runs=self.runs, threads=self.threads, batch=self.batch, seq_len=self.seq_len,
+                      cpus=self.cpus, profile=self.profile, min_seconds=self.min_seconds, max_seconds=self.max_seconds)
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class BenchReport:
+    payload: dict                          # the JSON document `--json` writes (config, machine, results, ratios)
+
+    @property
+    def results(self) -> dict[str, dict]:
+        """Per model: latency_ms {p50, p90, p99, ...}, throughput, load time, ratio to the first model."""
+        return self.payload["results"]
+
+    def p50(self, model: str | Path | None = None) -> float:
+        """The p50 latency in ms of `model` (default: the first)."""
+        key = str(model) if model is not None else next(iter(self.results))
+        return self.results[key]["latency_ms"]["p50"]
+
+    def to_dict(self) -> dict:
+        return self.payload
+
+
+def bench(config: BenchConfig, console=None) -> BenchReport:
+    """Latency at batch 1 (or `batch`): warm-up, timed runs, percentiles, ratios to the first model.
+
+    >>> r = bench(BenchConfig(models=("runs/bundle",), runs=200))  # doctest: +SKIP
+    >>> r.p50()                                                   # doctest: +SKIP
+    """
+    if config.device is not None:
+        from edge_runtime.adb import bench_on_device, parse_device
+
+        result = bench_on_device(config.models[0], serial=parse_device(config.device), runs=config.runs, warmup=config.warmup,
+                                 threads=config.threads, seq_len=config.seq_len)
+        if console is not None:
+            lat = result.latency_ms
+            console.print(f"{result.name}: p50 {lat['p50']:.3f} ms, p90 {lat['p90']:.3f} ms, p99 {lat['p99']:.3f} ms, "
+                          f"{result.throughput_per_s:.0f}/s ({result.runs} runs, {config.threads} thread(s), seq {config.seq_len}, "
+                          f"load {result.info.get('load_ms') or 0:.0f} ms)")
+        return BenchReport({"config": result.config, "results": {str(config.models[0]): result.to_dict(with_samples=True)}})
+    from edge_runtime.benchmark import bench_files
+    from edge_runtime.report import bench_rich_table
+
+    texts = None
+    if config.data is not None:
+        from distill import load_dataset
+
+        texts = load_dataset(config.data).test.texts
+    run = bench_files(list(config.models), config.timing(), config.mode, texts, config.floors).to_dict()
+    if console is not None:
+        console.print(bench_rich_table(run))
+    return BenchReport(run)
+
+
+# --------------------------------------------------------------------------------------------- parity
+
+@dataclass(frozen=True, kw_only=True)
+class ParityConfig:
+    """Check every model of a bundle on a test split against the teacher (and against its source checkpoint)."""
+    bundle: Path                 # bundle folder or zip
+    teacher: Path                # teacher folder, or a .npy of teacher logits for the test split
+    data: str = "movie-snippets"
+    source: Path | None = None   # the checkpoint the bundle came from: adds logit drift and the tolerance check
+
+    def __post_init__(self) -> None:
+        _paths(self, "bundle", "teacher", "source")
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    bundle: Path
+    data: str
+    sentences: int
+    models: dict[str, dict]      # per bundle file: agreement_with_teacher, accuracy, flips, drift vs source, passed, failures
+
+    @property
+    def passed(self) -> bool:
+        """Every file within its tolerance (checked only when a source was given; otherwise True)."""
+        return all(m["passed"] for m in self.models.values())
+
+    def check(self) -> ParityResult:
+        """Raise ParityError naming every file that broke its tolerance."""
+        bad = {name: m for name, m in self.models.items() if not m["passed"]}
+        if bad:
+            raise ParityError("; ".join(f"{name} fails parity: {', '.join(m['failures'])}" for name, m in bad.items()))
+        return self
+
+    def to_dict(self) -> dict:
+        return {"bundle": str(self.bundle), "data": self.data, "sentences": self.sentences, "passed": self.passed, "models": self.models}
+
+
+def parity(config: ParityConfig, console=None) -> ParityResult:
+    """Agreement with the teacher, accuracy and flips of every model in a bundle on the data's test split.
+
+    >>> r = parity(ParityConfig(bundle="runs/bundle", teacher="runs/teacher", source="runs/student"))  # doctest: +SKIP
+    >>> r.passed                                                                                      # doctest: +SKIP
+    """
+    from edgedistill._export import bundle_parity
+
+    out = bundle_parity(config.bundle, config.teacher, config.data, config.source, console)
+    return ParityResult(Path(out["bundle"]), out["data"], out["sentences"], out["models"])
+
+
+__all__ = ["BenchConfig", "BenchReport", "DistillConfig", "DistillResult", "ExportConfig", "ExportResult", "FinetuneConfig",
+           "ParityConfig", "ParityResult", "TeacherResult", "bench", "distill", "export_checkpoint", "finetune_teacher", "parity"]
