@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -12,6 +14,9 @@ import numpy as np
 from edgecore import IntegrityError, UnsupportedError, sha256_file
 
 FORMAT = "edgedistill-bundle"
+MAX_ZIP_MEMBERS = 100_000
+MAX_ZIP_BYTES = 8 * 2**30     # a Transformer bundle with every format and precision is a few hundred MB
+MAX_ZIP_RATIO = 200           # model files and tokenizers compress 1-5x; a member that expands 200x is a zip bomb
 
 
 @dataclass
@@ -43,20 +48,51 @@ class Bundle:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise IntegrityError(f"{manifest_path} is not valid JSON ({e}); re-export the bundle") from None
-        if manifest.get("format") != FORMAT:
-            raise UnsupportedError(f"{manifest_path} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            got = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+            raise UnsupportedError(f"{manifest_path} has format {got!r}, expected {FORMAT!r}")
         bundle = cls(path, manifest)
+        bundle.check_manifest()
         if verify:
             bundle.verify()
         return bundle
 
+    def check_manifest(self) -> None:
+        """The manifest is untrusted input: its shape must match the schema, every path it names must stay inside
+        the bundle (no '..', no absolute path, no symlink out), every model file must be hash-listed, and each
+        model's output width must equal the number of labels. Raises IntegrityError naming the first problem."""
+        from edge_runtime.schema import SchemaError, validate
+
+        try:
+            validate(self.manifest, "manifest")
+        except SchemaError as e:
+            raise IntegrityError(f"{self.root / 'manifest.json'} is malformed: {e}; re-export the bundle") from None
+        listed = [entry["path"] for entry in self.manifest["files"]]
+        for path in listed:
+            self.resolve(path)
+        for entry in self.manifest["models"]:
+            self.resolve(entry["file"])
+            name = entry["file"].rstrip("/")
+            if name not in listed and not any(p.startswith(name + "/") for p in listed):
+                raise IntegrityError(f"model {name!r} is not in the manifest's files list, so its sha256 cannot be checked; re-export the bundle")
+            for out in entry.get("outputs", []):
+                width = out["shape"][-1] if out["shape"] else None
+                if isinstance(width, int) and width != len(self.labels):
+                    raise IntegrityError(f"model {name!r} outputs {width} logits but the manifest has {len(self.labels)} labels; "
+                                         f"re-export the bundle")
+
+    def resolve(self, relative: str) -> Path:
+        """The absolute path of a file the manifest names, refused if it resolves (symlinks followed) outside the bundle."""
+        root = self.root.resolve()
+        file = (root / relative).resolve()
+        if file != root and root not in file.parents:
+            raise IntegrityError(f"manifest entry {relative!r} points outside the bundle {self.root}; refusing it")
+        return file
+
     def verify(self) -> None:
         """Raise IntegrityError naming the first file that is missing, resized or modified since export."""
-        root = self.root.resolve()
         for entry in self.manifest.get("files", []):
-            file = (root / entry["path"]).resolve()
-            if root not in file.parents:
-                raise IntegrityError(f"manifest entry {entry['path']!r} points outside the bundle; refusing it")
+            file = self.resolve(entry["path"])
             if not file.is_file():
                 raise IntegrityError(f"{entry['path']} is listed in manifest.json but missing from {self.root}; re-export the bundle")
             if file.stat().st_size != entry["size"] or sha256_file(file) != entry["sha256"]:
@@ -82,12 +118,13 @@ class Bundle:
         raise UnsupportedError(f"bundle {self.root} has no {fmt or 'any format'}/{precision or 'any precision'} model; it has {have}")
 
     def model_path(self, precision: str | None = None, fmt: str | None = None) -> Path:
-        return self.root / self.model_entry(precision, fmt)["file"]
+        """The model file of the (precision, format) entry, checked to lie inside the bundle."""
+        return self.resolve(self.model_entry(precision, fmt)["file"])
 
     def tokenizer(self):
         from tokenizers import Tokenizer
 
-        tok = Tokenizer.from_file(str(self.root / "tokenizer.json"))
+        tok = Tokenizer.from_file(str(self.resolve("tokenizer.json")))
         tok.no_padding()
         tok.enable_truncation(self.max_len)
         return tok
@@ -111,12 +148,32 @@ def pad_ids(ids: list[list[int]], pad_id: int = 0, pad_to: int | None = None) ->
 
 def extract_zip(path: Path) -> Path:
     """Extract a bundle zip into a fresh temp folder, refusing any member that would land outside it."""
-    out = Path(tempfile.mkdtemp(prefix="edgedistill-bundle-"))
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise IntegrityError(f"{path} is not a readable zip ({e}); give the bundle folder or re-export with --zip") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_ZIP_MEMBERS:
+            raise IntegrityError(f"{path} holds {len(infos)} members (at most {MAX_ZIP_MEMBERS} in a bundle); refusing the archive")
+        total = sum(i.file_size for i in infos)
+        if total > MAX_ZIP_BYTES:
+            raise IntegrityError(f"{path} unpacks to {total / 2**30:.1f} GiB (at most {MAX_ZIP_BYTES / 2**30:.0f} GiB); refusing the archive")
+        for info in infos:
             name = PurePosixPath(info.filename)
-            if name.is_absolute() or ".." in name.parts or "\\" in info.filename:
+            drive = bool(name.parts) and ":" in name.parts[0]
+            if name.is_absolute() or ".." in name.parts or "\\" in info.filename or drive:
                 raise IntegrityError(f"{path} holds {info.filename!r}, a path that escapes its folder; refusing the archive")
-        zf.extractall(out)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise IntegrityError(f"{path} holds {info.filename!r}, a symbolic link; bundles hold plain files only")
+            if info.file_size > 2**20 and info.file_size > MAX_ZIP_RATIO * max(1, info.compress_size):
+                raise IntegrityError(f"{path} member {info.filename!r} expands {info.file_size // max(1, info.compress_size)}x "
+                                     f"(a zip bomb?); refusing the archive")
+        out = Path(tempfile.mkdtemp(prefix="edgedistill-bundle-"))
+        try:
+            zf.extractall(out)
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            shutil.rmtree(out, ignore_errors=True)
+            raise IntegrityError(f"{path} could not be unpacked ({e}); re-export the bundle") from None
     folders = [p for p in out.iterdir() if p.is_dir()]
     return folders[0] if len(folders) == 1 and not (out / "manifest.json").exists() else out

@@ -91,7 +91,7 @@ def load(path: str | Path, threads: int = 1, precision: str | None = None, fmt: 
     if (path / "manifest.json").is_file() or path.suffix == ".zip":
         bundle = Bundle.open(path)
         entry = bundle.model_entry(precision, fmt)
-        return load(bundle.root / entry["file"], threads, entry["precision"])
+        return load(bundle.resolve(entry["file"]), threads, entry["precision"])
     return _loader(path)(path, threads, precision)
 
 

@@ -1,5 +1,5 @@
 """JSON schemas (draft 2020-12) of what edge_runtime writes: one benchmark result, a `bench_files` run,
-the demo's bench.json, and report.json (the keys docs/architecture.md documents; more keys are allowed).
+the demo's bench.json, a bundle's manifest.json, and report.json (the keys docs/architecture.md documents; more keys are allowed).
 
 Other tools (the Android core, a CI dashboard) can read the same schemas: `python -m edge_runtime.schema report`
 prints one. Validation needs `jsonschema`, imported only when `validate` is called.
@@ -10,7 +10,7 @@ import json
 import sys
 
 from edgecore import DataError
-from edgecore.formats import ALL_PRECISIONS, FORMATS
+from edgecore.formats import ALL_PRECISIONS, EXPORT_FORMATS, FORMATS
 
 
 class SchemaError(DataError):
@@ -127,7 +127,36 @@ REPORT_SCHEMA = {
         "floors": {"type": "object", "required": ["gemm", "seq_len", "batch", "threads"], "properties": {"gemm": {"$ref": "#/$defs/gemm"}}},
     }}
 
-SCHEMAS = {"bench-result": BENCH_RESULT_SCHEMA, "bench-run": BENCH_RUN_SCHEMA, "bench-samples": BENCH_SAMPLES_SCHEMA, "report": REPORT_SCHEMA}
+_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+# a path inside the bundle: relative, '/'-separated, no '..' part, no backslash or NUL (resolved again on use, so a
+# symlink out of the folder is refused there)
+_REL_PATH = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": r"^(?!/)(?![A-Za-z]:)(?!.*(^|/)\.\.(/|$))[^\\\x00]+$"}
+_TENSOR = {"type": "object", "required": ["name", "dtype", "shape"],
+           "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 256}, "dtype": {"type": "string"},
+                          "shape": {"type": "array", "maxItems": 8, "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]}}}}
+MANIFEST_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "edgedistill bundle manifest.json", "type": "object",
+    "required": ["format", "version", "labels", "tokenizer", "models", "files"],
+    "properties": {
+        "format": {"const": "edgedistill-bundle"},
+        "version": {"type": "integer", "minimum": 1},
+        "name": {"type": "string", "maxLength": 256},
+        "labels": {"type": "array", "minItems": 2, "maxItems": 100000, "items": {"type": "string", "minLength": 1, "maxLength": 1024}},
+        "tokenizer": {"type": "object", "required": ["max_len"],
+                      "properties": {"max_len": {"type": "integer", "minimum": 2, "maximum": 1048576},
+                                     "pad_id": {"type": "integer", "minimum": 0}, "vocab_size": {"type": "integer", "minimum": 1},
+                                     "lowercase": {"type": "boolean"}}},
+        "models": {"type": "array", "minItems": 1, "maxItems": 64, "items": {
+            "type": "object", "required": ["file", "format", "precision"],
+            "properties": {"file": _REL_PATH, "format": {"enum": list(EXPORT_FORMATS)}, "precision": {"enum": list(ALL_PRECISIONS)},
+                           "sha256": _SHA256, "inputs": {"type": "array", "maxItems": 16, "items": _TENSOR},
+                           "outputs": {"type": "array", "maxItems": 16, "items": _TENSOR}, "default": {"type": "boolean"}}}},
+        "files": {"type": "array", "minItems": 1, "maxItems": 100000, "items": {
+            "type": "object", "required": ["path", "sha256", "size"],
+            "properties": {"path": _REL_PATH, "sha256": _SHA256, "size": {"type": "integer", "minimum": 0}}}},
+    }}
+
+SCHEMAS = {"manifest": MANIFEST_SCHEMA, "bench-result": BENCH_RESULT_SCHEMA, "bench-run": BENCH_RUN_SCHEMA, "bench-samples": BENCH_SAMPLES_SCHEMA, "report": REPORT_SCHEMA}
 
 
 def validate(document: dict, kind: str) -> None:
