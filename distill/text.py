@@ -19,15 +19,57 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spec
 
 @dataclass(frozen=True)
 class TokenizerSettings:
+    """What an app needs to tokenize like Python: read from the checkpoint's own tokenizer files, never guessed
+    from BERT's token names (a RoBERTa pads with `<pad>` = 1, a BERT with `[PAD]` = 0)."""
     max_len: int
     lowercase: bool
     pad_id: int
     vocab_size: int
-    cls_token: str = "[CLS]"
-    sep_token: str = "[SEP]"
-    unk_token: str = "[UNK]"
-    pad_token: str = "[PAD]"
-    mask_token: str = "[MASK]"
+    cls_token: str | None = "[CLS]"     # the sequence-start token (RoBERTa's <s>); None when the tokenizer has none
+    sep_token: str | None = "[SEP]"     # the sequence-end / separator token (RoBERTa's </s>)
+    unk_token: str | None = "[UNK]"
+    pad_token: str | None = "[PAD]"
+    mask_token: str | None = "[MASK]"
+    model: str = "WordPiece"            # the tokenizer.json model: WordPiece | BPE | Unigram | WordLevel
+    cls_id: int | None = None
+    sep_id: int | None = None
+    unk_id: int | None = None
+    mask_id: int | None = None
+
+
+# the names a role's token goes by in the common tokenizer families, tried when the tokenizer files name none
+_ROLE_NAMES = {"cls": ("[CLS]", "<s>"), "sep": ("[SEP]", "</s>"), "unk": ("[UNK]", "<unk>"), "pad": ("[PAD]", "<pad>"),
+               "mask": ("[MASK]", "<mask>")}
+
+
+def special_tokens(tokenizer_dir: Path, spec: dict, tokenizer) -> dict[str, str | None]:
+    """Each role's token (cls, sep, unk, pad, mask) as the checkpoint's tokenizer defines it: tokenizer_config.json
+    (what `save_pretrained` writes), then tokenizer.json's post-processor, model and padding, then the usual names."""
+    config_path = tokenizer_dir / "tokenizer_config.json"
+    config = {}
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{config_path} is not valid JSON ({e}); save the tokenizer again with save_pretrained") from None
+    found: dict[str, str | None] = {}
+    for role in _ROLE_NAMES:
+        value = config.get(f"{role}_token") if isinstance(config, dict) else None
+        if isinstance(value, dict):
+            value = value.get("content")
+        found[role] = value if isinstance(value, str) and tokenizer.token_to_id(value) is not None else None
+    post = spec.get("post_processor") or {}
+    for role in ("cls", "sep"):
+        if found[role] is None and isinstance(post.get(role), list) and post[role]:
+            found[role] = post[role][0]   # BertProcessing / RobertaProcessing: [token, id]
+    if found["unk"] is None and isinstance((spec.get("model") or {}).get("unk_token"), str):
+        found["unk"] = spec["model"]["unk_token"]
+    if found["pad"] is None and isinstance(spec.get("padding"), dict):
+        found["pad"] = spec["padding"].get("pad_token")
+    for role, names in _ROLE_NAMES.items():
+        if found[role] is None:
+            found[role] = next((n for n in names if tokenizer.token_to_id(n) is not None), None)
+    return found
 
 
 class Encoder:
@@ -39,16 +81,21 @@ class Encoder:
         self.dir = Path(tokenizer_dir)
         path = self.dir / "tokenizer.json"
         if not path.is_file():
-            raise CheckpointError(f"no tokenizer.json in {self.dir}; a checkpoint needs the tokenizer it was trained with (tokenizer.json + vocab.txt)")
+            raise CheckpointError(f"no tokenizer.json in {self.dir}; a checkpoint needs the tokenizer it was trained with "
+                                  f"(tokenizer.save_pretrained(dir) writes it)")
         self.tokenizer = Tokenizer.from_file(str(path))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_len)
         self.max_len = max_len
-        normalizer = json.loads(path.read_text(encoding="utf-8")).get("normalizer") or {}
-        pad_token = "[PAD]"
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        normalizer = spec.get("normalizer") or {}
+        tokens = special_tokens(self.dir, spec, self.tokenizer)
+        ids = {role: (self.tokenizer.token_to_id(tok) if tok is not None else None) for role, tok in tokens.items()}
         self.settings = TokenizerSettings(
-            max_len=max_len, lowercase=bool(normalizer.get("lowercase", False)),
-            pad_id=self.tokenizer.token_to_id(pad_token) or 0, vocab_size=self.tokenizer.get_vocab_size())
+            max_len=max_len, lowercase=_lowercases(normalizer), pad_id=ids["pad"] if ids["pad"] is not None else 0,
+            vocab_size=self.tokenizer.get_vocab_size(), cls_token=tokens["cls"], sep_token=tokens["sep"], unk_token=tokens["unk"],
+            pad_token=tokens["pad"], mask_token=tokens["mask"], model=str((spec.get("model") or {}).get("type", "WordPiece")),
+            cls_id=ids["cls"], sep_id=ids["sep"], unk_id=ids["unk"], mask_id=ids["mask"])
 
     def ids(self, texts: list[str]) -> list[list[int]]:
         """Token ids per text, truncated to max_len (with [CLS] ... [SEP]), unpadded."""
@@ -71,10 +118,28 @@ class Encoder:
         """`encode` as numpy arrays: the feeds ONNX Runtime, LiteRT and Core ML runners take."""
         return {k: v.numpy() for k, v in self.encode(texts, pad_to).items()}
 
+    def wordpiece_vocab(self) -> list[str] | None:
+        """The WordPiece vocabulary in id order (what vocab.txt holds), None for other tokenizer models."""
+        if self.settings.model != "WordPiece":
+            return None
+        by_id = sorted(self.tokenizer.get_vocab(with_added_tokens=True).items(), key=lambda kv: kv[1])
+        return [tok for tok, _ in by_id]
+
     def save(self, out_dir: str | Path) -> None:
-        """Copy the tokenizer files into `out_dir` (the ones that exist)."""
+        """Copy the tokenizer files into `out_dir` (the ones that exist); a WordPiece vocab.txt is derived from
+        tokenizer.json when the checkpoint has none (transformers 5 writes none)."""
         out = Path(out_dir)
         for name in TOKENIZER_FILES:
             src = self.dir / name
             if src.is_file():
                 (out / name).write_bytes(src.read_bytes())
+        vocab = self.wordpiece_vocab()
+        if vocab is not None and not (out / "vocab.txt").is_file():
+            (out / "vocab.txt").write_text("".join(f"{t}\n" for t in vocab), encoding="utf-8")
+
+
+def _lowercases(normalizer: dict) -> bool:
+    """Whether the normaliser lowercases: BertNormalizer's flag, or a Lowercase step in a Sequence."""
+    if normalizer.get("type") == "Sequence":
+        return any(_lowercases(n) for n in normalizer.get("normalizers") or [])
+    return normalizer.get("type") == "Lowercase" or bool(normalizer.get("lowercase", False))

@@ -55,9 +55,8 @@ def write_bundle(out_dir: str | Path, models: list[Artifact], tokenizer_dir: str
     if not models:
         raise ConfigError("a bundle needs at least one model artifact")
     tokenizer_dir = Path(tokenizer_dir)
-    missing = [n for n in ("tokenizer.json", "vocab.txt") if not (tokenizer_dir / n).is_file()]
-    if missing:
-        raise ConfigError(f"{tokenizer_dir} lacks {', '.join(missing)}; a bundle needs tokenizer.json and vocab.txt")
+    if not (tokenizer_dir / "tokenizer.json").is_file():
+        raise ConfigError(f"{tokenizer_dir} lacks tokenizer.json; a bundle needs the model's tokenizer (tokenizer.save_pretrained writes it)")
     zip_path = out_dir.with_suffix(".zip")
     if config.zip and zip_path.exists() and not force:
         raise OutputExistsError(f"{zip_path} already exists; pass --force to replace it")
@@ -74,6 +73,8 @@ def write_bundle(out_dir: str | Path, models: list[Artifact], tokenizer_dir: str
             if (tokenizer_dir / name).is_file():
                 shutil.copyfile(tokenizer_dir / name, tmp / name)
         _align_tokenizer_json(tmp / "tokenizer.json", int(config.tokenizer["max_len"]))
+        if not (tmp / "vocab.txt").is_file():
+            _derive_vocab_txt(tmp / "tokenizer.json", tmp / "vocab.txt")
         (tmp / "labels.txt").write_text("\n".join(config.labels) + "\n", encoding="utf-8")
         manifest = {
             "format": FORMAT, "version": VERSION, "name": config.name, "description": config.description,
@@ -87,6 +88,20 @@ def write_bundle(out_dir: str | Path, models: list[Artifact], tokenizer_dir: str
             for file in sorted(p for p in out_dir.rglob("*") if p.is_file()):
                 zf.write(file, f"{out_dir.name}/{file.relative_to(out_dir).as_posix()}")
     return out_dir
+
+
+def _derive_vocab_txt(tokenizer_json: Path, out: Path) -> None:
+    """tokenizer.json is the source of truth; a WordPiece vocabulary is also written as vocab.txt (one token per
+    line, the line number its id) for tokenizers that read that file (the Java core's, MediaPipe's, the
+    onnxruntime-extensions BertTokenizer). Other tokenizer models get no vocab.txt."""
+    model = json.loads(tokenizer_json.read_text(encoding="utf-8")).get("model") or {}
+    vocab = model.get("vocab")
+    if model.get("type") != "WordPiece" or not isinstance(vocab, dict):
+        return
+    by_id = sorted(vocab.items(), key=lambda kv: kv[1])
+    if [i for _, i in by_id] != list(range(len(by_id))):
+        raise ConfigError(f"{tokenizer_json}'s WordPiece vocabulary has gaps or repeated ids; save the tokenizer again")
+    out.write_text("".join(f"{token}\n" for token, _ in by_id), encoding="utf-8")
 
 
 def _align_tokenizer_json(path: Path, max_len: int) -> None:
