@@ -63,6 +63,12 @@ class Bundle:
         model's output width must equal the number of labels. Raises IntegrityError naming the first problem."""
         from edge_runtime.schema import SchemaError, validate
 
+        named = [e.get("path") for e in self.manifest.get("files") or [] if isinstance(e, dict)]
+        named += [e.get("file") for e in self.manifest.get("models") or [] if isinstance(e, dict)]
+        for relative in (n for n in named if isinstance(n, str)):
+            pure = PurePosixPath(relative.replace("\\", "/"))
+            if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
+                raise IntegrityError(f"manifest entry {relative!r} points outside the bundle {self.root}; refusing it")
         try:
             validate(self.manifest, "manifest")
         except SchemaError as e:

@@ -55,7 +55,7 @@ def set_model(key, value):
 CASES = {
     "model file with ..": (set_model("file", "../outside.onnx"), "outside the bundle|malformed"),
     "model file absolute": (None, "outside the bundle|malformed"),      # filled in below: needs the real path
-    "files entry with ..": (lambda m: m["files"].append({"path": "../outside.onnx", "sha256": "0" * 64, "size": 1}), "malformed"),
+    "files entry with ..": (lambda m: m["files"].append({"path": "../outside.onnx", "sha256": "0" * 64, "size": 1}), "outside the bundle"),
     "model not hash-listed": (lambda m: m["files"].__setitem__(slice(None), [f for f in m["files"] if not f["path"].endswith(".onnx")]), "files list"),
     "labels disagree with outputs": (lambda m: m.__setitem__("labels", ["a", "b", "c"]), "3 labels"),
     "one label": (lambda m: m.__setitem__("labels", ["only"]), "malformed"),
