@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import asdict, dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -82,22 +83,25 @@ class _Job:
     calibration: list | None  # padded feeds for int8-static / SmoothQuant, None when neither runs
     smooth: float | str | None
 
+    @cached_property
     def sample(self):
         return self.encoder.encode(self.texts[:2])
 
+    @cached_property
     def validate(self):
-        """A few padded batches every exporter checks its file against before returning it."""
+        """A few padded batches every exporter checks its file against before returning it (encoded once per export)."""
         return [self.encoder.encode(self.texts[i:i + 32]) for i in range(0, min(len(self.texts), 128), 32)]
 
+    @cached_property
     def validate_np(self):
-        return [{k: v.numpy() for k, v in f.items()} for f in self.validate()]
+        return [{k: v.numpy() for k, v in f.items()} for f in self.validate]
 
 
 def _export_onnx(job: _Job) -> dict:
     from export import OnnxConfig, QuantConfig, quantize_onnx, to_onnx
 
     cfg = job.config
-    fp32 = to_onnx(job.model, job.sample(), job.tmp / "model.fp32.onnx", OnnxConfig(), job.meta, job.validate())
+    fp32 = to_onnx(job.model, job.sample, job.tmp / "model.fp32.onnx", OnnxConfig(), job.meta, job.validate)
     arts = {"fp32": fp32}
     nbits = _nbits_patterns(cfg, job.kind, fp32.path) if "int8" in cfg.precisions else ()
     for p in cfg.precisions:
@@ -105,7 +109,7 @@ def _export_onnx(job: _Job) -> dict:
             continue
         q_cfg = QuantConfig(p, transformer=job.kind == "transformer", keep_fp32=() if p == "fp16" else _keep_patterns(cfg.keep_fp32),
                             smooth=job.smooth if p == "int8" else None, nbits=nbits if p == "int8" else ())
-        arts[p] = quantize_onnx(fp32, job.tmp / f"model.{p}.onnx", q_cfg, calibration=job.calibration, validate_with=job.validate_np())
+        arts[p] = quantize_onnx(fp32, job.tmp / f"model.{p}.onnx", q_cfg, calibration=job.calibration, validate_with=job.validate_np)
     return arts
 
 
@@ -115,13 +119,13 @@ def _export_tflite(job: _Job) -> dict:
     cfg = job.config
     t_cfg = TFLiteConfig(buckets=cfg.buckets, recurrent=cfg.recurrent)
     meta = {**job.meta, "edgedistill.tokenizer": json.dumps(asdict(job.encoder.settings))}
-    fp32 = to_tflite(job.model, job.sample(), job.tmp / "model.fp32.tflite", t_cfg, metadata=meta, validate_with=job.validate())
+    fp32 = to_tflite(job.model, job.sample, job.tmp / "model.fp32.tflite", t_cfg, metadata=meta, validate_with=job.validate)
     arts = {"fp32": fp32}
     calibration = job.calibration or [job.encoder.encode_np([t]) for t in job.train_texts[:100]]
     for p in cfg.precisions:
         if p != "fp32":
             arts[p] = quantize_tflite(fp32, job.tmp / f"model.{p}.tflite", replace(t_cfg, precision=p),
-                                      calibration=calibration, validate_with=job.validate_np())
+                                      calibration=calibration, validate_with=job.validate_np)
     return arts
 
 
@@ -133,8 +137,8 @@ def _export_coreml(job: _Job) -> dict:
         # non-strict below fp32: a package past its tolerance is kept here, then measured and left out like any other
         c_cfg = CoreMLConfig(p, labels=tuple(job.labels), tokenizer=asdict(job.encoder.settings), max_seq_len=job.encoder.max_len,
                              description=f"{job.kind} exported by edgedistill")
-        arts[p] = to_coreml(job.model, job.sample(), job.tmp / f"model.{p}.mlpackage", c_cfg, metadata=job.meta,
-                            validate_with=job.validate(), strict=(p == "fp32"))
+        arts[p] = to_coreml(job.model, job.sample, job.tmp / f"model.{p}.mlpackage", c_cfg, metadata=job.meta,
+                            validate_with=job.validate, strict=(p == "fp32"))
     return arts
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from edgecore import ConfigError, OutputExistsError, ParityError, UnsupportedError
 from edgecore.formats import ALL_PRECISIONS, EXPORT_FORMATS, check_precisions
 
-PEFT_HELP = "full | freeze:K | bitfit | adapter:R"
 STUDENTS = ("bilstm", "gru", "transformer")
 LOSSES = ("mse", "kl", "ce")
 POOLINGS = ("max", "mean", "last", "attention")
