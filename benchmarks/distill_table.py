@@ -144,7 +144,7 @@ def main(argv=None) -> int:
         table = reduce_embeddings(table, a.embed_dim, keep)
     shared = {"teacher_dir": str(teacher.path), "train_logits": train_logits, "extra": extra, "extra_logits": extra_logits,
               "embeddings": table.numpy(), "keep": keep,
-              "unk_id": enc.tokenizer.token_to_id("[UNK]"), "ood": ood}
+              "unk_id": enc.settings.unk_id, "ood": ood}
     aug_factor = (len(ds.train) + len(extra)) / len(ds.train)
     aug_epochs = 1 if a.quick else a.aug_epochs
     matched = aug_epochs * -(-(len(ds.train) + len(extra)) // 50)   # steps of an augmented run (batch 50)

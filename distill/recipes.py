@@ -14,6 +14,7 @@ from distill.students.rnn import RNNStudent, RNNStudentConfig
 from distill.text import Encoder
 from distill.trainer import TrainConfig, TrainResult, TrainSet, accuracy
 from edgecore import ConfigError
+from edgecore.tokenizer import RNN_INPUTS
 
 
 @dataclass
@@ -45,16 +46,22 @@ def reduce_embeddings(weight: torch.Tensor, dim: int, rows: list[int] | None = N
 
 
 def select_vocabulary(encoder: Encoder, texts: list[str], min_count: int = 1) -> list[int]:
-    """Sorted tokenizer ids seen at least `min_count` times in `texts`, plus every special token."""
+    """Sorted tokenizer ids seen at least `min_count` times in `texts`, plus every special token the tokenizer
+    defines (its pad/unk/cls/sep/mask ids and added special tokens, whatever their names: RoBERTa's <unk> is 3)."""
     counts = vocab_counts(encoder.ids(texts), encoder.settings.vocab_size)
-    special = [encoder.tokenizer.token_to_id(t) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")]
-    keep = set(np.flatnonzero(counts >= min_count).tolist()) | {i for i in special if i is not None}
+    s = encoder.settings
+    special = [s.pad_id, s.unk_id, s.cls_id, s.sep_id, s.mask_id]
+    special += [i for i, tok in encoder.tokenizer.get_added_tokens_decoder().items() if tok.special]
+    keep = set(np.flatnonzero(counts >= min_count).tolist()) | {i for i in special if i is not None and 0 <= i < s.vocab_size}
     return sorted(keep)
 
 
 def build_rnn_student(config: RNNStudentConfig, embeddings: torch.Tensor | None = None, keep_ids: list[int] | None = None,
-                      unk_id: int = 100) -> RNNStudent:
-    """An RNNStudent, optionally with a pruned vocabulary and embeddings taken from a full (tokenizer-size) table."""
+                      unk_id: int | None = None) -> RNNStudent:
+    """An RNNStudent, optionally with a pruned vocabulary (pruned ids read `unk_id`'s row: the tokenizer's unknown
+    token, Encoder.settings.unk_id) and embeddings taken from a full (tokenizer-size) table."""
+    if keep_ids is not None and unk_id is None:
+        raise ConfigError("a pruned vocabulary needs the tokenizer's unknown-token id (unk_id=encoder.settings.unk_id)")
     if keep_ids is not None and config.tokenizer_vocab_size is None:
         config = replace(config, vocab_size=len(keep_ids), tokenizer_vocab_size=config.vocab_size)
     model = RNNStudent(config)
@@ -78,8 +85,8 @@ def train_rnn_student(name: str, dataset: TextDataset, encoder: Encoder, student
     ...                         teacher_logits=logits)  # doctest: +SKIP
     """
     torch.manual_seed(config.seed)
-    unk = encoder.tokenizer.token_to_id("[UNK]")
-    model = build_rnn_student(student, init_embeddings, keep_ids, unk if unk is not None else 0)
+    encoder = encoder.with_inputs(RNN_INPUTS)   # a BERT teacher's token types mean nothing to a recurrent student
+    model = build_rnn_student(student, init_embeddings, keep_ids, encoder.settings.unk_id if encoder.settings.unk_id is not None else encoder.settings.pad_id)
     extra = encoder.ids(extra_texts) if config.uses_teacher and extra_texts else []
     train_set = TrainSet.with_extra(encoder.ids(dataset.train.texts), dataset.train.labels,
                                     teacher_logits if config.uses_teacher else None, extra, extra_logits)

@@ -35,6 +35,8 @@ class TokenizerSettings:
     sep_id: int | None = None
     unk_id: int | None = None
     mask_id: int | None = None
+    model_inputs: tuple[str, ...] = ("input_ids", "attention_mask")   # what the exported files take, in this order
+    tokenizer_class: str = "tokenizer.json"   # tokenizer_config.json's class, whose pipeline transformers runs
 
 
 # the names a role's token goes by in the common tokenizer families, tried when the tokenizer files name none
@@ -72,22 +74,38 @@ def special_tokens(tokenizer_dir: Path, spec: dict, tokenizer) -> dict[str, str 
     return found
 
 
-class Encoder:
-    """`tokenizer.json` + a max length. `encode(texts)` gives int64 tensors padded to the longest text."""
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
-    def __init__(self, tokenizer_dir: str | Path, max_len: int = 64) -> None:
-        from tokenizers import Tokenizer
+
+class Encoder:
+    """A checkpoint's tokenizer (as transformers runs it, edgecore.tokenizer) + a max length. `encode(texts)` gives
+    int64 tensors padded to the longest text: input_ids, attention_mask and, when `inputs` names it, token_type_ids.
+
+    `inputs` are the tensors the model takes; the default, input_ids + attention_mask, is what the recurrent
+    students take. Given `model` (a Hugging Face classifier), they are what the tokenizer returns
+    (its model_input_names) and the model's forward accepts, as Optimum's exports do: BERT, ELECTRA and
+    DeBERTa take token_type_ids, RoBERTa, DistilBERT and MPNet do not.
+    """
+
+    def __init__(self, tokenizer_dir: str | Path, max_len: int = 64, inputs: tuple[str, ...] = ("input_ids", "attention_mask"),
+                 model: torch.nn.Module | None = None) -> None:
+        from edgecore.tokenizer import load_tokenizer
 
         self.dir = Path(tokenizer_dir)
-        path = self.dir / "tokenizer.json"
-        if not path.is_file():
-            raise CheckpointError(f"no tokenizer.json in {self.dir}; a checkpoint needs the tokenizer it was trained with "
-                                  f"(tokenizer.save_pretrained(dir) writes it)")
-        self.tokenizer = Tokenizer.from_file(str(path))
+        loaded = load_tokenizer(self.dir)
+        if model is not None:
+            import inspect
+
+            accepted = inspect.signature(model.forward).parameters
+            inputs = tuple(n for n in loaded.input_names if n in accepted)
+        if "input_ids" not in inputs or "attention_mask" not in inputs or set(inputs) - set(MODEL_INPUTS):
+            raise CheckpointError(f"model inputs must be input_ids, attention_mask and optionally token_type_ids (got {list(inputs)})")
+        self.tokenizer = loaded.tokenizer
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_len)
         self.max_len = max_len
-        spec = json.loads(path.read_text(encoding="utf-8"))
+        self.inputs = tuple(n for n in MODEL_INPUTS if n in inputs)
+        spec = loaded.spec
         normalizer = spec.get("normalizer") or {}
         tokens = special_tokens(self.dir, spec, self.tokenizer)
         ids = {role: (self.tokenizer.token_to_id(tok) if tok is not None else None) for role, tok in tokens.items()}
@@ -95,24 +113,43 @@ class Encoder:
             max_len=max_len, lowercase=_lowercases(normalizer), pad_id=ids["pad"] if ids["pad"] is not None else 0,
             vocab_size=self.tokenizer.get_vocab_size(), cls_token=tokens["cls"], sep_token=tokens["sep"], unk_token=tokens["unk"],
             pad_token=tokens["pad"], mask_token=tokens["mask"], model=str((spec.get("model") or {}).get("type", "WordPiece")),
-            cls_id=ids["cls"], sep_id=ids["sep"], unk_id=ids["unk"], mask_id=ids["mask"])
+            cls_id=ids["cls"], sep_id=ids["sep"], unk_id=ids["unk"], mask_id=ids["mask"], model_inputs=self.inputs,
+            tokenizer_class=loaded.tokenizer_class)
+
+    def with_inputs(self, inputs: tuple[str, ...]) -> Encoder:
+        """The same tokenizer feeding a model that takes `inputs` (a recurrent student of a BERT teacher: no token types)."""
+        import copy
+        from dataclasses import replace
+
+        other = copy.copy(self)
+        other.inputs = tuple(n for n in MODEL_INPUTS if n in inputs)
+        other.settings = replace(self.settings, model_inputs=other.inputs)
+        return other
 
     def ids(self, texts: list[str]) -> list[list[int]]:
         """Token ids per text, truncated to max_len (with [CLS] ... [SEP]), unpadded."""
         return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
 
-    def pad(self, ids: list[list[int]], to: int | None = None) -> dict[str, torch.Tensor]:
-        """Right-pad to the longest (or to `to`): input_ids and attention_mask, int64, (B, T)."""
+    def pad(self, ids: list[list[int]], to: int | None = None, type_ids: list[list[int]] | None = None) -> dict[str, torch.Tensor]:
+        """Right-pad to the longest (or to `to`): input_ids and attention_mask, int64, (B, T), and token_type_ids
+        (0 where `type_ids` gives none) when the model takes them."""
         width = to or max(len(x) for x in ids)
         input_ids = np.full((len(ids), width), self.settings.pad_id, dtype=np.int64)
         mask = np.zeros((len(ids), width), dtype=np.int64)
+        types = np.zeros((len(ids), width), dtype=np.int64)
         for i, row in enumerate(ids):
             input_ids[i, : len(row)] = row
             mask[i, : len(row)] = 1
-        return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
+            if type_ids is not None:
+                types[i, : len(row)] = type_ids[i]
+        out = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
+        if "token_type_ids" in self.inputs:
+            out["token_type_ids"] = torch.from_numpy(types)
+        return out
 
     def encode(self, texts: list[str], pad_to: int | None = None) -> dict[str, torch.Tensor]:
-        return self.pad(self.ids(texts), pad_to)
+        encodings = self.tokenizer.encode_batch(list(texts))
+        return self.pad([e.ids for e in encodings], pad_to, [e.type_ids for e in encodings])
 
     def encode_np(self, texts: list[str], pad_to: int | None = None) -> dict[str, np.ndarray]:
         """`encode` as numpy arrays: the feeds ONNX Runtime, LiteRT and Core ML runners take."""

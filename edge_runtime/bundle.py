@@ -136,20 +136,31 @@ class Bundle:
         return tok
 
     def encode(self, texts: list[str], pad_to: int | None = None, tokenizer=None) -> dict[str, np.ndarray]:
-        """int64 input_ids / attention_mask (B, T), right-padded to the longest text or to `pad_to`."""
+        """int64 input_ids / attention_mask (B, T), right-padded with the tokenizer's pad id to the longest text or to
+        `pad_to`, and token_type_ids when the bundle's models take them (manifest tokenizer.model_inputs)."""
         tok = tokenizer or self.tokenizer()
-        return pad_ids([e.ids for e in tok.encode_batch(list(texts))], int(self.manifest["tokenizer"].get("pad_id", 0)), pad_to)
+        encodings = tok.encode_batch(list(texts))
+        settings = self.manifest["tokenizer"]
+        types = [e.type_ids for e in encodings] if "token_type_ids" in settings.get("model_inputs", ()) else None
+        return pad_ids([e.ids for e in encodings], int(settings.get("pad_id", 0)), pad_to, types)
 
 
-def pad_ids(ids: list[list[int]], pad_id: int = 0, pad_to: int | None = None) -> dict[str, np.ndarray]:
+def pad_ids(ids: list[list[int]], pad_id: int = 0, pad_to: int | None = None, type_ids: list[list[int]] | None = None) -> dict[str, np.ndarray]:
+    """Right-pad token ids into (B, T) int64 input_ids and attention_mask (+ token_type_ids when `type_ids` are given)."""
     width = pad_to or max(len(x) for x in ids)
     input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(ids), width), dtype=np.int64)
+    types = np.zeros((len(ids), width), dtype=np.int64)
     for i, row in enumerate(ids):
         row = row[:width]
         input_ids[i, : len(row)] = row
         mask[i, : len(row)] = 1
-    return {"input_ids": input_ids, "attention_mask": mask}
+        if type_ids is not None:
+            types[i, : len(row)] = type_ids[i][:width]
+    out = {"input_ids": input_ids, "attention_mask": mask}
+    if type_ids is not None:
+        out["token_type_ids"] = types
+    return out
 
 
 def extract_zip(path: Path) -> Path:

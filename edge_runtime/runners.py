@@ -59,11 +59,14 @@ class TorchRunner:
     """
 
     def __init__(self, model, threads: int = 1, name: str = "pytorch") -> None:
+        import inspect
+
         import torch
 
         self.model = model.eval()
         self.threads = threads
-        self.input_names = ("input_ids", "attention_mask")
+        accepted = inspect.signature(model.forward).parameters
+        self.input_names = tuple(n for n in ("input_ids", "attention_mask", "token_type_ids") if n in accepted)
         self.info = RunnerInfo("pytorch", "fp32", threads, "torch-cpu", name)
         self._torch = torch
 
@@ -72,7 +75,7 @@ class TorchRunner:
         if torch.get_num_threads() != self.threads:
             torch.set_num_threads(self.threads)
         with torch.inference_mode():
-            out = self.model(**{n: torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.input_names})
+            out = self.model(**{n: torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.input_names if n in feeds})
         return getattr(out, "logits", out).float().numpy()
 
 

@@ -145,7 +145,11 @@ MANIFEST_SCHEMA = {
         "tokenizer": {"type": "object", "required": ["max_len"],
                       "properties": {"max_len": {"type": "integer", "minimum": 2, "maximum": 1048576},
                                      "pad_id": {"type": "integer", "minimum": 0}, "vocab_size": {"type": "integer", "minimum": 1},
-                                     "lowercase": {"type": "boolean"}}},
+                                     "lowercase": {"type": "boolean"},
+                                     **{f"{role}_id": {"type": ["integer", "null"], "minimum": 0} for role in ("cls", "sep", "unk", "mask")},
+                                     "model": {"enum": ["WordPiece", "BPE", "Unigram", "WordLevel"]},
+                                     "model_inputs": {"type": "array", "minItems": 2, "uniqueItems": True,
+                                                      "items": {"enum": ["input_ids", "attention_mask", "token_type_ids"]}}}},
         "models": {"type": "array", "minItems": 1, "maxItems": 64, "items": {
             "type": "object", "required": ["file", "format", "precision"],
             "properties": {"file": _REL_PATH, "format": {"enum": list(EXPORT_FORMATS)}, "precision": {"enum": list(ALL_PRECISIONS)},

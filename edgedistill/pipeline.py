@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edgecore import ConfigError, atomic_write, prepare_output_dir
+from edgecore.tokenizer import RNN_INPUTS
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ def _students(out: Path, profile: DemoProfile, config: DemoConfig, dataset, teac
     from distill import RNNStudentConfig, TrainConfig, save_student
     from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
 
-    encoder = teacher.encoder
+    encoder = teacher.encoder.with_inputs(RNN_INPUTS)
     keep_ids = select_vocabulary(encoder, dataset.train.texts, profile.min_count)
     embeddings = teacher_word_embeddings(teacher.model)
     if profile.embed_dim < embeddings.shape[1]:
@@ -197,10 +198,12 @@ def _export(out: Path, dataset, teacher, student, console) -> dict:
     sample = encoder.encode(check_texts[:2])
     validate = [encoder.encode(check_texts[i:i + 16]) for i in range(0, len(check_texts), 16)]
     validate_np = [{k: v.numpy() for k, v in f.items()} for f in validate]
+    rnn = [{k: v for k, v in f.items() if k in RNN_INPUTS} for f in (sample, *validate)]
     art_dir = out / "artifacts"
     meta = {"edgedistill.labels": json.dumps(list(dataset.label_names)), "edgedistill.max_len": str(encoder.max_len)}
-    s_fp32 = to_onnx(student, sample, art_dir / "bilstm-distilled.fp32.onnx", OnnxConfig(), meta, validate, force=True)
-    s_int8 = quantize_onnx(s_fp32, art_dir / "bilstm-distilled.int8.onnx", QuantConfig("int8"), validate_with=validate_np, force=True)
+    s_fp32 = to_onnx(student, rnn[0], art_dir / "bilstm-distilled.fp32.onnx", OnnxConfig(), meta, rnn[1:], force=True)
+    s_int8 = quantize_onnx(s_fp32, art_dir / "bilstm-distilled.int8.onnx", QuantConfig("int8"),
+                           validate_with=[{k: v.numpy() for k, v in f.items()} for f in rnn[1:]], force=True)
     t_fp32 = to_onnx(teacher.model, sample, art_dir / "teacher.fp32.onnx", OnnxConfig(), meta, validate, force=True)
     calibration = [encoder.encode_np([t]) for t in dataset.train.texts[:200]]   # SmoothQuant's
     t_int8 = quantize_onnx(t_fp32, art_dir / "teacher.int8.onnx", QuantConfig("int8", transformer=True, smooth="auto", nbits=TEACHER_NBITS),
@@ -250,7 +253,7 @@ def _bundle(out: Path, dataset, teacher, s_int8, s_int8_report) -> Path:
     from export import BundleConfig, write_bundle
 
     return write_bundle(out / "bundle", [s_int8], teacher.path,
-                        BundleConfig("bilstm-distilled", dataset.label_names, asdict(teacher.encoder.settings),
+                        BundleConfig("bilstm-distilled", dataset.label_names, asdict(teacher.encoder.with_inputs(RNN_INPUTS).settings),
                                      f"BiLSTM distilled from {Path(teacher.metrics.get('base', 'teacher')).name} on {dataset.name}"),
                         parity={"data": dataset.name, "split": "test", **s_int8_report.to_dict(max_flips=20)}, force=True)
 
@@ -346,7 +349,8 @@ def _cached_student(name, dataset, teacher, student_cfg, train_cfg, train_logits
         try:
             model, meta = load_student(path)
             result = TrainResult(**meta["result"])
-            test_acc = accuracy(model, teacher.encoder.ids(dataset.test.texts), dataset.test.labels, teacher.encoder.pad)
+            encoder = teacher.encoder.with_inputs(RNN_INPUTS)
+            test_acc = accuracy(model, encoder.ids(dataset.test.texts), dataset.test.labels, encoder.pad)
             if abs(test_acc - meta["test_accuracy"]) < 1e-9:   # the cached weights are the ones that scored this
                 return StudentRun(name, model, meta["trained_on"], result, test_acc), True
         except Exception:

@@ -72,7 +72,7 @@ def write_bundle(out_dir: str | Path, models: list[Artifact], tokenizer_dir: str
         for name in TOKENIZER_FILES:
             if (tokenizer_dir / name).is_file():
                 shutil.copyfile(tokenizer_dir / name, tmp / name)
-        _align_tokenizer_json(tmp / "tokenizer.json", int(config.tokenizer["max_len"]))
+        _runtime_tokenizer_json(tokenizer_dir, tmp / "tokenizer.json", int(config.tokenizer["max_len"]))
         if not (tmp / "vocab.txt").is_file():
             _derive_vocab_txt(tmp / "tokenizer.json", tmp / "vocab.txt")
         (tmp / "labels.txt").write_text("\n".join(config.labels) + "\n", encoding="utf-8")
@@ -104,13 +104,17 @@ def _derive_vocab_txt(tokenizer_json: Path, out: Path) -> None:
     out.write_text("".join(f"{token}\n" for token, _ in by_id), encoding="utf-8")
 
 
-def _align_tokenizer_json(path: Path, max_len: int) -> None:
-    """Make tokenizer.json say what the manifest says: truncate to max_len and do not pad.
+def _runtime_tokenizer_json(tokenizer_dir: Path, path: Path, max_len: int) -> None:
+    """The bundle's tokenizer.json is the pipeline transformers runs for the checkpoint (edgecore.tokenizer: e.g.
+    AlbertTokenizer's lowercasing normaliser, which its tokenizer.json on disk may lack), truncating to max_len and
+    not padding, as the manifest says.
 
     A base model's file often carries its own settings (all-MiniLM-L6-v2: pad and truncate to 128), and
     an app that loads tokenizer.json as it is would then feed 128 ids to a model checked at 64.
     """
-    spec = json.loads(path.read_text(encoding="utf-8"))
+    from edgecore.tokenizer import load_tokenizer
+
+    spec = load_tokenizer(tokenizer_dir).spec
     spec["truncation"] = {"direction": "Right", "max_length": max_len, "strategy": "LongestFirst", "stride": 0}
     spec["padding"] = None
     path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")

@@ -158,7 +158,7 @@ def distill_peer(teacher, ds, work: Path, peers: Path, logs: Path, seeds: int, e
     write_student_data(data, train_ids=enc.ids(train_texts), train_labels=train_labels, train_logits=logits[:len(train_texts)],
                        dev_ids=enc.ids(ds.dev.texts), dev_labels=ds.dev.labels, keep=keep,
                        embeddings=teacher_word_embeddings(teacher.model).numpy(), student=student,
-                       unk_id=enc.tokenizer.token_to_id("[UNK]"), pad_id=enc.settings.pad_id)
+                       unk_id=enc.settings.unk_id, pad_id=enc.settings.pad_id)
     runs, tb = [], [peers / "bin" / "python", HERE / "textbrewer_distill.py", data, teacher.path]
     jobs = [(trainer, seed) for seed in range(seeds) for trainer in ("edgedistill", "textbrewer")] + [("textbrewer-cached", 0)] * cached_peer
     for trainer, seed in jobs:

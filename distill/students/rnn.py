@@ -158,13 +158,14 @@ class RNNStudent(nn.Module):
             self.embed.weight.copy_(weight)
 
     def prune_vocabulary(self, keep_ids: list[int], unk_id: int) -> None:
-        """Keep only the embedding rows of `keep_ids` (sorted tokenizer ids); every other id reads [UNK]'s row.
+        """Keep only the embedding rows of `keep_ids` (sorted tokenizer ids); every other id reads the row of
+        `unk_id` (the tokenizer's unknown token, whatever its name and id).
 
         Call on a model built with tokenizer_vocab_size set and vocab_size == len(keep_ids), after copying
         a full-size table in with `init_embeddings(..., keep_ids=...)` or before training from scratch.
         """
         if self.vocab_map is None or len(keep_ids) != self.config.vocab_size or unk_id not in keep_ids:
-            raise ConfigError(f"prune_vocabulary needs tokenizer_vocab_size set, vocab_size == len(keep_ids) ({len(keep_ids)}) and [UNK] ({unk_id}) kept")
+            raise ConfigError(f"prune_vocabulary needs tokenizer_vocab_size set, vocab_size == len(keep_ids) ({len(keep_ids)}) and the unknown token ({unk_id}) kept")
         row_of = {tid: row for row, tid in enumerate(keep_ids)}
         mapping = torch.full((self.config.tokenizer_vocab_size,), row_of[unk_id], dtype=torch.int32)
         mapping[torch.tensor(keep_ids)] = torch.arange(len(keep_ids), dtype=torch.int32)

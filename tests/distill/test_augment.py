@@ -40,7 +40,7 @@ def test_vocabulary_pruning_keeps_logits_of_seen_tokens(encoder, sentences):
     table = torch.randn(encoder.settings.vocab_size, 16)
     cfg = RNNStudentConfig(vocab_size=encoder.settings.vocab_size, embed_dim=16, hidden=8, head_hidden=8)
     full = build_rnn_student(cfg, table).eval()
-    pruned = build_rnn_student(cfg, table, keep_ids=keep).eval()
+    pruned = build_rnn_student(cfg, table, keep_ids=keep, unk_id=encoder.settings.unk_id).eval()
     shared = {k: v for k, v in full.state_dict().items() if not k.startswith("embed")}
     pruned.load_state_dict(shared, strict=False)
     assert pruned.embed.weight.shape[0] == len(keep) < encoder.settings.vocab_size / 5

@@ -35,7 +35,7 @@ WORKER = textwrap.dedent('''
     config = TransformerDistillConfig(epochs=3, batch_size=8, lr=2e-3, warmup=0.0)   # 41 rows: each epoch ends on a 1-row batch
     result = distill_transformer(student, teacher.model, train_set, ids[:16], labels[:16].tolist(), teacher.encoder.pad, config, ctx)
     rnn = RNNStudent(RNNStudentConfig(vocab_size=teacher.encoder.settings.vocab_size, embed_dim=8, hidden=8, head_hidden=8))
-    rnn_result = train_data_parallel(rnn, train_set, ids[:16], labels[:16].tolist(), teacher.encoder.pad,
+    rnn_result = train_data_parallel(rnn, train_set, ids[:16], labels[:16].tolist(), teacher.encoder.with_inputs(("input_ids", "attention_mask")).pad,
                                      TrainConfig(loss="kl", epochs=2, batch_size=8), out_dir + "/rnn-ckpt", ctx)
     record = {"rank": ctx.rank, "world": ctx.world_size, "hit": hit, "logits": logits.tolist(),
               "step_losses": result.step_losses["distil"], "history": result.history,
