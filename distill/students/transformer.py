@@ -118,19 +118,76 @@ def student_bert_config(teacher_model: torch.nn.Module, config: TransformerStude
     )
 
 
+_DROPOUTS = {"hidden_dropout_prob": "dropout", "dropout": "dropout", "mlp_dropout": "dropout", "embedding_dropout": "dropout",
+             "attention_probs_dropout_prob": "attention_dropout", "attention_dropout": "attention_dropout"}
+
+
+def _layer_count_field(config) -> str:
+    """The config.json key of the depth (DistilBERT's n_layers; `config.num_hidden_layers` reads it in every family)."""
+    return "n_layers" if "n_layers" in config.to_dict() else "num_hidden_layers"
+
+
+def student_config(teacher_model: torch.nn.Module, config: TransformerStudentConfig):
+    """The student's config. A BERT teacher's (BertConfig) may be narrower (student_bert_config); any other family
+    (DistilBERT, RoBERTa, XLM-R, ALBERT, DeBERTa-v2, MPNet, ModernBERT, ELECTRA) gives a same-family student with
+    fewer layers at the teacher's width (DistilBERT-style), its blocks taken from the teacher or random.
+
+    >>> student_config(roberta_teacher, TransformerStudentConfig(layers=2)).num_hidden_layers  # doctest: +SKIP
+    2
+    """
+    from transformers import BertConfig, PretrainedConfig
+
+    t = getattr(teacher_model, "config", None)
+    if not isinstance(t, PretrainedConfig):
+        raise UnsupportedError(f"Transformer students are built from a Hugging Face Transformer teacher; this teacher is a "
+                               f"{type(teacher_model).__name__}. Use a Hugging Face classifier teacher, or a bilstm/gru student")
+    if isinstance(t, BertConfig):
+        return student_bert_config(teacher_model, config)
+    family = getattr(t, "model_type", type(teacher_model).__name__)
+    width = getattr(t, "hidden_size", None) or getattr(t, "dim", None)
+    if config.init == "embeddings" or (config.hidden is not None and config.hidden != width) or config.heads is not None:
+        raise ConfigError(f"narrower (TinyBERT-style) students are built for BERT teachers; a {family} teacher gives same-width students "
+                          f"with fewer layers: drop hidden/heads and init='embeddings', or train a bilstm/gru student")
+    intermediate = getattr(t, "intermediate_size", None) or getattr(t, "hidden_dim", None)
+    if config.intermediate is not None and config.intermediate != intermediate:
+        raise ConfigError(f"a {family} student keeps the teacher's feed-forward width {intermediate} (got intermediate={config.intermediate})")
+    field = _layer_count_field(t)
+    teacher_layers = t.num_hidden_layers
+    if config.init == "teacher" and config.layers > teacher_layers:
+        raise ConfigError(f"a teacher-init student can have at most the teacher's {teacher_layers} layers (got {config.layers})")
+    if config.teacher_layers is not None and max(config.teacher_layers) > teacher_layers:
+        raise ConfigError(f"teacher_layers {list(config.teacher_layers)} go past the teacher's {teacher_layers} blocks")
+    fields = t.to_dict()
+    fields[field] = config.layers
+    if isinstance(fields.get("layer_types"), list):   # ModernBERT: one attention type per layer, derived again for the new depth
+        fields["layer_types"] = None
+    for name, source in _DROPOUTS.items():
+        if isinstance(fields.get(name), float):
+            fields[name] = getattr(config, source)
+    return type(t).from_dict(fields)
+
+
 def build_transformer_student(teacher_model: torch.nn.Module, config: TransformerStudentConfig = TransformerStudentConfig(),
                               seed: int = 0):
-    """A BertForSequenceClassification student initialised from `teacher_model` as `config.init` says.
+    """A student of the teacher's family (BertForSequenceClassification for a BERT teacher) initialised from
+    `teacher_model` as `config.init` says.
 
     >>> student = build_transformer_student(teacher.model, TransformerStudentConfig(layers=3))  # doctest: +SKIP
     >>> student.config.num_hidden_layers                                                        # doctest: +SKIP
     3
     """
-    from transformers import BertForSequenceClassification
+    from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
-    bert_config = student_bert_config(teacher_model, config)
+    cfg = student_config(teacher_model, config)   # refuses a teacher that cannot lend its shape, before any weights move
+    if not isinstance(cfg, BertConfig):
+        torch.manual_seed(seed)
+        student = AutoModelForSequenceClassification.from_config(cfg)
+        if config.init == "teacher":
+            layers = config.teacher_layers or every_other_layer(teacher_model.config.num_hidden_layers, config.layers)
+            copy_family_layers(student, teacher_model, layers)
+        return student.eval()
     torch.manual_seed(seed)
-    student = BertForSequenceClassification(bert_config)
+    student = BertForSequenceClassification(cfg)
     if config.init == "teacher":
         layers = config.teacher_layers or every_other_layer(teacher_model.config.num_hidden_layers, config.layers)
         copy_teacher_layers(student, teacher_model, layers)
@@ -158,6 +215,35 @@ def copy_teacher_layers(student, teacher_model, teacher_layers: tuple[int, ...])
     if student.bert.pooler is not None and teacher_model.bert.pooler is not None:
         student.bert.pooler.load_state_dict(teacher_model.bert.pooler.state_dict())
     student.classifier.load_state_dict(teacher_model.classifier.state_dict())
+
+
+def _block_list(model, count: int) -> str | None:
+    """The dotted name of the model's ModuleList of `count` Transformer blocks (None when blocks are shared: ALBERT)."""
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.ModuleList) and len(module) == count and name.rsplit(".", 1)[-1] in ("layer", "layers"):
+            return name
+    return None
+
+
+@torch.no_grad()
+def copy_family_layers(student, teacher_model, teacher_layers: tuple[int, ...]) -> None:
+    """Any family: every weight outside the block list copied as it is, teacher blocks `teacher_layers` (1-based) ->
+    student blocks 1..n. ALBERT shares one block across depth, so its student copies everything."""
+    import re
+
+    blocks = _block_list(teacher_model, teacher_model.config.num_hidden_layers)
+    teacher_state = {k: v for k, v in teacher_model.state_dict().items() if ".adapter." not in f".{k}"}
+    pattern = re.compile(rf"^{re.escape(blocks)}\.(\d+)\.") if blocks else None
+    state = {}
+    for key in student.state_dict():
+        source = key
+        match = pattern.match(key) if pattern else None
+        if match:
+            source = f"{blocks}.{teacher_layers[int(match.group(1))] - 1}.{key[match.end():]}"
+        if source not in teacher_state:
+            raise ConfigError(f"the student's {key} has no counterpart {source} in the teacher; use init='random'")
+        state[key] = teacher_state[source]
+    student.load_state_dict(state, strict=True)
 
 
 def ffn_keep(w_in: torch.Tensor, w_out: torch.Tensor, width: int) -> torch.Tensor:

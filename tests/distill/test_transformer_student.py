@@ -134,8 +134,8 @@ def test_config_errors_say_what_works(kwargs, message):
         build_transformer_student(_teacher(), TransformerStudentConfig(**kwargs))
 
 
-def test_non_bert_teacher_is_refused():
-    with pytest.raises(UnsupportedError, match="BERT-family"):
+def test_a_teacher_that_is_not_a_transformer_is_refused():
+    with pytest.raises(UnsupportedError, match="built from a Hugging Face Transformer teacher; this teacher is a RNNStudent"):
         build_transformer_student(RNNStudent(RNNStudentConfig(vocab_size=10, embed_dim=4, hidden=4)), TransformerStudentConfig())
 
 
