@@ -23,6 +23,7 @@ from edgecore.errors import (
 from edgedistill.api import (
     BenchConfig,
     BenchReport,
+    Columns,
     DistillConfig,
     DistillResult,
     ExportConfig,
@@ -39,7 +40,7 @@ from edgedistill.api import (
 )
 
 __all__ = [
-    "BenchConfig", "BenchReport", "CheckpointError", "ConfigError", "DataError", "DistillConfig", "DistillResult",
+    "BenchConfig", "BenchReport", "CheckpointError", "Columns", "ConfigError", "DataError", "DistillConfig", "DistillResult",
     "EdgedistillError", "ExportConfig", "ExportResult", "FinetuneConfig", "IntegrityError", "OutputExistsError",
     "ParityConfig", "ParityError", "ParityResult", "TeacherResult", "UnsupportedError",
     "bench", "distill", "export_checkpoint", "finetune_teacher", "parity",

@@ -9,25 +9,19 @@ from __future__ import annotations
 import shutil
 from dataclasses import asdict
 
-from edgecore import DataError, UnsupportedError
-
-
-def _check_labels(ds, teacher) -> None:
-    if len(ds.label_names) != len(teacher.label_names):
-        raise UnsupportedError(f"data {ds.name} has {len(ds.label_names)} labels but the teacher has {len(teacher.label_names)}; use data with the teacher's labels")
-    if list(ds.label_names) != list(teacher.label_names):
-        raise DataError(f"data labels {list(ds.label_names)} differ from the teacher's {list(teacher.label_names)}; their order must match")
+from edgecore.tokenizer import RNN_INPUTS
 
 
 def run_distill(req, console=None) -> dict:
     """Train the student `req` (an edgedistill.DistillConfig) describes and save it; returns its metrics."""
-    from distill import load_dataset, load_teacher
+    from distill import align_labels, load_teacher
     from distill.distributed import barrier, current
+    from edgedistill._data import single_sentence_task
 
     ctx = current()
+    ds = single_sentence_task(req.columns.load(req.data), "distill")   # a bad data file fails before the teacher loads
     teacher = load_teacher(req.teacher)
-    ds = load_dataset(req.data)
-    _check_labels(ds, teacher)
+    ds = align_labels(ds, teacher.label_names, model=f"the teacher {req.teacher}")
     run, metrics, save = (_transformer if req.student == "transformer" else _rnn)(req, teacher, ds)
     metrics = {"kind": req.student, "test_accuracy": run.test_accuracy, "teacher_test_accuracy": teacher.metrics.get("test_accuracy"),
                "best_dev_accuracy": run.result.best_dev_accuracy, "steps": run.result.steps, "seconds": round(run.result.seconds, 1),
@@ -50,7 +44,7 @@ def _rnn(req, teacher, ds):
                             bf16=req.bf16, **({"lr": req.lr} if req.lr is not None else {}))
     logits = sharded_teacher_logits(teacher, ds.train.texts)[0] if train_cfg.uses_teacher else None
     extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed) if train_cfg.uses_teacher else ([], None)
-    enc = teacher.encoder
+    enc = teacher.encoder.with_inputs(RNN_INPUTS)
     keep = select_vocabulary(enc, ds.train.texts + extra, req.min_count) if req.prune_vocab else None
     table = teacher_word_embeddings(teacher.model)
     if req.embed_dim:
@@ -74,7 +68,7 @@ def _rnn(req, teacher, ds):
 def _transformer(req, teacher, ds):
     """DistilBERT-style (teacher width: every other teacher block copied in) or TinyBERT-style (narrower)."""
     from distill import transfer_set
-    from distill.students.transformer import count_parameters, save_transformer_student, student_bert_config
+    from distill.students.transformer import count_parameters, save_transformer_student, student_config
     from distill.transformer_trainer import train_transformer_student, transformer_recipe
 
     options = {"temperature": _or(req.temperature, 2.0), "kl_weight": req.alpha, "epochs": _or(req.epochs, 3),
@@ -84,14 +78,15 @@ def _transformer(req, teacher, ds):
     student_cfg, distill_cfg = transformer_recipe(teacher.model, layers=_or(req.layers, 3), hidden=req.hidden, matches=req.matches,
                                                   method=req.method, intermediate=req.intermediate, stage1_epochs=req.stage1_epochs,
                                                   stage1_lr=req.stage1_lr, **options)
-    student_bert_config(teacher.model, student_cfg)   # a shape the teacher cannot lend fails now, before any logits
+    student_config(teacher.model, student_cfg)   # a shape the teacher cannot lend fails now, before any logits
     extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed)
     run = train_transformer_student(req.student, ds, teacher, student_cfg, distill_cfg, seed=req.seed,
                                     extra_texts=extra, extra_logits=extra_logits)
     embedding = sum(p.numel() for n, p in run.model.named_parameters() if ".embeddings." in n)
     params = count_parameters(run.model)
     metrics = {"transfer_sentences": len(ds.train) + len(extra), "method": distill_cfg.method, "layers": student_cfg.layers,
-               "hidden": run.model.config.hidden_size, "intermediate": run.model.config.intermediate_size, "params": params, "params_non_embedding": params - embedding,
+               "hidden": getattr(run.model.config, "hidden_size", None) or run.model.config.dim,
+               "intermediate": getattr(run.model.config, "intermediate_size", None) or run.model.config.hidden_dim, "params": params, "params_non_embedding": params - embedding,
                "matches": run.result.matches}
 
     def save(all_metrics: dict) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecore import CheckpointError, ConfigError, DataError, check_writable
+from edgecore import CheckpointError, ConfigError, DataError, OutputExistsError, check_writable
 from edgecore.formats import SHIP_ORDER
 
 
@@ -32,10 +32,9 @@ def load_checkpoint(path: Path):
         teacher = load_teacher(path)
         model_vocab = teacher.model.config.vocab_size
         result = teacher.model, teacher.encoder, teacher.label_names, "transformer"
-    tokenizer_vocab = result[1].settings.vocab_size
-    if tokenizer_vocab > model_vocab:
-        raise CheckpointError(f"{path}/tokenizer.json has {tokenizer_vocab} tokens but the model embeds only {model_vocab}; "
-                              f"put the tokenizer the model was trained with beside it")
+    from distill.hf_check import check_tokenizer_fits
+
+    check_tokenizer_fits(path, result[1].settings.vocab_size, model_vocab)
     return result
 
 
@@ -97,11 +96,28 @@ class _Job:
         return [{k: v.numpy() for k, v in f.items()} for f in self.validate]
 
 
+def _attempt(fn, *args, **kwargs):
+    """fn(*args, **kwargs) or the exception it raised: one format or precision failing leaves the others standing."""
+    try:
+        return fn(*args, **kwargs)
+    except (ConfigError, OutputExistsError):
+        raise   # the user's settings are wrong (a keep_fp32 pattern matching nothing, a bucket too short): fix, not skip
+    except Exception as e:   # converters raise anything (NotImplementedError, RuntimeError, their own types)
+        return e
+
+
+def _failure(e: Exception) -> str:
+    first = str(e).splitlines()[0] if str(e) else ""
+    return f"conversion failed: {type(e).__name__}: {first[:300]}"
+
+
 def _export_onnx(job: _Job) -> dict:
     from export import OnnxConfig, QuantConfig, quantize_onnx, to_onnx
 
     cfg = job.config
-    fp32 = to_onnx(job.model, job.sample, job.tmp / "model.fp32.onnx", OnnxConfig(), job.meta, job.validate)
+    fp32 = _attempt(to_onnx, job.model, job.sample, job.tmp / "model.fp32.onnx", OnnxConfig(), job.meta, job.validate)
+    if isinstance(fp32, Exception):
+        return {p: fp32 for p in cfg.precisions}
     arts = {"fp32": fp32}
     nbits = _nbits_patterns(cfg, job.kind, fp32.path) if "int8" in cfg.precisions else ()
     for p in cfg.precisions:
@@ -109,7 +125,7 @@ def _export_onnx(job: _Job) -> dict:
             continue
         q_cfg = QuantConfig(p, transformer=job.kind == "transformer", keep_fp32=() if p == "fp16" else _keep_patterns(cfg.keep_fp32),
                             smooth=job.smooth if p == "int8" else None, nbits=nbits if p == "int8" else ())
-        arts[p] = quantize_onnx(fp32, job.tmp / f"model.{p}.onnx", q_cfg, calibration=job.calibration, validate_with=job.validate_np)
+        arts[p] = _attempt(quantize_onnx, fp32, job.tmp / f"model.{p}.onnx", q_cfg, calibration=job.calibration, validate_with=job.validate_np)
     return arts
 
 
@@ -119,13 +135,15 @@ def _export_tflite(job: _Job) -> dict:
     cfg = job.config
     t_cfg = TFLiteConfig(buckets=cfg.buckets, recurrent=cfg.recurrent)
     meta = {**job.meta, "edgedistill.tokenizer": json.dumps(asdict(job.encoder.settings))}
-    fp32 = to_tflite(job.model, job.sample, job.tmp / "model.fp32.tflite", t_cfg, metadata=meta, validate_with=job.validate)
+    fp32 = _attempt(to_tflite, job.model, job.sample, job.tmp / "model.fp32.tflite", t_cfg, metadata=meta, validate_with=job.validate)
+    if isinstance(fp32, Exception):
+        return {p: fp32 for p in cfg.precisions}
     arts = {"fp32": fp32}
     calibration = job.calibration or [job.encoder.encode_np([t]) for t in job.train_texts[:100]]
     for p in cfg.precisions:
         if p != "fp32":
-            arts[p] = quantize_tflite(fp32, job.tmp / f"model.{p}.tflite", replace(t_cfg, precision=p),
-                                      calibration=calibration, validate_with=job.validate_np)
+            arts[p] = _attempt(quantize_tflite, fp32, job.tmp / f"model.{p}.tflite", replace(t_cfg, precision=p),
+                               calibration=calibration, validate_with=job.validate_np)
     return arts
 
 
@@ -137,8 +155,8 @@ def _export_coreml(job: _Job) -> dict:
         # non-strict below fp32: a package past its tolerance is kept here, then measured and left out like any other
         c_cfg = CoreMLConfig(p, labels=tuple(job.labels), tokenizer=asdict(job.encoder.settings), max_seq_len=job.encoder.max_len,
                              description=f"{job.kind} exported by edgedistill")
-        arts[p] = to_coreml(job.model, job.sample, job.tmp / f"model.{p}.mlpackage", c_cfg, metadata=job.meta,
-                            validate_with=job.validate, strict=(p == "fp32"))
+        arts[p] = _attempt(to_coreml, job.model, job.sample, job.tmp / f"model.{p}.mlpackage", c_cfg, metadata=job.meta,
+                           validate_with=job.validate, strict=(p == "fp32"))
     return arts
 
 
@@ -149,24 +167,24 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
     """Checkpoint -> each format's files -> parity on real sentences -> bundle of the files that passed.
 
     Returns (bundle folder or None, one row per file, sentences checked)."""
-    from distill import load_dataset
+    from distill import align_labels
     from distill.trainer import predict
     from edge_runtime import load, logits_for_texts, parity
+    from edgedistill._data import single_sentence_task
     from export import BundleConfig, write_bundle
 
     check_writable(config.out)
+    dataset = single_sentence_task(config.columns.load(config.data), "export")
     model, encoder, labels, kind = load_checkpoint(config.checkpoint)
-    dataset = load_dataset(config.data)
-    if len(dataset.label_names) != len(labels):
-        raise DataError(f"data {config.data} has {len(dataset.label_names)} labels, the checkpoint {len(labels)}; "
-                        f"validate on data with the checkpoint's labels")
+    dataset = align_labels(dataset, labels, model=f"the checkpoint {config.checkpoint}")
     texts, gold = dataset.test.texts[: config.validate], dataset.test.labels[: config.validate]
     source_logits = predict(model, encoder.ids(texts), encoder.pad)
     smooth = ("auto" if kind == "transformer" else None) if config.smooth is None else (None if config.smooth == "off" else config.smooth)
     calibration = None
     if "int8-static" in config.precisions or (smooth is not None and "int8" in config.precisions):
-        calibration = [encoder.encode_np([t]) for t in load_dataset(config.calibration or config.data).train.texts[:200]]
+        calibration = [encoder.encode_np([t]) for t in config.columns.load(config.calibration or config.data).train.texts[:200]]
     meta = {"edgedistill.labels": ",".join(labels), "edgedistill.max_len": str(encoder.max_len), "edgedistill.kind": kind}
+    family = str(getattr(model.config, "model_type", kind)) if kind == "transformer" else kind   # bert, roberta, ... or bilstm / gru
     rows, shipped, bundle = [], [], None
     with tempfile.TemporaryDirectory(prefix=".export-", dir=config.out.parent if config.out.parent.exists() else None) as tmp:
         job = _Job(config, model, encoder, labels, kind, texts, dataset.train.texts, Path(tmp), meta, calibration, smooth)
@@ -174,10 +192,14 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
             for p, art in EXPORTERS[fmt](job).items():
                 if p not in config.precisions:
                     continue
+                if isinstance(art, Exception):
+                    rows.append({"family": family, "format": fmt, "precision": p, "size_bytes": None, "passed": False, "agreement_with_source": None,
+                                 "max_abs_logit_diff": None, "accuracy": None, "source_accuracy": None, "failures": [_failure(art)]})
+                    continue
                 rep = parity(logits_for_texts(load(art.path), encoder.encode_np, texts), source_logits, source_logits, gold=gold,
                              texts=texts, fmt=fmt, precision=p, name=f"{config.checkpoint.name}/{fmt}/{p}")
                 art = replace(art, validation={**art.validation, "parity": rep.to_dict(max_flips=10)})
-                rows.append({"format": fmt, "precision": p, "size_bytes": art.size_bytes, "passed": rep.passed,
+                rows.append({"family": family, "format": fmt, "precision": p, "size_bytes": art.size_bytes, "passed": rep.passed,
                              "agreement_with_source": rep.agreement_with_source, "max_abs_logit_diff": rep.max_abs_logit_diff,
                              "accuracy": rep.accuracy, "source_accuracy": rep.source_accuracy, "failures": rep.failures})
                 if rep.passed:
@@ -196,24 +218,37 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
 def _export_table(config, rows: list[dict], sentences: int, data_name: str):
     from rich.table import Table
 
-    table = Table(title=f"{config.checkpoint} -> {config.out} (parity vs PyTorch on {sentences} {data_name} test sentences)")
+    family = rows[0]["family"] if rows else "?"
+    table = Table(title=f"{config.checkpoint} ({family}) -> {config.out} (parity vs PyTorch on {sentences} {data_name} test sentences)")
     for col in ("format", "precision", "size MB", "agreement", "max |Δlogit|", "accuracy", "shipped"):
         table.add_column(col)
+    fmt = lambda value, spec: "-" if value is None else format(value, spec)
     for r in rows:
-        table.add_row(r["format"], r["precision"], f"{r['size_bytes'] / 1e6:.2f}", f"{r['agreement_with_source']:.2%}",
-                      f"{r['max_abs_logit_diff']:.2g}", f"{r['accuracy']:.2%}",
+        table.add_row(r["format"], r["precision"], fmt(r["size_bytes"] and r["size_bytes"] / 1e6, ".2f"), fmt(r["agreement_with_source"], ".2%"),
+                      fmt(r["max_abs_logit_diff"], ".2g"), fmt(r["accuracy"], ".2%"),
                       "yes" if r["passed"] else f"[red]NO: {'; '.join(r['failures'])}[/]")
-    return table
+    matrix = Table(title="family x format (precisions shipped / failed)")
+    matrix.add_column("family")
+    formats = list(dict.fromkeys(r["format"] for r in rows))
+    for f in formats:
+        matrix.add_column(f)
+    cell = lambda f: " ".join(f"{r['precision']} {'ok' if r['passed'] else '[red]FAILED[/]'}" for r in rows if r["format"] == f)
+    matrix.add_row(family, *(cell(f) for f in formats))
+    from rich.console import Group
+
+    return Group(table, matrix)
 
 
-def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | None, console=None) -> dict:
+def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | None, console=None, columns=None) -> dict:
     """Every model in a bundle on a test split: agreement with the teacher, accuracy, flips (and drift vs source)."""
-    from distill import cached_teacher_logits, load_dataset, load_teacher
+    from distill import align_labels, cached_teacher_logits, load_teacher
     from distill.trainer import predict
     from edge_runtime import Bundle, load, logits_for_texts, parity
+    from edgedistill._data import Columns, single_sentence_task
 
     bundle = Bundle.open(bundle_path)
-    dataset = load_dataset(data)
+    dataset = single_sentence_task((columns or Columns()).load(data), "parity")
+    dataset = align_labels(dataset, tuple(bundle.labels), model=f"the bundle {bundle_path}")
     texts, gold = dataset.test.texts, dataset.test.labels
     if teacher.suffix == ".npy":
         if not teacher.is_file():

@@ -13,11 +13,12 @@ The CLI only parses flags into these configs and prints the results.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from edgecore import ConfigError, OutputExistsError, ParityError, UnsupportedError
 from edgecore.formats import ALL_PRECISIONS, EXPORT_FORMATS, check_precisions
+from edgedistill._data import Columns, single_sentence_task
 
 STUDENTS = ("bilstm", "gru", "transformer")
 LOSSES = ("mse", "kl", "ce")
@@ -70,7 +71,7 @@ def _data_path(data: str) -> Path | None:
 
 
 def _to_dict(obj) -> dict:
-    return {f.name: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+    return {f.name: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else asdict(v) if isinstance(v, Columns) else v)
             for f in fields(obj) for v in [getattr(obj, f.name)]}
 
 
@@ -80,7 +81,8 @@ def _to_dict(obj) -> dict:
 class FinetuneConfig:
     """Fine-tune a teacher classifier on a data set (cached by a hash of base weights, data and settings)."""
     out: Path
-    data: str = "movie-snippets"      # built-in name or a CSV path
+    data: str = "movie-snippets"      # built-in name, or a CSV/TSV/JSON Lines/JSON/Parquet file or datasets folder
+    columns: Columns = Columns()      # which columns hold text / pair / label (None: recognised by name)
     base: str = "minilm-l6"           # built-in base name or a Hugging Face model folder
     epochs: float = 2.0
     lr: float = 1e-4
@@ -114,7 +116,7 @@ def finetune_teacher(config: FinetuneConfig, console=None) -> TeacherResult:
     """
     import shutil
 
-    from distill import TeacherConfig, load_dataset
+    from distill import TeacherConfig
     from distill import finetune_teacher as _finetune
     from distill.distributed import init_distributed
     from edgecore import atomic_dir, check_writable, prepare_output_dir
@@ -126,7 +128,7 @@ def finetune_teacher(config: FinetuneConfig, console=None) -> TeacherResult:
     teacher_cfg = TeacherConfig(base=config.base, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                                 max_len=config.max_len, peft=config.peft)
     ctx = init_distributed()
-    teacher = _finetune(load_dataset(config.data), teacher_cfg)
+    teacher = _finetune(single_sentence_task(config.columns.load(config.data), "teacher finetune"), teacher_cfg)
     if ctx.is_main:
         with atomic_dir(config.out, force=True) as tmp:
             shutil.copytree(teacher.path, tmp, dirs_exist_ok=True)
@@ -142,6 +144,7 @@ class DistillConfig:
     out: Path
     student: str = "bilstm"                 # bilstm | gru | transformer
     data: str = "movie-snippets"
+    columns: Columns = Columns()            # which columns of `data` hold text / pair / label
     # what the student learns from
     loss: str = "mse"                       # bilstm/gru: mse (logits) | kl (soft targets) | ce (labels only)
     temperature: float | None = None        # None: 1 for bilstm/gru, 2 for transformer
@@ -243,6 +246,7 @@ class ExportConfig:
     precisions: tuple[str, ...] = ("fp32", "int8")
     data: str = "movie-snippets"                  # sentences parity is measured on (its test split)
     calibration: str | None = None                # int8-static / SmoothQuant calibration data (None: data)
+    columns: Columns = Columns()                  # which columns of `data` (and `calibration`) hold text / pair / label
     validate: int | None = None                   # parity on the first N test sentences (None: the whole test split)
     zip: bool = False                             # also write BUNDLE.zip
     force: bool = False
@@ -350,6 +354,7 @@ class BenchConfig:
     seq_len: int = 64
     mode: str = "fixed"                    # fixed | sentences | end-to-end
     data: str | None = None                # test sentences for the sentences / end-to-end modes
+    columns: Columns = Columns()           # which columns of `data` hold text / pair / label
     profile: str | None = None             # little | big: an approximation of a phone's cores
     cpus: tuple[int, ...] | None = None    # pin to these cores
     min_seconds: float = 0.0               # keep timing until this long has passed
@@ -422,9 +427,7 @@ def bench(config: BenchConfig, console=None) -> BenchReport:
 
     texts = None
     if config.data is not None:
-        from distill import load_dataset
-
-        texts = load_dataset(config.data).test.texts
+        texts = config.columns.load(config.data).test.texts
     run = bench_files(list(config.models), config.timing(), config.mode, texts, config.floors).to_dict()
     if console is not None:
         console.print(bench_rich_table(run))
@@ -439,6 +442,7 @@ class ParityConfig:
     bundle: Path                 # bundle folder or zip
     teacher: Path                # teacher folder, or a .npy of teacher logits for the test split
     data: str = "movie-snippets"
+    columns: Columns = Columns()  # which columns of `data` hold text / pair / label
     source: Path | None = None   # the checkpoint the bundle came from: adds logit drift and the tolerance check
 
     def __post_init__(self) -> None:
@@ -479,9 +483,9 @@ def parity(config: ParityConfig, console=None) -> ParityResult:
     """
     from edgedistill._export import bundle_parity
 
-    out = bundle_parity(config.bundle, config.teacher, config.data, config.source, console)
+    out = bundle_parity(config.bundle, config.teacher, config.data, config.source, console, config.columns)
     return ParityResult(Path(out["bundle"]), out["data"], out["sentences"], out["models"])
 
 
-__all__ = ["BenchConfig", "BenchReport", "DistillConfig", "DistillResult", "ExportConfig", "ExportResult", "FinetuneConfig",
+__all__ = ["BenchConfig", "BenchReport", "Columns", "DistillConfig", "DistillResult", "ExportConfig", "ExportResult", "FinetuneConfig",
            "ParityConfig", "ParityResult", "TeacherResult", "bench", "distill", "export_checkpoint", "finetune_teacher", "parity"]

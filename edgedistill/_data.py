@@ -1,0 +1,45 @@
+"""Where the data verbs read their table's columns, and which task shapes each verb takes today."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgecore import ConfigError, UnsupportedError
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where a user's table keeps its text, the second text of a sentence pair, and its label. None: recognised by name
+    (text/sentence/review/content; sentence1+sentence2, premise+hypothesis, question1+question2; label/labels/sentiment/target).
+
+    >>> ExportConfig(checkpoint="ckpt", out="bundle", data="reviews.tsv", columns=Columns(text="body", label="stars"))  # doctest: +SKIP
+    """
+    text: str | None = None
+    text_pair: str | None = None
+    label: str | None = None
+    delimiter: str | None = None          # CSV-like files: one character (else from the extension or the header)
+    label_separator: str | None = None    # multi-label cells of a CSV-like file, e.g. "|"
+
+    def __post_init__(self) -> None:
+        for name in ("text", "text_pair", "label", "label_separator"):
+            value = getattr(self, name)
+            if value is not None and not value.strip():
+                raise ConfigError(f"{name.replace('_', '-')} column name is empty; give a column name or leave it out to recognise it")
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise ConfigError(f"delimiter must be one character, e.g. ',' or '\\t' (got {self.delimiter!r})")
+
+    def load(self, data: str, split=None):
+        """The data set `data` names, read with these columns (distill.load_dataset)."""
+        from distill import SplitConfig, load_dataset
+
+        return load_dataset(data, split or SplitConfig(), text_column=self.text, text_pair_column=self.text_pair, label_column=self.label,
+                            delimiter=self.delimiter, label_separator=self.label_separator)
+
+
+def single_sentence_task(dataset, verb: str):
+    """`dataset` if it is single-sentence, single-label data; sentence pairs and multi-label data are refused by name."""
+    if dataset.has_pairs:
+        raise UnsupportedError(f"{verb} does not take sentence-pair data yet ({dataset.name}: columns {', '.join(dataset.columns)}); "
+                               f"give single-sentence data, or pass --text-column to use one side")
+    if dataset.multi_label:
+        raise UnsupportedError(f"{verb} does not take multi-label data yet ({dataset.name}); give data with one label per row")
+    return dataset
