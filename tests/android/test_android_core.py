@@ -91,6 +91,7 @@ def vectors(javac_job, bundle_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("android-vectors")
     t0 = time.perf_counter()
     summary = _load_tool("android_vectors").write_vectors(bundle_dir, out)
+    summary["families"] = _load_tool("family_vectors").write_family_vectors(bundle_dir, out)
     summary["wall_seconds"] = time.perf_counter() - t0
     return out, summary
 
@@ -141,7 +142,7 @@ def test_core_is_plain_java_without_android_imports():
 
 
 def test_vectors_cover_the_required_texts(vectors):
-    print(json.dumps({k: v for k, v in vectors[1].items() if k != "tokenizer"}))
+    print(json.dumps({k: v for k, v in vectors[1].items() if k not in ("tokenizer", "families")}))
     _, summary = vectors
     cats = summary["categories"]
     assert summary["texts"] >= 10_000
@@ -156,6 +157,32 @@ def test_java_tokenizer_equals_python_on_every_vector(junit, vectors):
     line = junit.parity_line("tokenizer")
     assert "mismatches=0" in line, line
     print(line)
+
+
+FAMILIES = ("bert", "mpnet", "roberta", "modernbert", "xlmr", "albert", "deberta", "bpe-variants", "wordlevel")
+
+
+def test_family_vectors_cover_every_family_texts_and_pairs(vectors):
+    families = vectors[1]["families"]
+    print(json.dumps(families, indent=1))
+    assert set(families["families"]) == set(FAMILIES)
+    for name, f in families["families"].items():
+        assert f["vectors"] >= 10_000 and f["pairs"] >= 4000 and f["truncated"] > 1000, (name, f)
+    models = {f["model"] for f in families["families"].values()}
+    assert models == {"WordPiece", "BPE", "Unigram", "WordLevel"}
+
+
+def test_java_tokenizers_equal_python_for_every_family(junit):
+    """Each family's encodings (singles and pairs: ids, type ids, truncation), its normalizer on whole texts,
+    the Unicode normalizers and ByteLevel classes on every code point, and the refusals."""
+    junit.assert_class_passed("PipelineParityTest", 6)
+    for name in FAMILIES:
+        line = junit.parity_line(f"family={name}")
+        assert "mismatches=0" in line and "vectors=" in line, (name, line)
+        print(line[:160])
+    lines = [ln for ln in junit.stdout.splitlines() if ln.startswith(("PARITY family_normalizer=", "PARITY pipeline_codepoints "))]
+    assert len(lines) >= 8 and all("mismatches=0" in ln for ln in lines), lines
+    print("\n".join(lines))
 
 
 def test_java_normalizer_and_pretokenizer_equal_python_on_every_code_point(junit):

@@ -93,7 +93,7 @@ public final class BenchmarkInstrumentation extends Instrumentation {
         BundleManifest.Model entry = pickModel(bundle.manifest(), arguments.getString("model"));
 
         long[] ids = arguments.getString("ids") != null ? BenchInput.parseIds(arguments.getString("ids"))
-                : BenchInput.fixedLength(bundle.tokenizer(), BenchInput.DEFAULT_TEXT, seqLen);
+                : BenchInput.fixedLength(bundle.textTokenizer(), BenchInput.DEFAULT_TEXT, seqLen);
         long[] mask = new long[ids.length];
         java.util.Arrays.fill(mask, 1L);
 

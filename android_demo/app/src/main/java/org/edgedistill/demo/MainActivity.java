@@ -96,7 +96,7 @@ public final class MainActivity extends Activity {
                 try {
                     EdgeBundle b = bundle;
                     long t0 = System.nanoTime();
-                    Encoding e = b.tokenizer().encode(text);
+                    Encoding e = b.textTokenizer().encode(text);
                     long[] ids = e.inputIds(e.length(), b.padId());
                     long[] mask = e.attentionMask(e.length());
                     long t1 = System.nanoTime();

@@ -13,7 +13,7 @@ public final class BenchInput {
      * Real tokens, no padding, seqLen wide (or max_len if that is smaller): the text is doubled until
      * it tokenizes to seqLen tokens, as edge_runtime.benchmark.fixed_length_feeds does.
      */
-    public static long[] fixedLength(WordPieceTokenizer tokenizer, String text, int seqLen) {
+    public static long[] fixedLength(TextTokenizer tokenizer, String text, int seqLen) {
         String joined = text;
         Encoding e;
         while (true) {
@@ -24,7 +24,7 @@ public final class BenchInput {
             joined = joined + " " + joined;
         }
         int width = Math.min(seqLen, e.length());
-        return e.inputIds(width, tokenizer.settings().padId);
+        return e.inputIds(width, tokenizer.padId());
     }
 
     /** Ids given on the command line as "101,2023,102". */

@@ -16,8 +16,8 @@ public final class BertNormalizer {
     static final CodePointSet CLEAN_SPACE = CodePointSet.parse(UnicodeTables.CLEAN_SPACE);
     static final CodePointSet CHINESE = CodePointSet.parse(UnicodeTables.CHINESE);
     static final CodePointSet NONSPACING_MARK = CodePointSet.parse(UnicodeTables.NONSPACING_MARK);
-    private static final CodePointMap LOWERCASE = new CodePointMap(UnicodeTables.LOWERCASE);
-    private static final CodePointMap DECOMPOSITION = new CodePointMap(UnicodeTables.DECOMPOSITION);
+    static final CodePointMap LOWERCASE = new CodePointMap(UnicodeTables.LOWERCASE);
+    static final CodePointMap DECOMPOSITION = new CodePointMap(UnicodeTables.DECOMPOSITION);
     private static final int[] CCC_START;
     private static final int[] CCC_END;
     private static final int[] CCC_VALUE;
@@ -188,7 +188,7 @@ public final class BertNormalizer {
     }
 
     /** A sorted code point -> string table in the "FROM>TO.TO,..." format of {@link UnicodeTables}. */
-    private static final class CodePointMap {
+    static final class CodePointMap {
         final int[] from;
         final String[] to;
 

@@ -10,39 +10,114 @@ import java.util.Map;
  *
  * <pre>
  * EdgeBundle b = EdgeBundle.open(new BundleSource.Directory(new File("bundle")), true);
- * Encoding e = b.tokenizer().encode("a fine film");
+ * Encoding e = b.textTokenizer().encode("a fine film");
  * Prediction p = Prediction.of(logitsFromTheModel, b.labels());
  * </pre>
  */
 public final class EdgeBundle {
     private final BundleSource source;
     private final BundleManifest manifest;
-    private final WordPieceTokenizer tokenizer;
+    private final TextTokenizer tokenizer;
 
-    private EdgeBundle(BundleSource source, BundleManifest manifest, WordPieceTokenizer tokenizer) {
+    private EdgeBundle(BundleSource source, BundleManifest manifest, TextTokenizer tokenizer) {
         this.source = source;
         this.manifest = manifest;
         this.tokenizer = tokenizer;
     }
 
-    /** Reads manifest.json, optionally verifies every file's sha256, and loads the tokenizer. */
-    @SuppressWarnings("unchecked")
+    /**
+     * Reads manifest.json, optionally verifies every file's sha256, and loads the tokenizer: the model
+     * named by the manifest's tokenizer.model (WordPiece when absent), which must be tokenizer.json's.
+     * A WordPiece bundle needs vocab.txt (and it must agree with tokenizer.json); the other models
+     * need tokenizer.json.
+     */
     public static EdgeBundle open(BundleSource source, boolean verify) throws IOException {
         BundleManifest manifest = BundleManifest.read(source);
         if (verify) {
             manifest.verify(source);
         }
-        if (!source.exists("vocab.txt")) {
-            throw new BundleException("the bundle at " + source.describe() + " has no vocab.txt; re-export it");
-        }
-        Map<String, Integer> vocab = WordPieceTokenizer.readVocab(source.open("vocab.txt"));
         Map<String, Object> tokenizerJson = null;
         if (source.exists("tokenizer.json")) {
             tokenizerJson = Json.parseObject(new String(WordPieceTokenizer.readAll(source.open("tokenizer.json")), WordPieceTokenizer.UTF8));
-            checkVocabAgrees(vocab, (Map<String, Object>) tokenizerJson.get("model"));
         }
-        TokenizerSettings settings = TokenizerSettings.from(manifest.tokenizer(), tokenizerJson);
-        return new EdgeBundle(source, manifest, new WordPieceTokenizer(vocab, settings));
+        Map<String, Integer> vocab = null;
+        if (source.exists("vocab.txt")) {
+            vocab = WordPieceTokenizer.readVocab(source.open("vocab.txt"));
+        }
+        TextTokenizer tokenizer = tokenizerFor(manifest.tokenizer(), tokenizerJson, vocab, source.describe());
+        return new EdgeBundle(source, manifest, tokenizer);
+    }
+
+    /**
+     * The tokenizer of a bundle from its manifest "tokenizer" block, its parsed tokenizer.json (or null)
+     * and its vocab.txt (or null): {@link WordPieceTokenizer} for the BERT pipeline, else
+     * {@link JsonTokenizer}. Checks the manifest's model and special token ids against it.
+     *
+     * @throws BundleException.Unsupported if the pipeline uses something the core does not implement
+     */
+    @SuppressWarnings("unchecked")
+    public static TextTokenizer tokenizerFor(Map<String, Object> manifestTokenizer, Map<String, Object> tokenizerJson,
+                                             Map<String, Integer> vocab, String where) {
+        Object declared = manifestTokenizer.get("model");
+        String model = declared instanceof String ? (String) declared : "WordPiece";
+        Map<String, Object> jsonModel = tokenizerJson == null ? null : (Map<String, Object>) tokenizerJson.get("model");
+        if (tokenizerJson != null) {
+            Object type = jsonModel == null ? null : jsonModel.get("type");
+            if (declared instanceof String && !declared.equals(type)) {
+                throw new BundleException("manifest.json says the tokenizer model is " + declared + " but tokenizer.json's is "
+                        + (type == null ? "missing" : type) + "; the bundle mixes two tokenizers; re-export it");
+            }
+            if (type instanceof String) {
+                model = (String) type;
+            }
+        }
+        TextTokenizer tokenizer;
+        if ("WordPiece".equals(model)) {
+            if (vocab == null) {
+                throw new BundleException("the bundle at " + where + " has no vocab.txt; re-export it");
+            }
+            if (tokenizerJson != null) {
+                checkVocabAgrees(vocab, jsonModel);
+            }
+            TokenizerSettings settings = null;
+            BundleException.Unsupported notBert = null;
+            try {
+                settings = TokenizerSettings.from(manifestTokenizer, tokenizerJson);
+            } catch (BundleException.Unsupported e) {
+                notBert = e;
+            }
+            if (settings != null) {
+                tokenizer = new WordPieceTokenizer(vocab, settings);
+            } else if (tokenizerJson == null) {
+                throw notBert;
+            } else {
+                try {
+                    tokenizer = JsonTokenizer.fromJson(manifestTokenizer, tokenizerJson);
+                } catch (BundleException e) {
+                    throw new BundleException.Unsupported(notBert.getMessage() + "; read as a general tokenizer.json pipeline: "
+                            + e.getMessage());
+                }
+            }
+        } else {
+            if (tokenizerJson == null) {
+                throw new BundleException("the bundle at " + where + " has no tokenizer.json, which its " + model
+                        + " tokenizer needs; re-export it");
+            }
+            tokenizer = JsonTokenizer.fromJson(manifestTokenizer, tokenizerJson);
+        }
+        checkSpecialIds(manifestTokenizer, tokenizer);
+        return tokenizer;
+    }
+
+    private static void checkSpecialIds(Map<String, Object> manifestTokenizer, TextTokenizer tokenizer) {
+        for (String role : new String[] {"cls", "sep", "unk", "pad", "mask"}) {
+            Object token = manifestTokenizer.get(role + "_token");
+            Object id = manifestTokenizer.get(role + "_id");
+            if (token instanceof String && id instanceof Number && tokenizer.tokenToId((String) token) != ((Number) id).intValue()) {
+                throw new BundleException("manifest.json gives " + role + "_token '" + token + "' the id " + id + " but the tokenizer gives it "
+                        + tokenizer.tokenToId((String) token) + "; the bundle mixes two tokenizers; re-export it");
+            }
+        }
     }
 
     @SuppressWarnings("unchecked")
@@ -71,8 +146,22 @@ public final class EdgeBundle {
         return manifest;
     }
 
-    public WordPieceTokenizer tokenizer() {
+    /** The bundle's tokenizer, whatever its model (WordPiece, BPE, Unigram, WordLevel). */
+    public TextTokenizer textTokenizer() {
         return tokenizer;
+    }
+
+    /**
+     * The BERT WordPiece tokenizer of a bundle that has one (kept for existing callers).
+     *
+     * @throws BundleException.Unsupported for any other tokenizer: use {@link #textTokenizer()}
+     */
+    public WordPieceTokenizer tokenizer() {
+        if (tokenizer instanceof WordPieceTokenizer) {
+            return (WordPieceTokenizer) tokenizer;
+        }
+        throw new BundleException.Unsupported("this bundle's tokenizer is " + tokenizer.modelType()
+                + " (tokenizer.json), not the BERT WordPiece pipeline; use EdgeBundle.textTokenizer()");
     }
 
     public List<String> labels() {
@@ -80,10 +169,10 @@ public final class EdgeBundle {
     }
 
     public int maxLen() {
-        return tokenizer.settings().maxLen;
+        return tokenizer.maxLen();
     }
 
     public int padId() {
-        return tokenizer.settings().padId;
+        return tokenizer.padId();
     }
 }

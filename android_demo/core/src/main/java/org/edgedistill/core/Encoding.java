@@ -1,12 +1,24 @@
 package org.edgedistill.core;
 
-/** One text's ids, [CLS] ... [SEP], already truncated to max_len; padding happens on the way out. */
+/**
+ * One text's (or one pair's) ids with their special tokens, already truncated to max_len, and their
+ * token type ids; padding happens on the way out.
+ */
 public final class Encoding {
     private final int[] ids;
+    private final int[] typeIds;
     private final boolean truncated;
 
     Encoding(int[] ids, boolean truncated) {
+        this(ids, new int[ids.length], truncated);
+    }
+
+    Encoding(int[] ids, int[] typeIds, boolean truncated) {
+        if (typeIds.length != ids.length) {
+            throw new IllegalArgumentException("ids and type ids differ in length");
+        }
         this.ids = ids;
+        this.typeIds = typeIds;
         this.truncated = truncated;
     }
 
@@ -19,7 +31,12 @@ public final class Encoding {
         return ids.clone();
     }
 
-    /** True if the text had more word pieces than max_len - 2 and the tail was cut. */
+    /** A copy of the token type ids (0 for the first text, usually 1 for the second of a pair), unpadded. */
+    public int[] typeIds() {
+        return typeIds.clone();
+    }
+
+    /** True if the text (or either text of a pair) had more tokens than fit and its tail was cut. */
     public boolean truncated() {
         return truncated;
     }
@@ -38,6 +55,15 @@ public final class Encoding {
         long[] out = new long[padTo];
         for (int k = 0; k < padTo && k < ids.length; k++) {
             out[k] = 1;
+        }
+        return out;
+    }
+
+    /** int64 token_type_ids of width padTo: the type ids, 0 over padding. */
+    public long[] tokenTypeIds(int padTo) {
+        long[] out = new long[padTo];
+        for (int k = 0; k < padTo && k < typeIds.length; k++) {
+            out[k] = typeIds[k];
         }
         return out;
     }

@@ -9,8 +9,9 @@ import java.util.Map;
  * How a bundle's text becomes ids: the manifest's "tokenizer" block (max_len, lowercase, pad_id,
  * special tokens), checked against and completed by tokenizer.json when the bundle has it.
  *
- * <p>Only the BERT WordPiece pipeline is supported (BertNormalizer, BertPreTokenizer, WordPiece,
- * [CLS] ... [SEP]); anything else is refused with a message, never tokenized approximately.
+ * <p>These settings describe the BERT WordPiece pipeline (BertNormalizer, BertPreTokenizer, WordPiece,
+ * [CLS] ... [SEP]) that {@link WordPieceTokenizer} runs; anything else is refused here with a message
+ * and left to {@link JsonTokenizer} (see {@link EdgeBundle#tokenizerFor}).
  */
 public final class TokenizerSettings {
     public final int maxLen;
@@ -28,6 +29,8 @@ public final class TokenizerSettings {
     public final int maxInputCharsPerWord;
     /** Tokens matched in the raw text before normalization, each kept whole (e.g. "[MASK]"). */
     public final List<String> specialTokens;
+    /** tokenizer.json's post_processor (frames pairs), or null without tokenizer.json. */
+    final Map<String, Object> postProcessorJson;
 
     private TokenizerSettings(Builder b) {
         maxLen = b.maxLen;
@@ -44,6 +47,7 @@ public final class TokenizerSettings {
         subwordPrefix = b.prefix;
         maxInputCharsPerWord = b.maxChars;
         specialTokens = Collections.unmodifiableList(new ArrayList<String>(b.specials));
+        postProcessorJson = b.post;
     }
 
     /**
@@ -114,6 +118,7 @@ public final class TokenizerSettings {
             b.maxChars = ((Number) model.get("max_input_chars_per_word")).intValue();
         }
         checkPostProcessor(b, (Map<String, Object>) tj.get("post_processor"));
+        b.post = (Map<String, Object>) tj.get("post_processor");
 
         Object added = tj.get("added_tokens");
         if (added instanceof List) {
@@ -165,7 +170,7 @@ public final class TokenizerSettings {
 
     private static BundleException unsupported(String what, Object got, String supported) {
         return new BundleException.Unsupported("tokenizer.json has " + what + " " + (got == null ? "none" : "'" + got + "'")
-                + "; this runtime supports the BERT WordPiece tokenizer only (" + what + " " + supported + ")");
+                + ", which is not the BERT WordPiece pipeline (" + what + " " + supported + ")");
     }
 
     private static boolean bool(Map<String, Object> m, String key, boolean dflt) {
@@ -193,5 +198,6 @@ public final class TokenizerSettings {
         String prefix = "##";
         int maxChars = 100;
         final List<String> specials = new ArrayList<String>();
+        Map<String, Object> post;
     }
 }

@@ -17,9 +17,11 @@ import java.util.Map;
  *
  * <p>Pipeline: special tokens are cut out of the raw text first and kept whole ("a[MASK]b" gives
  * a, [MASK], b; "[mask]" is ordinary text); each piece between them is normalized, pre-tokenized
- * and split into word pieces; the pieces are cut to max_len - 2 and framed by [CLS] ... [SEP].
+ * and split into word pieces; the pieces are cut to max_len - 2 and framed by [CLS] ... [SEP]. A pair
+ * is cut longest first and framed [CLS] A [SEP] B [SEP] (B typed 1), or as tokenizer.json's
+ * post-processor says. Other pipelines run in {@link JsonTokenizer}.
  */
-public final class WordPieceTokenizer {
+public final class WordPieceTokenizer implements TextTokenizer {
     static final Charset UTF8 = Charset.forName("UTF-8");
 
     private final TokenizerSettings settings;
@@ -31,6 +33,7 @@ public final class WordPieceTokenizer {
     private final int sepId;
     private final int unkId;
     private volatile Map<Integer, String> tokensById;   // built on first use of tokens()
+    private final PostProcessor post;
 
     public WordPieceTokenizer(Map<String, Integer> vocab, TokenizerSettings settings) {
         this.settings = settings;
@@ -56,6 +59,8 @@ public final class WordPieceTokenizer {
         this.clsId = id(settings.clsToken);
         this.sepId = id(settings.sepToken);
         this.unkId = id(settings.unkToken);
+        this.post = settings.postProcessorJson != null ? PostProcessor.fromJson(settings.postProcessorJson)
+                : PostProcessor.bert(settings.clsToken, clsId, settings.sepToken, sepId);
     }
 
     private int id(String token) {
@@ -103,11 +108,13 @@ public final class WordPieceTokenizer {
         return settings;
     }
 
+    @Override
     public int vocabSize() {
         return vocab.size();
     }
 
     /** Ids of one text, truncated to max_len, with [CLS] and [SEP]. */
+    @Override
     public Encoding encode(String text) {
         int budget = settings.maxLen - 2;
         List<Integer> pieces = new ArrayList<Integer>();
@@ -139,6 +146,66 @@ public final class WordPieceTokenizer {
         }
         ids[kept + 1] = sepId;
         return new Encoding(ids, truncated);
+    }
+
+    /**
+     * Ids and type ids of a pair ([CLS] A [SEP] B [SEP], B typed 1, or what tokenizer.json's
+     * post-processor says), cut to max_len longest first as the reference does.
+     */
+    @Override
+    public Encoding encode(String text, String pair) {
+        if (pair == null) {
+            return encode(text);
+        }
+        IntList a = sequence(text);
+        IntList b = sequence(pair);
+        int[] keep = post.keep(new int[] {a.size(), b.size()}, settings.maxLen);
+        int[][] out = post.process(java.util.Arrays.copyOf(a.a, keep[0]), java.util.Arrays.copyOf(b.a, keep[1]));
+        return new Encoding(out[0], out[1], keep[0] < a.size() || keep[1] < b.size());
+    }
+
+    /** All the word pieces of one text (the reference cuts a pair, longest first, by the full lengths). */
+    private IntList sequence(String text) {
+        List<Integer> pieces = new ArrayList<Integer>();
+        int pos = 0;
+        for (int k = 0; k < text.length(); ) {
+            int match = specialAt(text, k);
+            if (match < 0) {
+                k++;
+                continue;
+            }
+            encodePlain(text.substring(pos, k), pieces, Integer.MAX_VALUE);
+            pieces.add(specialIds[match]);
+            k += specials.get(match).length();
+            pos = k;
+        }
+        encodePlain(text.substring(Math.min(pos, text.length())), pieces, Integer.MAX_VALUE);
+        IntList out = new IntList(pieces.size());
+        for (int id : pieces) {
+            out.add(id);
+        }
+        return out;
+    }
+
+    @Override
+    public int maxLen() {
+        return settings.maxLen;
+    }
+
+    @Override
+    public int padId() {
+        return settings.padId;
+    }
+
+    @Override
+    public int tokenToId(String token) {
+        Integer v = vocab.get(token);
+        return v == null ? -1 : v;
+    }
+
+    @Override
+    public String modelType() {
+        return "WordPiece";
     }
 
     /** The word pieces of a text as strings, without [CLS]/[SEP] or truncation (for display and debugging). */
