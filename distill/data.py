@@ -80,6 +80,11 @@ class Split:
     def multi_label(self) -> bool:
         return bool(self.labels) and isinstance(self.labels[0], tuple)
 
+    @property
+    def inputs(self) -> list:
+        """What a model reads per row: the text, or the (text, text_pair) of sentence-pair data."""
+        return list(self.texts) if self.pairs is None else list(zip(self.texts, self.pairs))
+
     def take(self, idx: Sequence[int]) -> Split:
         """The rows at `idx`, in that order."""
         return Split([self.texts[i] for i in idx], [self.labels[i] for i in idx],

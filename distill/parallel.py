@@ -131,7 +131,7 @@ def train_classifier(model, encoder, dataset, config, ctx: DistContext | None = 
     (steps, seconds, per-step global losses). Only parameters with requires_grad train (PEFT).
     """
     ctx = ctx or current()
-    ids = encoder.ids(dataset.train.texts)
+    ids = encoder.ids(dataset.train.inputs)
     labels = torch.tensor(dataset.train.labels)
     steps_per_epoch = math.ceil(len(ids) / config.batch_size)
     total = config.max_steps or max(1, round(config.epochs * steps_per_epoch))

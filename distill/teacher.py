@@ -180,9 +180,9 @@ def finetune_teacher(dataset: TextDataset, config: TeacherConfig = TeacherConfig
     for split in ("dev", "test"):
         part = getattr(dataset, split)
         if ctx.enabled:
-            metrics[f"{split}_accuracy"] = sharded_accuracy(model, encoder.ids(part.texts), part.labels, encoder.pad, ctx, batch_size=64)
+            metrics[f"{split}_accuracy"] = sharded_accuracy(model, encoder.ids(part.inputs), part.labels, encoder.pad, ctx, batch_size=64)
         else:
-            pred = predict_logits(model, encoder, part.texts, description=f"teacher {split} accuracy").argmax(1)
+            pred = predict_logits(model, encoder, part.inputs, description=f"teacher {split} accuracy").argmax(1)
             metrics[f"{split}_accuracy"] = float((pred == np.asarray(part.labels)).mean())
     if ctx.is_main:
         with atomic_dir(target, force=True) as tmp:
@@ -244,7 +244,10 @@ def logits_key(teacher: Teacher, texts: list[str]) -> str:
     h.update(sha256_file(teacher.encoder.dir / "tokenizer.json").encode())
     h.update(str(teacher.encoder.max_len).encode())
     for t in texts:
-        h.update(t.encode("utf-8") + b"\x00")
+        if isinstance(t, tuple):   # a sentence pair: its two texts, marked so ("a", "b") never hashes as "a\x00b"
+            h.update(b"\x01" + t[0].encode("utf-8") + b"\x00" + t[1].encode("utf-8") + b"\x00")
+        else:
+            h.update(t.encode("utf-8") + b"\x00")
     return h.hexdigest()[:24]
 
 

@@ -76,6 +76,23 @@ def special_tokens(tokenizer_dir: Path, spec: dict, tokenizer) -> dict[str, str 
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
+TextInput = str | tuple[str, str]   # one sentence, or a sentence pair (text, text_pair) encoded with the pair template
+
+
+class TokenIds(list):
+    """A row of token ids that remembers its token types (a sentence pair's second segment is type 1)."""
+
+    type_ids: list[int]
+
+    def __init__(self, ids, type_ids) -> None:
+        super().__init__(ids)
+        self.type_ids = list(type_ids)
+
+
+def as_text(item: TextInput) -> str:
+    """How a row reads in a report: the text, or "text || text_pair"."""
+    return item if isinstance(item, str) else f"{item[0]} || {item[1]}"
+
 
 class Encoder:
     """A checkpoint's tokenizer (as transformers runs it, edgecore.tokenizer) + a max length. `encode(texts)` gives
@@ -126,9 +143,13 @@ class Encoder:
         other.settings = replace(self.settings, model_inputs=other.inputs)
         return other
 
-    def ids(self, texts: list[str]) -> list[list[int]]:
-        """Token ids per text, truncated to max_len (with [CLS] ... [SEP]), unpadded."""
-        return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+    def ids(self, texts: list[TextInput]) -> list[list[int]]:
+        """Token ids per text (or per (text, text_pair): the tokenizer's pair template, rows that keep their token types),
+        truncated to max_len with the special tokens, unpadded."""
+        texts = list(texts)
+        if any(isinstance(t, tuple) for t in texts):
+            return [TokenIds(e.ids, e.type_ids) for e in self.tokenizer.encode_batch(texts)]
+        return [e.ids for e in self.tokenizer.encode_batch(texts)]
 
     def pad(self, ids: list[list[int]], to: int | None = None, type_ids: list[list[int]] | None = None) -> dict[str, torch.Tensor]:
         """Right-pad to the longest (or to `to`): input_ids and attention_mask, int64, (B, T), and token_type_ids
@@ -142,16 +163,20 @@ class Encoder:
             mask[i, : len(row)] = 1
             if type_ids is not None:
                 types[i, : len(row)] = type_ids[i]
+        if type_ids is None and any(isinstance(row, TokenIds) for row in ids):
+            type_ids = [getattr(row, "type_ids", [0] * len(row)) for row in ids]
+            for i, row in enumerate(type_ids):
+                types[i, : len(row)] = row
         out = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
         if "token_type_ids" in self.inputs:
             out["token_type_ids"] = torch.from_numpy(types)
         return out
 
-    def encode(self, texts: list[str], pad_to: int | None = None) -> dict[str, torch.Tensor]:
+    def encode(self, texts: list[TextInput], pad_to: int | None = None) -> dict[str, torch.Tensor]:
         encodings = self.tokenizer.encode_batch(list(texts))
         return self.pad([e.ids for e in encodings], pad_to, [e.type_ids for e in encodings])
 
-    def encode_np(self, texts: list[str], pad_to: int | None = None) -> dict[str, np.ndarray]:
+    def encode_np(self, texts: list[TextInput], pad_to: int | None = None) -> dict[str, np.ndarray]:
         """`encode` as numpy arrays: the feeds ONNX Runtime, LiteRT and Core ML runners take."""
         return {k: v.numpy() for k, v in self.encode(texts, pad_to).items()}
 

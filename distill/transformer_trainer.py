@@ -277,13 +277,13 @@ def train_transformer_student(name: str, dataset, teacher, student_config, disti
     ctx = ctx or current()
     encoder = teacher.encoder
     if teacher_logits is None:
-        teacher_logits, _ = sharded_teacher_logits(teacher, dataset.train.texts, ctx, "teacher logits (transfer set)")
+        teacher_logits, _ = sharded_teacher_logits(teacher, dataset.train.inputs, ctx, "teacher logits (transfer set)")
     student = build_transformer_student(teacher.model, student_config, seed=seed)
-    train_set = TrainSet.with_extra(encoder.ids(dataset.train.texts), dataset.train.labels, teacher_logits,
+    train_set = TrainSet.with_extra(encoder.ids(dataset.train.inputs), dataset.train.labels, teacher_logits,
                                     encoder.ids(extra_texts) if extra_texts else [], extra_logits)   # extras: no gold label, CE skips them
-    result = distill_transformer(student, teacher.model, train_set, encoder.ids(dataset.dev.texts), dataset.dev.labels, encoder.pad,
+    result = distill_transformer(student, teacher.model, train_set, encoder.ids(dataset.dev.inputs), dataset.dev.labels, encoder.pad,
                                  distill_config, ctx, description=f"training {name}")
-    test_acc = sharded_accuracy(student, encoder.ids(dataset.test.texts), dataset.test.labels, encoder.pad, ctx)
+    test_acc = sharded_accuracy(student, encoder.ids(dataset.test.inputs), dataset.test.labels, encoder.pad, ctx)
     return StudentRun(name, student, "teacher", result, test_acc)
 
 

@@ -120,7 +120,8 @@ def logits_for_texts(runner: Runner, encode: Callable[[list[str]], dict[str, np.
     >>> logits.shape                                                                      # doctest: +SKIP
     (2000, 2)
     """
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    size = lambda t: len(t) if isinstance(t, str) else sum(map(len, t))   # a sentence pair counts both texts
+    order = sorted(range(len(texts)), key=lambda i: size(texts[i]))
     out: list[np.ndarray | None] = [None] * len(texts)
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]

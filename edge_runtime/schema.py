@@ -150,6 +150,8 @@ MANIFEST_SCHEMA = {
                                      "model": {"enum": ["WordPiece", "BPE", "Unigram", "WordLevel"]},
                                      "model_inputs": {"type": "array", "minItems": 2, "uniqueItems": True,
                                                       "items": {"enum": ["input_ids", "attention_mask", "token_type_ids"]}}}},
+        "task": {"type": "object", "properties": {"inputs": {"type": "array", "minItems": 1, "maxItems": 2, "uniqueItems": True,
+                                                             "items": {"enum": ["text", "text_pair"]}}}},
         "models": {"type": "array", "minItems": 1, "maxItems": 64, "items": {
             "type": "object", "required": ["file", "format", "precision"],
             "properties": {"file": _REL_PATH, "format": {"enum": list(EXPORT_FORMATS)}, "precision": {"enum": list(ALL_PRECISIONS)},

@@ -35,11 +35,11 @@ class Columns:
                             delimiter=self.delimiter, label_separator=self.label_separator)
 
 
-def single_sentence_task(dataset, verb: str):
-    """`dataset` if it is single-sentence, single-label data; sentence pairs and multi-label data are refused by name."""
-    if dataset.has_pairs:
+def supported_task(dataset, verb: str, pairs: bool = True):
+    """`dataset` if `verb` takes its shape: sentence pairs where `pairs`; multi-label data is refused by name (not built yet)."""
+    if dataset.has_pairs and not pairs:
         raise UnsupportedError(f"{verb} does not take sentence-pair data yet ({dataset.name}: columns {', '.join(dataset.columns)}); "
-                               f"give single-sentence data, or pass --text-column to use one side")
+                               f"use --student transformer for pairs, or pass --text-column to use one side")
     if dataset.multi_label:
         raise UnsupportedError(f"{verb} does not take multi-label data yet ({dataset.name}); give data with one label per row")
     return dataset

@@ -16,10 +16,10 @@ def run_distill(req, console=None) -> dict:
     """Train the student `req` (an edgedistill.DistillConfig) describes and save it; returns its metrics."""
     from distill import align_labels, load_teacher
     from distill.distributed import barrier, current
-    from edgedistill._data import single_sentence_task
+    from edgedistill._data import supported_task
 
     ctx = current()
-    ds = single_sentence_task(req.columns.load(req.data), "distill")   # a bad data file fails before the teacher loads
+    ds = supported_task(req.columns.load(req.data), f"distill --student {req.student}", pairs=req.student == "transformer")   # a bad data file fails before the teacher loads
     teacher = load_teacher(req.teacher)
     ds = align_labels(ds, teacher.label_names, model=f"the teacher {req.teacher}")
     run, metrics, save = (_transformer if req.student == "transformer" else _rnn)(req, teacher, ds)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecore import CheckpointError, ConfigError, DataError, OutputExistsError, check_writable
+from edgecore import CheckpointError, ConfigError, DataError, OutputExistsError, UnsupportedError, check_writable
 from edgecore.formats import SHIP_ORDER
 
 
@@ -75,8 +75,8 @@ class _Job:
     encoder: object
     labels: tuple[str, ...]
     kind: str
-    texts: list[str]
-    train_texts: list[str]
+    texts: list              # test rows: str, or (text, text_pair) for sentence-pair data
+    train_texts: list
     tmp: Path
     meta: dict
     calibration: list | None  # padded feeds for int8-static / SmoothQuant, None when neither runs
@@ -168,26 +168,31 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
 
     Returns (bundle folder or None, one row per file, sentences checked)."""
     from distill import align_labels
+    from distill.text import as_text
     from distill.trainer import predict
     from edge_runtime import load, logits_for_texts, parity
-    from edgedistill._data import single_sentence_task
+    from edgedistill._data import supported_task
     from export import BundleConfig, write_bundle
 
     check_writable(config.out)
-    dataset = single_sentence_task(config.columns.load(config.data), "export")
+    dataset = supported_task(config.columns.load(config.data), "export")
     model, encoder, labels, kind = load_checkpoint(config.checkpoint)
     dataset = align_labels(dataset, labels, model=f"the checkpoint {config.checkpoint}")
-    texts, gold = dataset.test.texts[: config.validate], dataset.test.labels[: config.validate]
+    if dataset.has_pairs and kind != "transformer":
+        raise UnsupportedError(f"{config.checkpoint} is a {kind} student of single sentences; {dataset.name} holds sentence pairs, "
+                               f"which only Transformer checkpoints take")
+    texts, gold = dataset.test.inputs[: config.validate], dataset.test.labels[: config.validate]
+    shown = [as_text(t) for t in texts]
     source_logits = predict(model, encoder.ids(texts), encoder.pad)
     smooth = ("auto" if kind == "transformer" else None) if config.smooth is None else (None if config.smooth == "off" else config.smooth)
     calibration = None
     if "int8-static" in config.precisions or (smooth is not None and "int8" in config.precisions):
-        calibration = [encoder.encode_np([t]) for t in config.columns.load(config.calibration or config.data).train.texts[:200]]
+        calibration = [encoder.encode_np([t]) for t in config.columns.load(config.calibration or config.data).train.inputs[:200]]
     meta = {"edgedistill.labels": ",".join(labels), "edgedistill.max_len": str(encoder.max_len), "edgedistill.kind": kind}
     family = str(getattr(model.config, "model_type", kind)) if kind == "transformer" else kind   # bert, roberta, ... or bilstm / gru
     rows, shipped, bundle = [], [], None
     with tempfile.TemporaryDirectory(prefix=".export-", dir=config.out.parent if config.out.parent.exists() else None) as tmp:
-        job = _Job(config, model, encoder, labels, kind, texts, dataset.train.texts, Path(tmp), meta, calibration, smooth)
+        job = _Job(config, model, encoder, labels, kind, texts, dataset.train.inputs, Path(tmp), meta, calibration, smooth)
         for fmt in config.formats:
             for p, art in EXPORTERS[fmt](job).items():
                 if p not in config.precisions:
@@ -197,7 +202,7 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
                                  "max_abs_logit_diff": None, "accuracy": None, "source_accuracy": None, "failures": [_failure(art)]})
                     continue
                 rep = parity(logits_for_texts(load(art.path), encoder.encode_np, texts), source_logits, source_logits, gold=gold,
-                             texts=texts, fmt=fmt, precision=p, name=f"{config.checkpoint.name}/{fmt}/{p}")
+                             texts=shown, fmt=fmt, precision=p, name=f"{config.checkpoint.name}/{fmt}/{p}")
                 art = replace(art, validation={**art.validation, "parity": rep.to_dict(max_flips=10)})
                 rows.append({"family": family, "format": fmt, "precision": p, "size_bytes": art.size_bytes, "passed": rep.passed,
                              "agreement_with_source": rep.agreement_with_source, "max_abs_logit_diff": rep.max_abs_logit_diff,
@@ -207,7 +212,8 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
         shipped.sort(key=lambda a: (config.formats.index(a.format), SHIP_ORDER[a.precision]))
         if shipped:
             bundle = write_bundle(config.out, shipped, encoder.dir,
-                                  BundleConfig(config.checkpoint.name, labels, asdict(encoder.settings), f"{kind} exported by edgedistill", config.zip),
+                                  BundleConfig(config.checkpoint.name, labels, asdict(encoder.settings), f"{kind} exported by edgedistill", config.zip,
+                                               task={"inputs": ["text", "text_pair"] if dataset.has_pairs else ["text"]}),
                                   parity={"data": dataset.name, "split": "test", "sentences": len(texts), "rows": rows}, force=config.force)
     if console is not None:
         console.print(_export_table(config, rows, len(texts), dataset.name))
@@ -242,14 +248,15 @@ def _export_table(config, rows: list[dict], sentences: int, data_name: str):
 def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | None, console=None, columns=None) -> dict:
     """Every model in a bundle on a test split: agreement with the teacher, accuracy, flips (and drift vs source)."""
     from distill import align_labels, cached_teacher_logits, load_teacher
+    from distill.text import as_text
     from distill.trainer import predict
     from edge_runtime import Bundle, load, logits_for_texts, parity
-    from edgedistill._data import Columns, single_sentence_task
+    from edgedistill._data import Columns, supported_task
 
     bundle = Bundle.open(bundle_path)
-    dataset = single_sentence_task((columns or Columns()).load(data), "parity")
+    dataset = supported_task((columns or Columns()).load(data), "parity")
     dataset = align_labels(dataset, tuple(bundle.labels), model=f"the bundle {bundle_path}")
-    texts, gold = dataset.test.texts, dataset.test.labels
+    texts, gold = dataset.test.inputs, dataset.test.labels
     if teacher.suffix == ".npy":
         if not teacher.is_file():
             raise CheckpointError(f"teacher logits file {teacher} does not exist")
@@ -273,7 +280,7 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
     for entry in bundle.manifest["models"]:
         runner = load(bundle.resolve(entry["file"]))
         logits = logits_for_texts(runner, encode, texts)
-        rep = parity(logits, source_logits, teacher_logits, gold=gold, texts=texts, fmt=entry["format"], precision=entry["precision"], name=entry["file"])
+        rep = parity(logits, source_logits, teacher_logits, gold=gold, texts=[as_text(t) for t in texts], fmt=entry["format"], precision=entry["precision"], name=entry["file"])
         reports[entry["file"]] = rep.to_dict()
         if console is not None:
             drift = f", max |Δlogit| vs source {rep.max_abs_logit_diff:.3g}, {'PASS' if rep.passed else 'FAIL'}" if source_logits is not None else ""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from edgecore import ConfigError, OutputExistsError, ParityError, UnsupportedError
 from edgecore.formats import ALL_PRECISIONS, EXPORT_FORMATS, check_precisions
-from edgedistill._data import Columns, single_sentence_task
+from edgedistill._data import Columns, supported_task
 
 STUDENTS = ("bilstm", "gru", "transformer")
 LOSSES = ("mse", "kl", "ce")
@@ -38,18 +38,25 @@ def _paths(config, *names: str) -> None:
 
 
 def _positive(config, names, allow_zero=()) -> None:
-    """Refuse NaN, inf and values <= 0 (or < 0 for `allow_zero`) in the named numeric fields that are set."""
+    """Range-check the named numeric fields that are set: NaN, inf, bool, a fraction where a whole number is meant, and
+    values outside edgecore.limits.LIMITS (or <= 0, or < 0 for `allow_zero`, for a field without a limit) are refused,
+    naming the field and the range that would work."""
+    from edgecore.limits import LIMITS, Limit, check_number
+
+    types = {f.name: str(f.type) for f in fields(config)}
     for name in names:
         value = getattr(config, name)
-        if value is None or isinstance(value, bool):
+        if value is None:
             continue
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (value == 0 and name not in allow_zero):
-            need = "a finite number >= 0" if name in allow_zero else "a positive finite number"
-            raise ConfigError(f"{name} must be {need} (got {value!r})")
+        integer = types.get(name, "").split("|")[0].strip() == "int"
+        limit = LIMITS.get(name) or Limit(0, math.inf, low_open=name not in allow_zero)
+        if name in allow_zero and limit.low_open:
+            limit = Limit(limit.low, limit.high)
+        check_number(name, value, integer, limit)
 
 
 def _choice(name: str, value, choices) -> None:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ConfigError(f"{name} {value!r} is not one of {', '.join(map(str, choices))}")
 
 
@@ -94,6 +101,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         _paths(self, "out")
         _positive(self, ("epochs", "lr", "batch_size", "max_len"))
+        if not isinstance(self.force, bool):
+            raise ConfigError(f"force must be True or False (got {self.force!r})")
 
     def to_dict(self) -> dict:
         return _to_dict(self)
@@ -128,7 +137,7 @@ def finetune_teacher(config: FinetuneConfig, console=None) -> TeacherResult:
     teacher_cfg = TeacherConfig(base=config.base, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                                 max_len=config.max_len, peft=config.peft)
     ctx = init_distributed()
-    teacher = _finetune(single_sentence_task(config.columns.load(config.data), "teacher finetune"), teacher_cfg)
+    teacher = _finetune(supported_task(config.columns.load(config.data), "teacher finetune"), teacher_cfg)
     if ctx.is_main:
         with atomic_dir(config.out, force=True) as tmp:
             shutil.copytree(teacher.path, tmp, dirs_exist_ok=True)
@@ -183,9 +192,10 @@ class DistillConfig:
             _choice("method", self.method, METHODS)
         _positive(self, ("epochs", "hidden", "layers", "temperature", "embed_dim", "min_count", "intermediate", "lr",
                          "stage1_epochs", "stage1_lr"))
-        _positive(self, ("alpha", "augment"), allow_zero=("alpha", "augment"))
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a whole number >= 0 (got {self.seed!r})")
+        _positive(self, ("alpha", "augment", "seed"), allow_zero=("alpha", "augment", "seed"))
+        for name in ("freeze_embeddings", "prune_vocab", "bf16", "force"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False (got {getattr(self, name)!r})")
         if self.intermediate is not None and self.student != "transformer":
             raise UnsupportedError(f"intermediate sets a transformer student's feed-forward width; a {self.student} has none (drop it)")
         for name in ("matches", "method"):
@@ -277,11 +287,18 @@ class ExportConfig:
             buckets = tuple(int(b) for b in self.buckets)
         except (TypeError, ValueError):
             raise ConfigError(f"buckets {self.buckets!r} must be token counts, e.g. 16,32,64,128") from None
-        if not buckets or any(b < 2 for b in buckets) or buckets != self.buckets:
-            raise ConfigError(f"buckets {self.buckets!r} must be whole token counts >= 2, e.g. 16,32,64,128")
-        if self.validate is not None and (isinstance(self.validate, bool) or not isinstance(self.validate, int) or self.validate < 1):
-            raise ConfigError(f"validate must be a positive number of test sentences (got {self.validate!r}); "
-                              f"leave it out to use the whole test split")
+        from edgecore.limits import LIMITS
+
+        high = int(LIMITS["buckets"].high)
+        if not buckets or any(isinstance(b, bool) or b < 2 or b > high for b in buckets) or buckets != self.buckets:
+            raise ConfigError(f"buckets {self.buckets!r} must be whole token counts from 2 to {high}, e.g. 16,32,64,128")
+        if self.validate is not None and (isinstance(self.validate, bool) or not isinstance(self.validate, int) or self.validate < 1
+                                          or self.validate > LIMITS["validate"].high):
+            raise ConfigError(f"validate must be a positive number of test sentences, at most {LIMITS['validate'].high:,.0f} "
+                              f"(got {self.validate!r}); leave it out to use the whole test split")
+        for name in ("zip", "force"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False (got {getattr(self, name)!r})")
         smooth = self.smooth
         if isinstance(smooth, str) and smooth not in ("auto", "off"):
             try:
@@ -370,6 +387,9 @@ class BenchConfig:
             raise ConfigError("models is empty; give at least one model file or bundle")
         _positive(self, ("runs", "threads", "batch", "seq_len"))
         _positive(self, ("warmup", "min_seconds", "max_seconds"), allow_zero=("warmup", "min_seconds", "max_seconds"))
+        if self.max_seconds and self.max_seconds < self.min_seconds:
+            raise ConfigError(f"max_seconds {self.max_seconds} is below min_seconds {self.min_seconds}; "
+                              f"raise max_seconds, or set it to 0 (no cap)")
         _choice("mode", self.mode, BENCH_MODES)
         if self.profile is not None:
             _choice("profile", self.profile, DEVICE_PROFILES)
@@ -427,7 +447,7 @@ def bench(config: BenchConfig, console=None) -> BenchReport:
 
     texts = None
     if config.data is not None:
-        texts = config.columns.load(config.data).test.texts
+        texts = config.columns.load(config.data).test.inputs   # sentence pairs as (text, text_pair)
     run = bench_files(list(config.models), config.timing(), config.mode, texts, config.floors).to_dict()
     if console is not None:
         console.print(bench_rich_table(run))

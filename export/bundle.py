@@ -34,6 +34,7 @@ class BundleConfig:
     tokenizer: dict = field(default_factory=dict)  # max_len, lowercase, pad_id, ... (distill.text.TokenizerSettings)
     description: str = ""
     zip: bool = False
+    task: dict = field(default_factory=dict)   # e.g. {"inputs": ["text", "text_pair"]}: a sentence-pair classifier
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2:
@@ -79,6 +80,7 @@ def write_bundle(out_dir: str | Path, models: list[Artifact], tokenizer_dir: str
         manifest = {
             "format": FORMAT, "version": VERSION, "name": config.name, "description": config.description,
             "created_unix": int(time.time()), "labels": list(config.labels), "tokenizer": dict(config.tokenizer),
+            "task": {"inputs": ["text"], **config.task},
             "models": entries, "parity": parity or {}, "tools": tool_versions("torch", "onnx", "onnxruntime", "tokenizers"),
             "files": file_list(tmp),
         }

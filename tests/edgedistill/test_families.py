@@ -88,6 +88,9 @@ def test_family_exports_to_every_format_and_takes_its_tokenizers_output(kind, ch
             continue
         got = load(bundle.model_path("fp32", fmt))(feeds)
         np.testing.assert_allclose(got, expected, atol=1e-3, err_msg=f"{kind} {fmt}")
+    # bench times the bundle's files on real sentences through the bundle's own tokenizer
+    report = ed.bench(ed.BenchConfig(models=(tmp_path / "bundle",), runs=3, warmup=1, mode="sentences", data=str(data_csv)))
+    assert report.p50() > 0
 
 
 def test_partial_success_ships_what_converted_prints_the_matrix_and_exits_non_zero(checkpoints, data_csv, tmp_path, capsys, monkeypatch):
@@ -170,3 +173,18 @@ def test_integer_weights_are_refused_by_name(checkpoints, tmp_path):
 
     with pytest.raises(CheckpointError, match=f"{key} is stored as I8, a float weight as integers"):
         load_teacher(folder)
+
+
+@pytest.mark.parametrize("kind", ["roberta", "albert", "xlm-roberta"])
+def test_vocabulary_pruning_keeps_the_tokenizers_own_special_ids(kind, checkpoints, movie):
+    from distill import RNNStudentConfig, load_teacher
+    from distill.recipes import build_rnn_student, select_vocabulary
+
+    teacher = load_teacher(checkpoints[kind][0])
+    encoder, s = teacher.encoder, teacher.encoder.settings
+    keep = select_vocabulary(encoder, movie[0][:20])
+    specials = {s.pad_id, s.unk_id, s.cls_id, s.sep_id, s.mask_id}
+    assert None not in specials and specials <= set(keep)
+    model = build_rnn_student(RNNStudentConfig(vocab_size=s.vocab_size, embed_dim=8, hidden=4, head_hidden=4), keep_ids=keep, unk_id=s.unk_id)
+    unseen = next(i for i in range(s.vocab_size) if i not in set(keep))
+    assert int(model.vocab_map[unseen]) == keep.index(s.unk_id) != keep.index(s.pad_id)   # the real unknown token, not <s> or <pad>
