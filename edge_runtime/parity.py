@@ -29,6 +29,7 @@ class ParityReport:
     mean_abs_logit_diff: float | None
     kl_vs_source: float | None            # mean KL(source || candidate) of the softmax
     flips: list[dict] = field(default_factory=list)   # sentences whose label differs from the source's (else the teacher's)
+    classes: dict | None = None           # vs gold: per-class precision/recall/F1/support, macro F1, confusion matrix
     tolerance: dict = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
@@ -49,8 +50,31 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def class_metrics(pred: np.ndarray, gold: np.ndarray, labels: list[str] | None = None, n_classes: int | None = None) -> dict:
+    """Per-class precision, recall, F1 and support, macro/weighted F1, and the confusion matrix (rows: gold, columns: predicted).
+
+    >>> class_metrics(np.array([0, 1, 2, 2]), np.array([0, 1, 1, 2]))["macro_f1"]
+    0.7777777777777777
+    """
+    k = int(n_classes or max(int(pred.max(initial=0)), int(gold.max(initial=0))) + 1)
+    names = list(labels) if labels is not None else [str(i) for i in range(k)]
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (gold.astype(np.int64), pred.astype(np.int64)), 1)
+    per_class = {}
+    for i in range(k):
+        tp, predicted, support = int(confusion[i, i]), int(confusion[:, i].sum()), int(confusion[i].sum())
+        p = tp / predicted if predicted else 0.0
+        r = tp / support if support else 0.0
+        per_class[names[i]] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "support": support}
+    supports = np.array([c["support"] for c in per_class.values()], dtype=np.float64)
+    f1s = np.array([c["f1"] for c in per_class.values()])
+    return {"labels": names, "per_class": per_class, "macro_f1": float(f1s.mean()) if k else 0.0,
+            "weighted_f1": float((f1s * supports).sum() / supports.sum()) if supports.sum() else 0.0,
+            "confusion": confusion.tolist()}
+
+
 def parity(candidate: np.ndarray, source: np.ndarray | None, teacher: np.ndarray, *, gold=None, texts=None,
-           fmt: str = "onnx", precision: str = "fp32", name: str = "") -> ParityReport:
+           fmt: str = "onnx", precision: str = "fp32", name: str = "", labels: list[str] | None = None) -> ParityReport:
     """Compare a converted model's logits (N, C) with its PyTorch source's and the teacher's on the same sentences.
 
     Without a source (a bundle checked on its own), only the teacher and gold comparisons are made and
@@ -81,7 +105,8 @@ def parity(candidate: np.ndarray, source: np.ndarray | None, teacher: np.ndarray
         accuracy=float((pred == gold_arr).mean()) if gold_arr is not None and n else None,
         source_accuracy=float((src_pred == gold_arr).mean()) if gold_arr is not None and n else None,
         max_abs_logit_diff=float(diff.max(initial=0.0)), mean_abs_logit_diff=float(diff.mean()) if n else 0.0,
-        kl_vs_source=kl, flips=flips)
+        kl_vs_source=kl, flips=flips,
+        classes=class_metrics(pred, gold_arr, labels, candidate.shape[1]) if gold_arr is not None and n else None)
     if not has_source:
         report.agreement_with_source = report.max_abs_logit_diff = report.mean_abs_logit_diff = report.kl_vs_source = None
         report.source_accuracy = None

@@ -202,7 +202,7 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
                                  "max_abs_logit_diff": None, "accuracy": None, "source_accuracy": None, "failures": [_failure(art)]})
                     continue
                 rep = parity(logits_for_texts(load(art.path), encoder.encode_np, texts), source_logits, source_logits, gold=gold,
-                             texts=shown, fmt=fmt, precision=p, name=f"{config.checkpoint.name}/{fmt}/{p}")
+                             texts=shown, fmt=fmt, precision=p, name=f"{config.checkpoint.name}/{fmt}/{p}", labels=list(labels))
                 art = replace(art, validation={**art.validation, "parity": rep.to_dict(max_flips=10)})
                 rows.append({"family": family, "format": fmt, "precision": p, "size_bytes": art.size_bytes, "passed": rep.passed,
                              "agreement_with_source": rep.agreement_with_source, "max_abs_logit_diff": rep.max_abs_logit_diff,
@@ -245,6 +245,19 @@ def _export_table(config, rows: list[dict], sentences: int, data_name: str):
     return Group(table, matrix)
 
 
+def _class_table(name: str, classes: dict):
+    """Per-class precision/recall/F1 and the confusion matrix (rows: gold, columns: predicted) of one file."""
+    from rich.table import Table
+
+    table = Table(title=f"{name}: per class (macro F1 {classes['macro_f1']:.3f}); confusion rows = gold, columns = predicted")
+    for col in ("class", "precision", "recall", "F1", "support", *classes["labels"]):
+        table.add_column(col)
+    for label, row in zip(classes["labels"], classes["confusion"]):
+        c = classes["per_class"][label]
+        table.add_row(label, f"{c['precision']:.3f}", f"{c['recall']:.3f}", f"{c['f1']:.3f}", str(c["support"]), *map(str, row))
+    return table
+
+
 def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | None, console=None, columns=None) -> dict:
     """Every model in a bundle on a test split: agreement with the teacher, accuracy, flips (and drift vs source)."""
     from distill import align_labels, cached_teacher_logits, load_teacher
@@ -280,8 +293,11 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
     for entry in bundle.manifest["models"]:
         runner = load(bundle.resolve(entry["file"]))
         logits = logits_for_texts(runner, encode, texts)
-        rep = parity(logits, source_logits, teacher_logits, gold=gold, texts=[as_text(t) for t in texts], fmt=entry["format"], precision=entry["precision"], name=entry["file"])
+        rep = parity(logits, source_logits, teacher_logits, gold=gold, texts=[as_text(t) for t in texts], fmt=entry["format"],
+                     precision=entry["precision"], name=entry["file"], labels=list(bundle.labels))
         reports[entry["file"]] = rep.to_dict()
+        if console is not None and len(bundle.labels) >= 3:
+            console.print(_class_table(entry["file"], rep.classes))
         if console is not None:
             drift = f", max |Δlogit| vs source {rep.max_abs_logit_diff:.3g}, {'PASS' if rep.passed else 'FAIL'}" if source_logits is not None else ""
             console.print(f"{entry['file']}: agreement with teacher {rep.agreement_with_teacher:.2%}, accuracy {rep.accuracy:.2%}, "
