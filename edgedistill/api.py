@@ -328,11 +328,12 @@ class ExportResult:
         return [r for r in self.rows if not r["passed"]]
 
     def check(self) -> ExportResult:
-        """Raise ParityError naming every file that broke its tolerance (those were left out of the bundle)."""
+        """Raise ParityError naming every file that could not be converted or broke its tolerance (left out of the bundle)."""
         if self.failed:
             names = ", ".join(f"{r['format']}/{r['precision']}" for r in self.failed)
             why = "; ".join(f"{r['format']}/{r['precision']}: {r['failures'][0]}" for r in self.failed)
-            raise ParityError(f"{names} failed parity and {'were' if len(self.failed) > 1 else 'was'} left out of the bundle ({why})")
+            what = "could not be converted or failed parity" if any(r["size_bytes"] is None for r in self.failed) else "failed parity"
+            raise ParityError(f"{names} {what} and {'were' if len(self.failed) > 1 else 'was'} left out of the bundle ({why})")
         return self
 
     def to_dict(self) -> dict:

