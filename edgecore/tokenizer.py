@@ -27,6 +27,7 @@ class LoadedTokenizer:
     input_names: tuple[str, ...]      # what the tokenizer returns (input_ids, attention_mask[, token_type_ids])
     tokenizer_class: str              # tokenizer_config.json's tokenizer_class, or "tokenizer.json"
     spec: dict                        # the pipeline as tokenizer.json would write it
+    truncation_side: str = "right"    # which end a long text loses (tokenizer_config.json's truncation_side)
 
 
 def load_tokenizer(folder: str | Path) -> LoadedTokenizer:
@@ -75,8 +76,43 @@ def load_tokenizer(folder: str | Path) -> LoadedTokenizer:
 
     tokenizer = Tokenizer.from_str(backend.to_str())   # a copy: padding/truncation changes stay ours
     names = tuple(n for n in hf.model_input_names if n in ("input_ids", "attention_mask", "token_type_ids"))
+    side = getattr(hf, "truncation_side", "right")
     return LoadedTokenizer(tokenizer, names or DEFAULT_INPUTS, str(config.get("tokenizer_class") or type(hf).__name__),
-                           json.loads(tokenizer.to_str()))
+                           json.loads(tokenizer.to_str()), side if side in ("left", "right") else "right")
+
+
+def describe_pipeline(spec: dict) -> dict:
+    """The pipeline in a few words for a manifest: normaliser and pre-tokenizer steps, and the post-processor's
+    single and pair templates ("[CLS] $A [SEP]", "[CLS] $A [SEP] $B:1 [SEP]:1"), as tokenizer.json defines them."""
+    def steps(node, key) -> list[str]:
+        if not isinstance(node, dict):
+            return []
+        if node.get("type") == "Sequence":
+            return [s for child in node.get(key) or [] for s in steps(child, key)]
+        return [str(node.get("type"))]
+
+    def template(post, which: str) -> str | None:
+        if not isinstance(post, dict):
+            return None
+        kind = post.get("type")
+        if kind == "Sequence":
+            return next((t for p in post.get("processors") or [] if (t := template(p, which))), None)
+        if kind == "TemplateProcessing":
+            parts = []
+            for piece in post.get(which) or []:
+                (what, body), = piece.items()
+                name = body["id"] if what == "SpecialToken" else f"${body['id']}"
+                parts.append(name if not body.get("type_id") else f"{name}:{body['type_id']}")
+            return " ".join(parts)
+        if kind in ("BertProcessing", "RobertaProcessing"):
+            cls, sep = post["cls"][0], post["sep"][0]
+            if which == "single":
+                return f"{cls} $A {sep}"
+            return f"{cls} $A {sep} $B:1 {sep}:1" if kind == "BertProcessing" else f"{cls} $A {sep} {sep} $B {sep}"
+        return None
+
+    return {"normalizer": steps(spec.get("normalizer"), "normalizers"), "pre_tokenizer": steps(spec.get("pre_tokenizer"), "pretokenizers"),
+            "template_single": template(spec.get("post_processor"), "single"), "template_pair": template(spec.get("post_processor"), "pair")}
 
 
 def _config(folder: Path) -> dict | None:

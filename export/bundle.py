@@ -73,7 +73,8 @@ def write_bundle(out_dir: str | Path, models: list[Artifact], tokenizer_dir: str
         for name in TOKENIZER_FILES:
             if (tokenizer_dir / name).is_file():
                 shutil.copyfile(tokenizer_dir / name, tmp / name)
-        _runtime_tokenizer_json(tokenizer_dir, tmp / "tokenizer.json", int(config.tokenizer["max_len"]))
+        _runtime_tokenizer_json(tokenizer_dir, tmp / "tokenizer.json", int(config.tokenizer["max_len"]),
+                                str(config.tokenizer.get("truncation_side", "right")))
         if not (tmp / "vocab.txt").is_file():
             _derive_vocab_txt(tmp / "tokenizer.json", tmp / "vocab.txt")
         (tmp / "labels.txt").write_text("\n".join(config.labels) + "\n", encoding="utf-8")
@@ -106,7 +107,7 @@ def _derive_vocab_txt(tokenizer_json: Path, out: Path) -> None:
     out.write_text("".join(f"{token}\n" for token, _ in by_id), encoding="utf-8")
 
 
-def _runtime_tokenizer_json(tokenizer_dir: Path, path: Path, max_len: int) -> None:
+def _runtime_tokenizer_json(tokenizer_dir: Path, path: Path, max_len: int, side: str = "right") -> None:
     """The bundle's tokenizer.json is the pipeline transformers runs for the checkpoint (edgecore.tokenizer: e.g.
     AlbertTokenizer's lowercasing normaliser, which its tokenizer.json on disk may lack), truncating to max_len and
     not padding, as the manifest says.
@@ -117,7 +118,7 @@ def _runtime_tokenizer_json(tokenizer_dir: Path, path: Path, max_len: int) -> No
     from edgecore.tokenizer import load_tokenizer
 
     spec = load_tokenizer(tokenizer_dir).spec
-    spec["truncation"] = {"direction": "Right", "max_length": max_len, "strategy": "LongestFirst", "stride": 0}
+    spec["truncation"] = {"direction": "Left" if side == "left" else "Right", "max_length": max_len, "strategy": "LongestFirst", "stride": 0}
     spec["padding"] = None
     path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
 

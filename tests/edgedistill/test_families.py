@@ -188,3 +188,24 @@ def test_vocabulary_pruning_keeps_the_tokenizers_own_special_ids(kind, checkpoin
     model = build_rnn_student(RNNStudentConfig(vocab_size=s.vocab_size, embed_dim=8, hidden=4, head_hidden=4), keep_ids=keep, unk_id=s.unk_id)
     unseen = next(i for i in range(s.vocab_size) if i not in set(keep))
     assert int(model.vocab_map[unseen]) == keep.index(s.unk_id) != keep.index(s.pad_id)   # the real unknown token, not <s> or <pad>
+
+
+def test_the_manifest_records_the_pipeline_and_honours_left_truncation(checkpoints, data_csv, tmp_path):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from edge_runtime import Bundle
+
+    folder = tmp_path / "left"
+    shutil.copytree(checkpoints["albert"][0], folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "truncation_side": "left"}))
+    ed.export_checkpoint(ed.ExportConfig(checkpoint=folder, out=tmp_path / "bundle", data=str(data_csv), precisions=("fp32",))).check()
+    settings = json.loads((tmp_path / "bundle" / "manifest.json").read_text())["tokenizer"]
+    assert settings["normalizer"] == ["Replace", "Replace", "NFKD", "StripAccents", "Lowercase"]   # AlbertTokenizer's own, not the file's
+    assert settings["pre_tokenizer"] == ["WhitespaceSplit", "Metaspace"] and settings["truncation_side"] == "left"
+    assert settings["template_single"] == "[CLS] $A [SEP]" and settings["template_pair"] == "[CLS] $A [SEP] $B:1 [SEP]:1"
+    long_text = " ".join(f"word{i}" for i in range(200))
+    hf = AutoTokenizer.from_pretrained(folder)(long_text, truncation=True, max_length=64)["input_ids"]
+    assert Bundle.open(tmp_path / "bundle").encode([long_text])["input_ids"][0].tolist() == hf   # the end of the text is kept
