@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecore import CheckpointError, ConfigError, DataError, OutputExistsError, UnsupportedError, check_writable
+from edgecore import CheckpointError, ConfigError, DataError, OutputExistsError, ParityError, UnsupportedError, check_writable
 from edgecore.formats import SHIP_ORDER
 
 
@@ -108,6 +108,8 @@ def _attempt(fn, *args, **kwargs):
 
 def _failure(e: Exception) -> str:
     first = str(e).splitlines()[0] if str(e) else ""
+    if isinstance(e, ParityError):   # converted, then failed the exporter's own check against PyTorch
+        return f"failed its check at export: {first[:300]}"
     return f"conversion failed: {type(e).__name__}: {first[:300]}"
 
 

@@ -258,8 +258,25 @@ def _convert(wrapper, args, names, config: CoreMLConfig, route: str, max_len: in
     raise UnsupportedError(f"Core ML conversion ({route} route) failed with every sequence shape tried: {' | '.join(errors)}")
 
 
+def _register_identity_ops() -> None:
+    """coremltools 9 has no converter for torch.export's `aten.alias` (a view that changes nothing; DeBERTa-v2's
+    relative-position code makes one): register it as the identity, once."""
+    from coremltools.converters.mil.frontend.torch.ops import _get_inputs
+    from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
+
+    if "alias" in _TORCH_OPS_REGISTRY:
+        return
+
+    def alias(context, node):
+        context.add(_get_inputs(context, node, expected=1)[0], node.name)
+
+    _TORCH_OPS_REGISTRY.set_func_by_name(alias, "alias")
+
+
 def _convert_once(wrapper, args, names, config: CoreMLConfig, route: str, max_len: int, kind: str):
     import coremltools as ct
+
+    _register_identity_ops()
 
     T = int(args[0].shape[1])
     if not 2 <= T <= max_len:

@@ -52,10 +52,8 @@ def test_family_exports_to_every_format_and_takes_its_tokenizers_output(kind, ch
                                                   precisions=("fp32",), buckets=(16, 128)))
     rows = {r["format"]: r for r in result.rows}
     assert set(rows) == set(formats) and all(r["family"] == kind for r in result.rows)
-    expected_fail = {"coreml"} if kind == "deberta-v2" else set()   # coremltools 9 cannot convert DeBERTa-v2's fx `alias` node
-    assert {f for f, r in rows.items() if not r["passed"]} == expected_fail, result.rows
-    if expected_fail:
-        assert rows["coreml"]["failures"][0].startswith("conversion failed") and not result.passed
+    assert all(r["passed"] for r in result.rows), result.rows   # DeBERTa-v2 too: its `aten.alias` is converted as the identity
+    expected_fail = set()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     bundle = Bundle.open(tmp_path / "bundle")
     settings = bundle.manifest["tokenizer"]
@@ -94,16 +92,18 @@ def test_family_exports_to_every_format_and_takes_its_tokenizers_output(kind, ch
 
 
 def test_partial_success_ships_what_converted_prints_the_matrix_and_exits_non_zero(checkpoints, data_csv, tmp_path, capsys, monkeypatch):
-    folder = checkpoints["deberta-v2"][0]
-    code, out, err = cli(["export", folder, "--formats", "onnx,coreml", "--precisions", "fp32", "--data", data_csv,
-                          "--out", tmp_path / "bundle", "--json", tmp_path / "export.json"], capsys, monkeypatch)
+    # TFLite's fully static int8 (activations too, calibrated) of a random BERT does not hold: the exporter's own check
+    # against PyTorch refuses it, and the fp32 file of the same format still ships
+    folder = checkpoints["bert"][0]
+    code, out, err = cli(["export", folder, "--formats", "tflite", "--precisions", "fp32,int8-full", "--buckets", "16,128",
+                          "--data", data_csv, "--out", tmp_path / "bundle", "--json", tmp_path / "export.json"], capsys, monkeypatch)
     assert code == 2
-    assert "family x format" in out and "deberta-v2" in out and "FAILED" in out
-    assert "coreml/fp32" in err and "left out" in err
+    assert "family x format" in out and "bert" in out and "FAILED" in out
+    assert "tflite/int8-full" in err and "left out" in err
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
-    assert [m["format"] for m in manifest["models"]] == ["onnx"]
-    rows = json.loads((tmp_path / "export.json").read_text())["rows"]
-    assert [(r["format"], r["passed"]) for r in rows] == [("onnx", True), ("coreml", False)]
+    assert [m["precision"] for m in manifest["models"]] == ["fp32"]
+    rows = {(r["format"], r["precision"]): r for r in json.loads((tmp_path / "export.json").read_text())["rows"]}
+    assert not rows[("tflite", "int8-full")]["passed"] and rows[("tflite", "fp32")]["passed"]
 
 
 @pytest.mark.parametrize("kind", list(FAMILIES))
