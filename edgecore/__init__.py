@@ -4,6 +4,7 @@ It imports nothing heavy and nothing of this project's other packages: it is the
 `edge_runtime`, `export` and `distill` all build on (docs/architecture.md has the layering).
 """
 from edgecore.errors import (
+    BusyError,
     CheckpointError,
     ConfigError,
     DataError,
@@ -13,10 +14,23 @@ from edgecore.errors import (
     ParityError,
     UnsupportedError,
 )
-from edgecore.fsio import atomic_dir, atomic_write, cache_dir, check_writable, prepare_output_dir, sha256_bytes, sha256_file
+from edgecore.fsio import (
+    atomic_dir,
+    atomic_write,
+    cache_dir,
+    cache_lock,
+    check_writable,
+    hold_output,
+    prepare_output_dir,
+    release_output,
+    release_outputs,
+    sha256_bytes,
+    sha256_file,
+)
 
 __all__ = [
-    "CheckpointError", "ConfigError", "DataError", "EdgedistillError", "IntegrityError",
+    "BusyError", "CheckpointError", "ConfigError", "DataError", "EdgedistillError", "IntegrityError",
     "OutputExistsError", "ParityError", "UnsupportedError",
-    "atomic_dir", "atomic_write", "cache_dir", "check_writable", "prepare_output_dir", "sha256_bytes", "sha256_file",
+    "atomic_dir", "atomic_write", "cache_dir", "cache_lock", "check_writable", "hold_output", "prepare_output_dir",
+    "release_output", "release_outputs", "sha256_bytes", "sha256_file",
 ]

@@ -36,3 +36,7 @@ class IntegrityError(EdgedistillError, ValueError):
 
 class ParityError(EdgedistillError, AssertionError):
     """A converted model disagrees with its source beyond the tolerance for its format and precision."""
+
+
+class BusyError(EdgedistillError, RuntimeError):
+    """Another process is writing the same output right now."""

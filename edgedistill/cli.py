@@ -90,16 +90,16 @@ def _list_of(choices: tuple[str, ...], what: str):
     return parse
 
 
-def _limit(name: str, integer: bool = True, zero_means_default: bool = False):
+def _limit(name: str, integer: bool = True, zero_means_default: bool = False, hint: str = ""):
     """A click callback range-checking a numeric option against edgecore.limits (NaN, inf, out of range: a usage error
-    naming the flag and the range); None (not given) passes, and so does 0 where it means "the default"."""
+    naming the flag and the range, then `hint`); None (not given) passes, and so does 0 where it means "the default"."""
     def check(value):
         if value is None or (zero_means_default and value == 0):
             return value
         try:
             check_number(name, value, integer)
         except ConfigError as e:
-            raise typer.BadParameter(str(e)) from None
+            raise typer.BadParameter(f"{e}{'; ' + hint if hint else ''}") from None
         return value
     return check
 
@@ -304,7 +304,7 @@ def export(
                                        help="Comma-separated. " + "; ".join(f"{f}: {', '.join(p)}" for f, p in PRECISIONS.items()) + ".",
                                        rich_help_panel=_F),
         data: str = typer.Option("movie-snippets", help="Data whose test sentences every file is checked on. " + DATA_HELP, rich_help_panel=_V),
-        validate: Optional[int] = typer.Option(None, callback=_limit("validate"), help="Check parity on the first N test sentences only (default: the whole test split).", rich_help_panel=_V),
+        validate: Optional[int] = typer.Option(None, callback=_limit("validate", hint="leave it out to use the whole test split"), help="Check parity on the first N test sentences only (default: the whole test split).", rich_help_panel=_V),
         calibration: Optional[str] = typer.Option(None, help="Data for int8-static and SmoothQuant calibration (default: --data).", rich_help_panel=_Q),
         smooth: Optional[str] = typer.Option(None, help="SmoothQuant before int8: auto (alpha searched per activation; the default for Transformers), an alpha in (0, 1), or off.", rich_help_panel=_Q),
         nbits: Optional[str] = typer.Option(None, help="MatMul name fragments to run as 8-bit MatMulNBits (finer int8, a little slower); 'sensitive' = the feed-forward MatMuls of a BERT's blocks 1-3 (the default for BERT-named Transformers), or off.", rich_help_panel=_Q),

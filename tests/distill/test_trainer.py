@@ -41,7 +41,7 @@ def test_resume_after_interruption_gives_the_same_weights(encoder, sentences, tm
     interrupted = _model(encoder)
     with pytest.raises(Interrupt):
         train(interrupted, train_set, dev_ids, dev_labels, crashing_pad, config, checkpoint_dir=tmp_path)
-    assert (tmp_path / "trainer_state.pt").is_file()
+    assert (tmp_path / "trainer_state.safetensors").is_file()
     resumed = _model(encoder)
     result = train(resumed, train_set, dev_ids, dev_labels, encoder.pad, config, checkpoint_dir=tmp_path)
     assert result.epochs_run == 3

@@ -30,7 +30,7 @@ def _env(cache):
 
 
 def _start_and_interrupt(cmd, env, out: Path, sig) -> subprocess.CompletedProcess:
-    state = out.with_name(f".{out.name}.trainer") / "trainer_state.pt"
+    state = out.with_name(f".{out.name}.trainer") / "trainer_state.safetensors"
     # a shell's background jobs start with SIGINT ignored and children inherit it; a terminal's Ctrl-C does not.
     # Reset it in a small exec wrapper, not a preexec_fn: running Python between fork and exec can deadlock
     # once a threaded library (JAX, via the TFLite stack) is loaded in this process.
