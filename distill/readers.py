@@ -230,12 +230,16 @@ def _read_delimited(path: Path, fmt: str, delimiter: str | None) -> Table:
 # ---------------------------------------------------------------------------------------------
 # JSON Lines and JSON
 
+def _not_an_object(path: Path, where: str, value) -> DataError:
+    kind = "JSON null" if value is None else f"a JSON {type(value).__name__}"
+    return DataError(f'{path}: {where} is {kind}, not an object; each record needs to be {{"text": ..., "label": ...}}')
+
+
 def _columns_from_records(path: Path, records: list, row: Callable[[int], str]) -> tuple[list[str], dict[str, list]]:
     names: dict[str, None] = {}
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
-            raise DataError(f"{path}: {row(i)} is a JSON {type(rec).__name__}, not an object; each record needs to be "
-                            f'{{"text": ..., "label": ...}}')
+            raise _not_an_object(path, row(i), rec)
         names.update(dict.fromkeys(rec))
     return list(names), {n: [rec.get(n) for rec in records] for n in names}
 
@@ -254,28 +258,34 @@ def _read_jsonl_text(path: Path, data: bytes, text: str) -> Table:
 
     lines = [i for i, line in enumerate(text.split("\n"), 1) if line.strip()]
     row = lambda i: f"line {lines[i]}" if 0 <= i < len(lines) else f"record {i}"
-    read_options = pajson.ReadOptions(use_threads=False, block_size=_block_size(len(data)))
-    try:
-        table = pajson.read_json(io.BytesIO(data), read_options=read_options)
-        # arrow turns ISO-date-like strings into timestamps: read those columns again as the strings they are
-        dated = [f for f in table.schema if _is_dated(f.type)]
-        if dated:
-            schema = pa.schema([(f.name, pa.list_(pa.string()) if pa.types.is_list(f.type) else pa.string()) for f in dated])
-            table = pajson.read_json(io.BytesIO(data), read_options=read_options,
-                                     parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"))
-        names = table.column_names
-        return Table(str(path), names, lambda wanted: {n: table.column(n).to_pylist() for n in wanted}, row)
-    except pa.ArrowException:
-        pass   # find the line with the standard parser, which also takes mixed types that arrow refuses
+    # pyarrow.json.read_json (pyarrow 26.0.1) segfaults when the first value is `null`: it only gets files whose every line
+    # starts an object; anything else is read by the standard parser below, which names the first line that is not one
+    if all(line.lstrip().startswith("{") for line in text.split("\n") if line.strip()):
+        read_options = pajson.ReadOptions(use_threads=False, block_size=_block_size(len(data)))
+        try:
+            table = pajson.read_json(io.BytesIO(data), read_options=read_options)
+            # arrow turns ISO-date-like strings into timestamps: read those columns again as the strings they are
+            dated = [f for f in table.schema if _is_dated(f.type)]
+            if dated:
+                schema = pa.schema([(f.name, pa.list_(pa.string()) if pa.types.is_list(f.type) else pa.string()) for f in dated])
+                table = pajson.read_json(io.BytesIO(data), read_options=read_options,
+                                         parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer"))
+            names = table.column_names
+            return Table(str(path), names, lambda wanted: {n: table.column(n).to_pylist() for n in wanted}, row)
+        except pa.ArrowException:
+            pass   # find the line with the standard parser, which also takes mixed types that arrow refuses
     records = []
     for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(f"{path}: line {lineno} is not valid JSON ({e.msg}, column {e.colno}); "
                             f"JSON Lines needs one complete object per line") from None
+        if not isinstance(record, dict):
+            raise _not_an_object(path, f"line {lineno}", record)
+        records.append(record)
     names, columns = _columns_from_records(path, records, row)
     return Table(str(path), names, lambda wanted: {n: columns[n] for n in wanted}, row)
 
@@ -315,7 +325,8 @@ def _read_json(path: Path) -> list[tuple[str | None, Table]]:
         lists = {k: v for k, v in obj.items() if isinstance(v, list)}
         if lists and len(lists) == len(obj) and len({len(v) for v in lists.values()}) == 1 and not record_keys:
             return [(None, Table(str(path), list(lists), lambda wanted: {n: lists[n] for n in wanted}, lambda i: f"index {i}"))]
-    raise DataError(f"{path}: a JSON {type(obj).__name__} of this shape is not a data set (keys: {_cols(obj) if isinstance(obj, dict) else '-'}); "
+    kind = "JSON null" if obj is None else f"a JSON {type(obj).__name__}"
+    raise DataError(f"{path}: {kind} of this shape is not a data set (keys: {_cols(obj) if isinstance(obj, dict) else '-'}); "
                     f'give a list of records, {{"data": [records]}}, {{column: [values]}} or JSON Lines')
 
 

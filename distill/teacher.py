@@ -9,6 +9,7 @@ the texts, the slices are all-gathered, and the full array goes to the same cach
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -24,7 +25,7 @@ from distill.data import TextDataset
 from distill.distributed import DistContext, all_reduce_sum, barrier, current, shard_range
 from distill.parallel import sharded_accuracy, train_classifier
 from distill.text import Encoder
-from edgecore import CheckpointError, ConfigError, atomic_dir, atomic_write, cache_dir, sha256_file
+from edgecore import CheckpointError, ConfigError, atomic_dir, atomic_write, cache_dir, cache_lock, sha256_file
 from edgecore.progress import bar
 
 
@@ -158,17 +159,36 @@ def finetune_teacher(dataset: TextDataset, config: TeacherConfig = TeacherConfig
     >>> teacher.metrics["test_accuracy"]                             # doctest: +SKIP
     0.86
     """
-    from distill.peft import apply_peft
-
     ctx = current()   # under torchrun every rank trains its share of each batch; rank 0 writes the cache
     base = resolve_base(config.base)
     key = teacher_key(base, dataset, config)
     target = cache_dir("teachers") / key
-    if use_cache and (target / "metrics.json").is_file():
-        try:
-            return load_teacher(target)
-        except CheckpointError:
-            pass  # a corrupt cache entry is rebuilt, never used
+    if use_cache and not ctx.enabled and (cached := _cached_teacher(target)) is not None:
+        return cached
+    # Another process building the same entry holds its lock: wait for it, then look again. Under torchrun only rank 0
+    # locks (the other ranks cannot take part in its collectives while waiting on a lock): they look once it holds it,
+    # and the entry is used only if every rank can load it, so all of them train or none does.
+    with cache_lock(target) if ctx.is_main else contextlib.nullcontext():
+        barrier(ctx)
+        if use_cache:
+            cached = _cached_teacher(target)
+            if all_reduce_sum([0.0 if cached is not None else 1.0], ctx)[0] == 0:
+                return cached
+        return _build_teacher(dataset, config, ctx, base, key, target)
+
+
+def _cached_teacher(target: Path) -> Teacher | None:
+    if not (target / "metrics.json").is_file():
+        return None
+    try:
+        return load_teacher(target)
+    except CheckpointError:
+        return None   # a corrupt cache entry is rebuilt, never used
+
+
+def _build_teacher(dataset: TextDataset, config: TeacherConfig, ctx: DistContext, base: Path, key: str, target: Path) -> Teacher:
+    from distill.peft import apply_peft
+
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     model = load_classifier(base, len(dataset.label_names), dataset.label_names)
@@ -261,22 +281,34 @@ def cached_teacher_logits(teacher: Teacher, texts: list[str], description: str =
     >>> logits.shape                                                   # doctest: +SKIP
     (7041, 2)
     """
-    from safetensors.numpy import load_file, save
+    from safetensors.numpy import save
 
     path = cache_dir("logits") / f"{logits_key(teacher, texts)}.safetensors"
-    if path.is_file():
-        try:
-            logits = load_file(str(path))["logits"]
-            if logits.shape == (len(texts), len(teacher.label_names)) and np.isfinite(logits).all():
-                return logits, True
-        except Exception:
-            pass
-    logits = teacher.logits(texts, description=description).astype(np.float32)
-    if not np.isfinite(logits).all():
-        raise CheckpointError(f"teacher at {teacher.path} produced NaN/inf logits; the checkpoint is broken, re-train or re-export it")
-    with atomic_write(path) as f:
-        f.write(save({"logits": logits}))
+    shape = (len(texts), len(teacher.label_names))
+    if (logits := _cached_logits(path, shape)) is not None:
+        return logits, True
+    with cache_lock(path):   # a second process computing the same logits waits here, then reads them
+        if (logits := _cached_logits(path, shape)) is not None:
+            return logits, True
+        logits = teacher.logits(texts, description=description).astype(np.float32)
+        if not np.isfinite(logits).all():
+            raise CheckpointError(f"teacher at {teacher.path} produced NaN/inf logits; the checkpoint is broken, re-train or re-export it")
+        with atomic_write(path) as f:
+            f.write(save({"logits": logits}))
     return logits, False
+
+
+def _cached_logits(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """The cached logits at `path` if they load, have `shape` and are finite; None otherwise (rebuilt, never used)."""
+    from safetensors.numpy import load_file
+
+    if not path.is_file():
+        return None
+    try:
+        logits = load_file(str(path))["logits"]
+    except Exception:
+        return None
+    return logits if logits.shape == shape and np.isfinite(logits).all() else None
 
 
 def sharded_teacher_logits(teacher: Teacher, texts: list[str], ctx: DistContext | None = None,
@@ -289,24 +321,27 @@ def sharded_teacher_logits(teacher: Teacher, texts: list[str], ctx: DistContext 
 
     >>> logits, hit = sharded_teacher_logits(teacher, dataset.train.texts)  # doctest: +SKIP
     """
-    from safetensors.numpy import load_file, save
-
     ctx = ctx or current()
     if not ctx.enabled:
         return cached_teacher_logits(teacher, texts, description)
-    n_labels = len(teacher.label_names)
     path = cache_dir("logits") / f"{logits_key(teacher, texts)}.safetensors"
-    logits = None
-    if path.is_file():
-        try:
-            logits = load_file(str(path))["logits"]
-            if logits.shape != (len(texts), n_labels) or not np.isfinite(logits).all():
-                logits = None
-        except Exception:
-            logits = None
-    everyone_hit = all_reduce_sum([0.0 if logits is not None else 1.0], ctx)[0] == 0
-    if everyone_hit:
+    logits = _cached_logits(path, (len(texts), len(teacher.label_names)))
+    if all_reduce_sum([0.0 if logits is not None else 1.0], ctx)[0] == 0:
         return logits, True
+    # as in finetune_teacher: rank 0 holds the entry's lock (another process computing it finishes first), the other
+    # ranks look again once it does, and all of them compute unless every one of them can read the entry
+    with cache_lock(path) if ctx.is_main else contextlib.nullcontext():
+        barrier(ctx)
+        logits = _cached_logits(path, (len(texts), len(teacher.label_names)))
+        if all_reduce_sum([0.0 if logits is not None else 1.0], ctx)[0] == 0:
+            return logits, True
+        return _sharded_logits(teacher, texts, ctx, path, description), False
+
+
+def _sharded_logits(teacher: Teacher, texts: list[str], ctx: DistContext, path: Path, description: str) -> np.ndarray:
+    from safetensors.numpy import save
+
+    n_labels = len(teacher.label_names)
     start, stop = shard_range(len(texts), ctx)
     part = teacher.logits(texts[start:stop], description=f"{description} (rank {ctx.rank})").astype(np.float32)
     part = part.reshape(stop - start, n_labels)
@@ -326,4 +361,4 @@ def sharded_teacher_logits(teacher: Teacher, texts: list[str], ctx: DistContext 
         with atomic_write(path) as f:
             f.write(save({"logits": logits}))
     barrier(ctx)
-    return logits, False
+    return logits

@@ -471,7 +471,7 @@ def bench_files(paths: Sequence[str | Path], config: BenchConfig = BenchConfig()
         model_files[name] = Path(runner.info.path) if runner.info.path else path
         is_bundle = (path / "manifest.json").is_file() if path.is_dir() else path.suffix == ".zip"
         if is_bundle:
-            bundle = Bundle.open(path, verify=False)
+            bundle = getattr(runner, "bundle", None) or Bundle.open(path, verify=False)   # a .zip: the runner's extracted copy
             tok = bundle.tokenizer()
             encode = lambda t, b=bundle, tok=tok: b.encode(t, tokenizer=tok)
             if mode == "fixed":

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import json
+import lzma
 import shutil
 import stat
 import tempfile
+import weakref
 import zipfile
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -23,12 +26,34 @@ MAX_ZIP_RATIO = 200           # model files and tokenizers compress 1-5x; a memb
 class Bundle:
     """A bundle folder (or .zip) read back: its manifest, its model files, labels, and the tokenizer an app uses.
 
+    A .zip is extracted into a temporary folder that the Bundle owns: it is removed when the Bundle is garbage
+    collected, on `close()` / leaving a `with` block, or at the latest when the process exits. Keep the Bundle (or the
+    runner `runners.load` returns, which keeps it) while its files are used.
+
     >>> bundle = Bundle.open("runs/demo/bundle")                          # doctest: +SKIP
     >>> bundle.labels, bundle.model_path("int8", "onnx").name             # doctest: +SKIP
     (['negative', 'positive'], 'bilstm.int8.onnx')
     """
     root: Path
     manifest: dict
+    source: Path | None = None    # what was opened: the folder, or the .zip that `root` was extracted from
+    _cleanup: weakref.finalize | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def temporary(self) -> bool:
+        """True when `root` is an extracted copy of a .zip that is removed with this Bundle."""
+        return self._cleanup is not None
+
+    def close(self) -> None:
+        """Remove the extracted copy of a .zip now (nothing for a folder); the Bundle's files are gone afterwards."""
+        if self._cleanup is not None:
+            self._cleanup()
+
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @classmethod
     def open(cls, path: str | Path, verify: bool = True) -> Bundle:
@@ -38,23 +63,41 @@ class Bundle:
         >>> bundle.encode(["a fine film"])["input_ids"].shape  # doctest: +SKIP
         (1, 5)
         """
-        path = Path(path)
+        source = path = Path(path)
+        temp = None
         if path.suffix == ".zip" and path.is_file():
-            path = extract_zip(path)
+            path, temp = _extract(path)
+        try:
+            bundle = cls._open(path, source, verify, temp)
+        except BaseException:
+            if temp is not None:
+                shutil.rmtree(temp, ignore_errors=True)
+            raise
+        return bundle
+
+    @classmethod
+    def _open(cls, path: Path, source: Path, verify: bool, temp: Path | None) -> Bundle:
         manifest_path = path / "manifest.json"
         if not manifest_path.is_file():
-            raise UnsupportedError(f"{path} is not a bundle (no manifest.json); give a folder written by `edgedistill export` or the demo")
+            raise UnsupportedError(f"{source} is not a bundle (no manifest.json); give a folder written by `edgedistill export` or the demo")
         try:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise IntegrityError(f"{manifest_path} is not valid JSON ({e}); re-export the bundle") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            got = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-            raise UnsupportedError(f"{manifest_path} has format {got!r}, expected {FORMAT!r}")
-        bundle = cls(path, manifest)
+        if not isinstance(manifest, dict):
+            kind = {"str": "string", "list": "array", "int": "number", "float": "number", "bool": "boolean"}.get(
+                type(manifest).__name__, "null")
+            raise UnsupportedError(f"{manifest_path} holds a JSON {kind}, not a bundle manifest (an object with "
+                                   f"\"format\": {FORMAT!r}); give a bundle written by `edgedistill export`, or re-export it")
+        if manifest.get("format") != FORMAT:
+            raise UnsupportedError(f"{manifest_path} has format {manifest.get('format')!r}, expected {FORMAT!r}; give a bundle written "
+                                   f"by `edgedistill export`, or re-export it")
+        bundle = cls(path, manifest, source)
         bundle.check_manifest()
         if verify:
             bundle.verify()
+        if temp is not None:   # only now: until the bundle is returned, open() removes the folder itself
+            bundle._cleanup = weakref.finalize(bundle, shutil.rmtree, str(temp), ignore_errors=True)
         return bundle
 
     def check_manifest(self) -> None:
@@ -63,8 +106,12 @@ class Bundle:
         model's output width must equal the number of labels. Raises IntegrityError naming the first problem."""
         from edge_runtime.schema import SchemaError, validate
 
-        named = [e.get("path") for e in self.manifest.get("files") or [] if isinstance(e, dict)]
-        named += [e.get("file") for e in self.manifest.get("models") or [] if isinstance(e, dict)]
+        def entries(key: str) -> list:   # any JSON value may stand here: the schema check below names a wrong type
+            value = self.manifest.get(key)
+            return value if isinstance(value, list) else []
+
+        named = [e.get("path") for e in entries("files") if isinstance(e, dict)]
+        named += [e.get("file") for e in entries("models") if isinstance(e, dict)]
         for relative in (n for n in named if isinstance(n, str)):
             pure = PurePosixPath(relative.replace("\\", "/"))
             if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
@@ -165,11 +212,22 @@ def pad_ids(ids: list[list[int]], pad_id: int = 0, pad_to: int | None = None, ty
 
 
 def extract_zip(path: Path) -> Path:
-    """Extract a bundle zip into a fresh temp folder, refusing any member that would land outside it."""
+    """Extract a bundle zip into a fresh temp folder (edgedistill-bundle-*), refusing any member that would land outside
+    it; returns the bundle folder in it. The caller owns the temp folder and removes it: `Bundle.open` does that."""
+    return _extract(path)[0]
+
+
+#: what extracting a damaged archive raises besides BadZipFile (a CRC mismatch): a broken deflate / lzma / bzip2
+#: stream, a truncated member, a compression method or flag (encryption) that a flipped bit made up
+_UNPACK_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, OSError, EOFError, NotImplementedError, RuntimeError, ValueError)
+
+
+def _extract(path: Path) -> tuple[Path, Path]:
+    """(the bundle folder, the temp folder to remove when done)."""
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise IntegrityError(f"{path} is not a readable zip ({e}); give the bundle folder or re-export with --zip") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
+        raise IntegrityError(f"{path} is not a readable zip ({_first_line(e)}); give the bundle folder or re-export with --zip") from None
     with zf:
         infos = zf.infolist()
         if len(infos) > MAX_ZIP_MEMBERS:
@@ -190,8 +248,17 @@ def extract_zip(path: Path) -> Path:
         out = Path(tempfile.mkdtemp(prefix="edgedistill-bundle-"))
         try:
             zf.extractall(out)
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            folders = [p for p in out.iterdir() if p.is_dir()]
+        except _UNPACK_ERRORS as e:
             shutil.rmtree(out, ignore_errors=True)
-            raise IntegrityError(f"{path} could not be unpacked ({e}); re-export the bundle") from None
-    folders = [p for p in out.iterdir() if p.is_dir()]
-    return folders[0] if len(folders) == 1 and not (out / "manifest.json").exists() else out
+            raise IntegrityError(f"{path} could not be unpacked ({type(e).__name__}: {_first_line(e)}); the zip is damaged: "
+                                 f"re-export the bundle (edgedistill export --zip) or give the bundle folder") from None
+        except BaseException:   # Ctrl-C, SIGTERM: nothing half-extracted is left behind
+            shutil.rmtree(out, ignore_errors=True)
+            raise
+    root = folders[0] if len(folders) == 1 and not (out / "manifest.json").exists() else out
+    return root, out
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]

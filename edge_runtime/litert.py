@@ -11,28 +11,49 @@ every invoke (an app must do the same: Interpreter.resetVariableTensors() on And
 from __future__ import annotations
 
 import json
+import struct
 import time
 from pathlib import Path
 
 import numpy as np
 
 from edge_runtime.protocol import RunnerInfo
-from edgecore import UnsupportedError
+from edgecore import CheckpointError, UnsupportedError
 
 METADATA_NAME = "edgedistill"
 
 
+def _corrupt(path: str | Path, detail: str) -> CheckpointError:
+    detail = (detail.strip().splitlines() or [""])[0][:160]
+    return CheckpointError(f"{path} cannot be loaded as a .tflite model ({detail}); it is damaged (truncated or corrupt) or not "
+                           "an edgedistill export: re-export it with `edgedistill export --format tflite`")
+
+
 def read_tflite_metadata(path: str | Path) -> dict:
-    """The JSON metadata entry "edgedistill" of a .tflite file ({} when absent), read without unpacking the weights."""
+    """The JSON metadata entry "edgedistill" of a .tflite file ({} when absent), read without unpacking the weights.
+    A file that cannot be parsed (truncated, bit-flipped) raises CheckpointError. The Python flatbuffer reader does not
+    verify offsets: open the file with the Interpreter (which verifies it) first when it may be damaged."""
     from ai_edge_litert import schema_py_generated as schema
 
-    data = Path(path).read_bytes()
-    root = schema.Model.GetRootAsModel(data, 0)
-    for i in range(root.MetadataLength()):
-        entry = root.Metadata(i)
-        if entry.Name().decode() == METADATA_NAME:
-            return json.loads(root.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode())
-    return {}
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path} ({e.strerror or e}); check the path and its permissions") from None
+    try:
+        root = schema.Model.GetRootAsModel(data, 0)
+        for i in range(root.MetadataLength()):
+            entry = root.Metadata(i)
+            if entry.Name().decode() == METADATA_NAME:
+                meta = json.loads(root.Buffers(entry.Buffer()).DataAsNumpy().tobytes().decode())
+                break
+        else:
+            return {}
+    except (struct.error, UnicodeDecodeError, ValueError, AttributeError, TypeError, IndexError, OverflowError) as e:
+        # ValueError covers json.JSONDecodeError; AttributeError/TypeError: a missing table or vector (offset 0)
+        raise _corrupt(path, f"its {METADATA_NAME!r} metadata cannot be read: {type(e).__name__}: {e}") from None
+    if not isinstance(meta, dict):
+        raise _corrupt(path, f"its {METADATA_NAME!r} metadata is a JSON {type(meta).__name__}, not an object")
+    return meta
 
 
 class _DirectSignature:
@@ -66,12 +87,20 @@ class LiteRTRunner:
 
         t0 = time.perf_counter()
         self.path = Path(path)
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            raise _corrupt(self.path, "the file is empty")
+        try:   # first: the Interpreter verifies the flatbuffer, read_tflite_metadata's Python reader does not
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+        except (ValueError, RuntimeError) as e:
+            raise _corrupt(self.path, str(e) or type(e).__name__) from None
         self.meta = read_tflite_metadata(self.path)
-        self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
         self.signatures: dict[int, tuple[str, object, dict]] = {}   # bucket -> (key, SignatureRunner, input dtypes)
         names: tuple[str, ...] | None = None
-        for key in self.interpreter.get_signature_list():
-            runner = self.interpreter.get_signature_runner(key)
+        try:
+            signature_runners = [(key, self.interpreter.get_signature_runner(key)) for key in self.interpreter.get_signature_list()]
+        except (ValueError, RuntimeError, KeyError) as e:
+            raise _corrupt(self.path, f"its signatures cannot be read: {e}") from None
+        for key, runner in signature_runners:
             details = runner.get_input_details()
             if "input_ids" not in details or "attention_mask" not in details:
                 raise UnsupportedError(f"{self.path.name}: signature {key!r} has inputs {sorted(details)}; "
@@ -87,9 +116,12 @@ class LiteRTRunner:
         self.input_names = names
         self.reset_variables = self.meta.get("edgedistill.tflite.reset_variables") == "true"
         self.output_name = "logits"
-        for bucket, (_, runner, dtypes) in self.signatures.items():
+        for bucket, (key, runner, dtypes) in self.signatures.items():
             # a signature's subgraph is allocated on its first run; resetting variables needs all of them allocated
-            runner(**{n: np.zeros((1, bucket), dtype=dtypes[n]) for n in self.input_names})
+            try:
+                runner(**{n: np.zeros((1, bucket), dtype=dtypes[n]) for n in self.input_names})
+            except (ValueError, RuntimeError) as e:
+                raise _corrupt(self.path, f"signature {key!r} fails to run: {e}") from None
         self._direct = {bucket: _DirectSignature.of(runner) for bucket, (_, runner, _) in self.signatures.items()}
         self.info = RunnerInfo("tflite", precision or self.meta.get("edgedistill.precision", "fp32"), threads, "litert-interpreter",
                                str(self.path), (time.perf_counter() - t0) * 1e3,
@@ -130,7 +162,10 @@ class LiteRTRunner:
             if self.reset_variables:
                 self.interpreter.reset_all_variables()
             direct = self._direct[bucket]
-            out = direct(args, self.output_name) if direct else runner(**args)[self.output_name]
+            try:
+                out = direct(args, self.output_name) if direct else runner(**args)[self.output_name]
+            except RuntimeError as e:   # the TFLite kernels' own errors (e.g. a damaged constant tensor)
+                raise _corrupt(self.path, f"it fails to run: {e}") from None
             rows.append(self._dequantize(runner, out)[0])
         return np.stack(rows)
 

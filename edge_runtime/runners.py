@@ -94,7 +94,10 @@ def load(path: str | Path, threads: int = 1, precision: str | None = None, fmt: 
     if (path / "manifest.json").is_file() or path.suffix == ".zip":
         bundle = Bundle.open(path)
         entry = bundle.model_entry(precision, fmt)
-        return load(bundle.resolve(entry["file"]), threads, entry["precision"])
+        runner = load(bundle.resolve(entry["file"]), threads, entry["precision"])
+        if bundle.temporary:
+            runner.bundle = bundle   # a .zip's extracted copy (runner.info.path lies in it) lives as long as the runner
+        return runner
     return _loader(path)(path, threads, precision)
 
 

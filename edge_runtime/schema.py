@@ -131,8 +131,10 @@ _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 # a path inside the bundle: relative, '/'-separated, no '..' part, no backslash or NUL (resolved again on use, so a
 # symlink out of the folder is refused there)
 _REL_PATH = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": r"^(?!/)(?![A-Za-z]:)(?!.*(^|/)\.\.(/|$))[^\\\x00]+$"}
+#: what exporters write (export.artifact.TensorSpec): int64/int32 token ids, float32/float16 logits
+TENSOR_DTYPES = ("int64", "int32", "float32", "float16")
 _TENSOR = {"type": "object", "required": ["name", "dtype", "shape"],
-           "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 256}, "dtype": {"type": "string"},
+           "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 256}, "dtype": {"enum": list(TENSOR_DTYPES)},
                           "shape": {"type": "array", "maxItems": 8, "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]}}}}
 MANIFEST_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "edgedistill bundle manifest.json", "type": "object",

@@ -304,4 +304,4 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
             drift = f", max |Δlogit| vs source {rep.max_abs_logit_diff:.3g}, {'PASS' if rep.passed else 'FAIL'}" if source_logits is not None else ""
             console.print(f"{entry['file']}: agreement with teacher {rep.agreement_with_teacher:.2%}, accuracy {rep.accuracy:.2%}, "
                           f"{len(rep.flips)} flips{drift}")
-    return {"bundle": str(bundle.root), "data": dataset.name, "sentences": len(texts), "models": reports}
+    return {"bundle": str(bundle.source or bundle.root), "data": dataset.name, "sentences": len(texts), "models": reports}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecore import ConfigError, atomic_write, prepare_output_dir
+from edgecore import ConfigError, ParityError, atomic_write, prepare_output_dir
 from edgecore.tokenizer import RNN_INPUTS
 
 
@@ -84,6 +84,10 @@ class _Clock:
 def run_demo(config: DemoConfig, console=None) -> dict:
     """Run the whole path once and return report.json's content (also written to `config.out`).
 
+    A file that fails parity is never bundled (the int8 student failing leaves no bundle at all). When any file fails,
+    every output is still written (report.json / parity.json show which and why), then ParityError names the failed
+    files; its `.report` holds what this function would have returned.
+
     >>> report = run_demo(DemoConfig(out="runs/demo-quick", profile="quick"))   # doctest: +SKIP
     >>> report["students"][0]["accuracy"]                                       # doctest: +SKIP
     """
@@ -109,17 +113,59 @@ def run_demo(config: DemoConfig, console=None) -> dict:
         runners, bench, bench_cfg = _benchmark(config, profile, dataset, teacher, students, artifacts)
     with clock.stage("parity"):
         logits, reports = _parity(profile, dataset, teacher, runners, test_logits)
+    failed = _parity_failures(out, reports, artifacts)
     with clock.stage("bundle"):
-        bundle_dir = _bundle(out, dataset, teacher, artifacts["s_int8"], reports["bilstm-distilled/onnx/int8"])
+        s_int8_report = reports[SHIPPED]
+        bundle_dir = _bundle(out, dataset, teacher, artifacts["s_int8"], s_int8_report) if s_int8_report.passed else _no_bundle(out)
     report = _report(config, profile, out, dataset, teacher, students, artifacts, bench, bench_cfg, logits, reports, test_logits,
                      bundle_dir, logits_hit, clock)
+    report["parity_failed"] = failed
     _write_outputs(out, report, reports, bench, config, profile, teacher_cfg, students)
     if console is not None:
         from edge_runtime.report import rich_table
 
         console.print(rich_table(report))
-        console.print(f"wrote {out / 'report.json'}, {out / 'report.html'}, bundle {bundle_dir} ({report['wall_seconds']:.0f} s)")
+        console.print(f"wrote {out / 'report.json'}, {out / 'report.html'}, "
+                      f"{f'bundle {bundle_dir}' if bundle_dir else 'no bundle (the int8 student failed parity)'} "
+                      f"({report['wall_seconds']:.0f} s)")
+    if failed:
+        error = ParityError(f"parity failed for {len(failed)} file{'s' * (len(failed) > 1)}: "
+                            + "; ".join(f"{f['file']}: {', '.join(f['failures'])}" for f in failed)
+                            + f"; {'the bundle holds only files that passed' if bundle_dir else 'no bundle was written'}, "
+                            f"details in {out / 'parity.json'} and {out / 'report.json'}")
+        error.report = report
+        raise error
     return report
+
+
+#: the demo's phone bundle ships this file (only if it passes parity)
+SHIPPED = "bilstm-distilled/onnx/int8"
+#: parity report key -> the artifacts entry of the file it checked (PyTorch rows compare a model with itself)
+_FILES = {"teacher/onnx/fp32": "t_fp32", "teacher/onnx/int8": "t_int8", "bilstm-distilled/onnx/fp32": "s_fp32", SHIPPED: "s_int8"}
+
+
+def _parity_failures(out: Path, reports: dict, artifacts: dict) -> list[dict]:
+    """[{name, file, failures}] of every file outside its parity tolerance, files named relative to `out`."""
+    failed = []
+    for name, rep in reports.items():
+        if rep.passed:
+            continue
+        file = Path(artifacts[_FILES[name]].path) if name in _FILES else None
+        shown = str(file.relative_to(out)) if file is not None and file.is_relative_to(out) else str(file or name)
+        failed.append({"name": name, "file": shown, "failures": list(rep.failures)})
+    return failed
+
+
+def _no_bundle(out: Path) -> None:
+    """No file to ship: a bundle left by an earlier run (replaced with --force) must not pass for this run's."""
+    import shutil
+
+    for old in (out / "bundle", out / "bundle.zip"):
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.exists():
+            old.unlink()
+    return None
 
 
 def _data(config: DemoConfig, profile: DemoProfile, console):
@@ -301,7 +347,8 @@ def _report(config, profile, out, dataset, teacher, students: _Students, artifac
         "bench": {**asdict(bench_cfg), "interleaved": True},
         "profile": asdict(profile),
         "config": {**asdict(config), "out": str(config.out), "profile": profile.name},
-        "bundle": {"path": str(bundle_dir), "files": json.loads((bundle_dir / "manifest.json").read_text())["files"]},
+        "bundle": ({"path": str(bundle_dir), "files": json.loads((bundle_dir / "manifest.json").read_text())["files"]} if bundle_dir
+                   else {"path": None, "files": [], "left_out": f"{SHIPPED} failed parity"}),
         "cache": {"teacher": str(teacher.path), "teacher_logits_hit": logits_hit, "students_hit": students.hits},
         "timings_seconds": clock.timings,
         "wall_seconds": round(time.perf_counter() - clock.start, 1),
@@ -338,25 +385,35 @@ def _cached_student(name, dataset, teacher, student_cfg, train_cfg, train_logits
 
     from distill import StudentRun, TrainResult, load_student, save_student, train_rnn_student
     from distill.trainer import accuracy
-    from edgecore import cache_dir
+    from edgecore import cache_dir, cache_lock
 
     h = hashlib.sha256(teacher.weights_hash().encode())
     h.update(dataset.fingerprint().encode())
     h.update(json.dumps([asdict(student_cfg), asdict(train_cfg), keep_ids], sort_keys=True).encode())
     h.update(np.ascontiguousarray(train_logits).tobytes())
     path = cache_dir("students") / f"{name}-{h.hexdigest()[:20]}"
-    if (path / "student.json").is_file():
+
+    def cached():
+        if not (path / "student.json").is_file():
+            return None
         try:
             model, meta = load_student(path)
             result = TrainResult(**meta["result"])
             encoder = teacher.encoder.with_inputs(RNN_INPUTS)
             test_acc = accuracy(model, encoder.ids(dataset.test.texts), dataset.test.labels, encoder.pad)
             if abs(test_acc - meta["test_accuracy"]) < 1e-9:   # the cached weights are the ones that scored this
-                return StudentRun(name, model, meta["trained_on"], result, test_acc), True
+                return StudentRun(name, model, meta["trained_on"], result, test_acc)
         except Exception:
             pass
-    run = train_rnn_student(name, dataset, teacher.encoder, student_cfg, train_cfg, teacher_logits=train_logits,
-                            init_embeddings=embeddings, keep_ids=keep_ids)
-    save_student(run.model, path, teacher.encoder, dataset.label_names,
-                 {"result": asdict(run.result), "test_accuracy": run.test_accuracy, "trained_on": run.trained_on}, force=True)
+        return None
+
+    if (hit := cached()) is not None:
+        return hit, True
+    with cache_lock(path):   # another demo training the same student: wait for it, then reuse what it saved
+        if (hit := cached()) is not None:
+            return hit, True
+        run = train_rnn_student(name, dataset, teacher.encoder, student_cfg, train_cfg, teacher_logits=train_logits,
+                                init_embeddings=embeddings, keep_ids=keep_ids)
+        save_student(run.model, path, teacher.encoder, dataset.label_names,
+                     {"result": asdict(run.result), "test_accuracy": run.test_accuracy, "trained_on": run.trained_on}, force=True)
     return run, False

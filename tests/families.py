@@ -106,15 +106,18 @@ def _model(kind: str, vocab: int, ids: dict, num_labels: int):
     raise ValueError(f"unknown family {kind!r}; choose one of {', '.join(FAMILIES)}")
 
 
-def build(kind: str, out: str | Path, texts: list[str], num_labels: int = 2, seed: int = 0):
-    """Save a tiny random `kind` classifier with a tokenizer trained on `texts` to `out`; return (model, tokenizer)."""
+def build(kind: str, out: str | Path, texts: list[str], num_labels: int = 2, seed: int = 0, head_scale: float = 40.0):
+    """Save a tiny random `kind` classifier with a tokenizer trained on `texts` to `out`; return (model, tokenizer).
+
+    The head is scaled by `head_scale` and its bias centred on `texts`, so predictions split across classes (a random
+    encoder maps every sentence close to one vector); scaling widens the margins and the absolute logit drift alike."""
     tokenizer = train_tokenizer(FAMILIES[kind], texts)
     ids = {role: tokenizer.convert_tokens_to_ids(getattr(tokenizer, f"{role}_token")) for role in ("pad", "cls", "sep")}
     torch.manual_seed(seed)
     model = _model(kind, len(tokenizer), ids, num_labels).eval()
     with torch.no_grad():   # a random head's logits barely differ: widen them and centre them, so predictions split across classes
         head = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == num_labels][-1]
-        head.weight.mul_(40)
+        head.weight.mul_(head_scale)
         logits = model(**tokenizer(texts[:128], padding=True, truncation=True, max_length=64, return_tensors="pt")).logits
         head.bias.sub_(logits.median(0).values - logits.median(0).values.mean())
     model.save_pretrained(out)

@@ -55,12 +55,12 @@ def test_parquet_through_the_python_api_and_label_mismatch_prints_both(student_d
     assert result.check().path == tmp_path / "bundle"
 
 
-def test_sentence_pairs_are_refused_by_name_where_not_yet_supported(student_dir, movie, tmp_path, capsys, monkeypatch):
+def test_sentence_pairs_are_refused_by_a_recurrent_student(student_dir, movie, tmp_path, capsys, monkeypatch):
     path = tmp_path / "pairs.csv"
     path.write_text("premise,hypothesis,label\n" + "".join(f"\"{t}\",\"{t[::-1]}\",{('negative', 'positive')[y]}\n" for t, y in _rows(movie)),
                     encoding="utf-8")
     code, out, err = cli(["export", student_dir, "--data", path, "--out", tmp_path / "bundle"], capsys, monkeypatch)
-    assert_clean(code, out, err, "sentence-pair data")
+    assert_clean(code, out, err, "holds sentence pairs")
     code, out, err = cli(["data", "show", path, "--n", "1"], capsys, monkeypatch)
     assert code == 0 and "||" in out and '"pairs": true' in out.replace(" ", "").replace('"pairs":true', '"pairs": true')
 

@@ -34,3 +34,31 @@ def test_demo_path_writes_report_bundle_and_reuses_caches(tiny_bert_dir, cache, 
     assert again["cache"]["students_hit"] == {"bilstm-distilled": True, "bilstm-labels": True}
     assert again["teacher"]["accuracy"] == report["teacher"]["accuracy"]
     assert [s["accuracy"] for s in again["students"]] == [s["accuracy"] for s in report["students"]]
+
+
+def test_demo_that_fails_parity_writes_its_report_ships_nothing_that_failed_and_raises(tiny_bert_dir, cache, tmp_path, monkeypatch):
+    import pytest
+
+    from edgecore import ParityError
+    from edgedistill import pipeline
+
+    real = pipeline._parity
+
+    def int8_student_fails(*args, **kwargs):
+        logits, reports = real(*args, **kwargs)
+        reports[pipeline.SHIPPED].failures.append("agreement with source 0.5000 < 0.995 (20 flips)")
+        return logits, reports
+
+    monkeypatch.setattr(pipeline, "_parity", int8_student_fails)
+    run = tmp_path / "run"
+    (run / "bundle").mkdir(parents=True)          # left by an earlier run: --force replaces it, a failed file must not stay shipped
+    (run / "bundle" / "manifest.json").write_text("{}")
+    with pytest.raises(ParityError) as info:
+        run_demo(DemoConfig(out=run, profile=TINY, base=str(tiny_bert_dir), force=True))
+    message = str(info.value)
+    assert "\n" not in message and "artifacts/bilstm-distilled.int8.onnx" in message and "no bundle was written" in message
+    saved = json.loads((run / "report.json").read_text())        # the report is still written, and says why
+    assert saved["bundle"]["path"] is None and not (run / "bundle").exists()
+    assert [f["name"] for f in saved["parity_failed"]] == [pipeline.SHIPPED]
+    assert json.loads((run / "parity.json").read_text())[pipeline.SHIPPED]["passed"] is False
+    assert info.value.report["parity_failed"] == saved["parity_failed"]

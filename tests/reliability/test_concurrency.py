@@ -131,6 +131,76 @@ def test_concurrent_rebuilds_of_a_cache_entry_never_break_it(tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["entry"]
 
 
+HOLDER = textwrap.dedent("""
+    import shutil, sys, time
+    from pathlib import Path
+    from edgecore import atomic_dir, atomic_write, cache_lock
+    target, payload, ready, delay = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4])
+    with cache_lock(target):   # another process building the entry: it holds the lock, and the entry appears as it ends
+        ready.write_text("locked")
+        time.sleep(delay)
+        if payload.is_dir():
+            with atomic_dir(target, force=True) as tmp:
+                shutil.copytree(payload, tmp, dirs_exist_ok=True)
+        else:
+            with atomic_write(target) as f:
+                f.write(payload.read_bytes())
+""")
+
+
+def _hold_while_building(target: Path, payload: Path, tmp_path: Path, delay: float = 2.0) -> subprocess.Popen:
+    ready = tmp_path / "holder-ready"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(target), str(payload), str(ready), str(delay)],
+                              env=_env(Path(os.environ["EDGEDISTILL_CACHE"])), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(ready, holder)
+    return holder
+
+
+def test_teacher_logits_wait_for_the_process_computing_them_and_reuse_them(tiny_bert_dir, sentences, cache, tmp_path):
+    import numpy as np
+    from safetensors.numpy import save
+
+    from distill import cached_teacher_logits, load_teacher
+    from distill.teacher import logits_key
+
+    teacher, texts = load_teacher(tiny_bert_dir), sentences[:6]
+    target = cache / "logits" / f"{logits_key(teacher, texts)}.safetensors"
+    payload = tmp_path / "theirs.safetensors"
+    payload.write_bytes(save({"logits": np.full((6, 2), 7.0, np.float32)}))
+    holder = _hold_while_building(target, payload, tmp_path)
+    t0 = time.time()
+    logits, hit = cached_teacher_logits(teacher, texts)
+    waited = time.time() - t0
+    holder.communicate(timeout=60)
+    _record("the second process waited for the first's lock, then reused the logits it wrote", "ok")
+    assert holder.returncode == 0 and hit and (logits == 7.0).all() and waited > 1.0
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]   # no lock or temp left
+
+
+def test_teacher_fine_tune_waits_for_the_process_training_it_and_reuses_it(tiny_bert_dir, movie, cache, tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from distill import SplitConfig, TeacherConfig, finetune_teacher
+    from distill.data import Split, TextDataset
+    from distill.teacher import teacher_key
+
+    texts, labels = movie
+    dataset = TextDataset("movie-mini", ("negative", "positive"), Split(texts[:40], labels[:40]), Split(texts[40:56], labels[40:56]),
+                          Split(texts[56:72], labels[56:72]), split=SplitConfig(test=16, dev=16))
+    config = TeacherConfig(base=str(tiny_bert_dir), max_steps=2, batch_size=8, max_len=32)
+    target = cache / "teachers" / teacher_key(tiny_bert_dir, dataset, config)
+    payload = shutil.copytree(tiny_bert_dir, tmp_path / "their-teacher")
+    (payload / "metrics.json").write_text(json.dumps({"built_by": "the other process", "config": {"max_len": 32}}))
+    monkeypatch.setattr("distill.teacher.train_classifier", lambda *a, **k: pytest.fail("trained while another process was training"))
+    holder = _hold_while_building(target, payload, tmp_path)
+    teacher = finetune_teacher(dataset, config)
+    holder.communicate(timeout=60)
+    _record("the second process waited for the first's lock, then reused the teacher it trained", "ok")
+    assert holder.returncode == 0 and teacher.path == target and teacher.metrics["built_by"] == "the other process"
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]
+
+
 def test_output_lock_is_reentrant_and_released(tmp_path):
     out = tmp_path / "a" / "b" / "out"
     check_writable(out)

@@ -41,16 +41,7 @@ EXIT_OK = {0, 2, 130, 143}
 
 #: Bugs in files this suite does not own, reported to their owners: an internal error (exit 1, one line, no
 #: traceback, nothing written) whose message matches is logged as known instead of failing the run.
-KNOWN_BUGS = {
-    "tflite": (r"internal error \((UnicodeDecodeError|JSONDecodeError|error: unpack_from|ValueError|IndexError|TypeError|AttributeError"
-               r"|struct\.error|RuntimeError)",
-               "edge_runtime/litert.py: read_tflite_metadata() and Interpreter() raise untyped errors on a corrupt .tflite"),
-    "manifest": (r"internal error \(TypeError: '(bool|int|float)' object is not iterable",
-                 "edge_runtime/bundle.py Bundle.check_manifest(): a truthy non-list 'files' or 'models' (true, 5, 1.5) is iterated "
-                 "before the schema check: TypeError"),
-    "zip": (r"internal error \(error: Error -3 while decompressing",
-            "edge_runtime/bundle.py extract_zip(): zlib.error from extractall() is not caught (and its temp folder is left)"),
-}
+KNOWN_BUGS: dict[str, tuple[str, str]] = {}   # name -> (pattern of the exit-1 message, where the bug is)
 
 
 def fuzz_settings(n: int):
@@ -99,7 +90,7 @@ def run(argv, capsys, monkeypatch, *, inputs=(), cache: Path | None = None, out:
     message = lines[-1] if lines else ""
     assert "Traceback" not in stdout + stderr, stderr
     assert snapshot(*watched) == before, "an input or the cache changed"
-    if code == 1 and known and re.search(KNOWN_BUGS[known][0], message):
+    if code == 1 and known in KNOWN_BUGS and re.search(KNOWN_BUGS[known][0], message):
         log(kind, case, code, f"KNOWN BUG ({KNOWN_BUGS[known][1]}): {message}")
         code = "known"
     else:
@@ -209,19 +200,10 @@ def data_file(draw):
     return "." + fmt, raw
 
 
-def pyarrow_segfault(suffix: str, raw: bytes) -> bool:
-    """KNOWN BUG (distill/readers.py _read_jsonl_text: pyarrow.json.read_json): JSON Lines (or a .json file holding several
-    JSON values) whose first value is `null` kills the process with SIGSEGV. Such inputs cannot run in-process; the
-    strict xfail in test_known_bugs.py runs one in a subprocess."""
-    text = raw.decode("utf-8", errors="ignore").lstrip("\ufeff \t\r\n")
-    return suffix in (".jsonl", ".json", ".txt") and re.match(r"null(\s|$)", text) is not None
-
-
 @fuzz_settings(30)
 @given(spec=data_file(), command=st.sampled_from(["show", "distill"]))
 def test_fuzz_data_files(spec, command, scratch, world, capsys, monkeypatch):
     suffix, raw = spec
-    assume(not pyarrow_segfault(suffix, raw))
     work = scratch()
     path = work / f"data{suffix}"
     path.write_bytes(raw)
@@ -293,7 +275,7 @@ def test_fuzz_manifest(data, scratch, world, capsys, monkeypatch):
         json.dumps(manifest)[: data.draw(st.integers(0, 4000))]
     (bundle / "manifest.json").write_text(text)
     run(["bench", bundle, "--runs", "1", "--warmup", "0"], capsys, monkeypatch, inputs=[bundle], cache=world["cache"],
-        kind="manifest", case="; ".join(edits), known="manifest")
+        kind="manifest", case="; ".join(edits))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,7 +327,7 @@ def test_fuzz_bundle_zip(how, scratch, world, capsys, monkeypatch):
     # success is fine only when every member still reads back exactly as exported
     intact = _zip_members(changed) == _zip_members(original)
     run(["bench", path, "--runs", "1", "--warmup", "0"], capsys, monkeypatch, inputs=[path], cache=world["cache"],
-        kind="bundle zip", case=f"bundle.zip {how}", must_fail=not intact, known="zip")
+        kind="bundle zip", case=f"bundle.zip {how}", must_fail=not intact)
 
 
 @fuzz_settings(6)
@@ -377,7 +359,7 @@ def test_fuzz_tflite_file(how, tflite_file, scratch, world, capsys, monkeypatch)
     path = work / "model.tflite"
     path.write_bytes(corrupt(tflite_file.read_bytes(), *how))
     run(["bench", path, "--runs", "1", "--warmup", "0", "--seq-len", "8"], capsys, monkeypatch, inputs=[path], cache=world["cache"],
-        kind="tflite file", case=f"model.tflite {how}", known="tflite")
+        kind="tflite file", case=f"model.tflite {how}")
 
 
 # ---------------------------------------------------------------------------------------------

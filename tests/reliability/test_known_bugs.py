@@ -1,8 +1,8 @@
-"""Bugs the fuzzer found in files this suite's owner may not edit, pinned as strict xfails: each turns into a plain
-failure (XPASS, strict) the day it is fixed, so its xfail mark and its KNOWN_BUGS entry in test_fuzz.py can go.
+"""Bugs the fuzzer found, each pinned here by the input that showed it; all fixed now, so these are plain regression
+tests (a new one starts as a strict xfail with a KNOWN_BUGS entry in test_fuzz.py, and loses both once fixed).
 
-Until then the CLI's last line of defence (edgedistill.cli.main) turns them into one line `error: internal error
-...`, exit 1, with nothing half-written: no traceback, but not the exit 2 a bad input should get."""
+Each bad input must end as one line `error: ...` naming what is wrong and what would work, exit 2, with nothing
+half-written and no temporary file or folder left behind."""
 from __future__ import annotations
 
 import io
@@ -32,9 +32,6 @@ def tiny(tmp_path_factory, encoder, base_dir):
     return {"root": root, "model": model, "zip": bundle.with_suffix(".zip")}
 
 
-@pytest.mark.xfail(strict=True, reason="edge_runtime/litert.py: read_tflite_metadata() parses the flatbuffer unverified "
-                                       "(struct.error, UnicodeDecodeError, JSONDecodeError, AttributeError) and Interpreter() raises "
-                                       "ValueError; neither becomes an IntegrityError/CheckpointError (exit 1 instead of 2)")
 def test_truncated_tflite_is_a_clean_error(tiny, encoder, tmp_path, capsys, monkeypatch):
     from export.tflite import TFLiteConfig, to_tflite
 
@@ -60,8 +57,6 @@ def _zlib_broken(data: bytes) -> bytes:
     pytest.skip("no single-byte change gave a zlib error")
 
 
-@pytest.mark.xfail(strict=True, reason="edge_runtime/bundle.py extract_zip(): zf.extractall() raising zlib.error is not caught "
-                                       "(exit 1 instead of 2) and the temp folder edgedistill-bundle-* is left in the temp dir")
 def test_zip_with_a_broken_deflate_stream_is_a_clean_error(tiny, tmp_path, capsys, monkeypatch):
     bad = tmp_path / "bundle.zip"
     bad.write_bytes(_zlib_broken(tiny["zip"].read_bytes()))
@@ -70,8 +65,6 @@ def test_zip_with_a_broken_deflate_stream_is_a_clean_error(tiny, tmp_path, capsy
     assert set(Path(tempfile.gettempdir()).glob("edgedistill-bundle-*")) == before
 
 
-@pytest.mark.xfail(strict=True, reason="distill/readers.py _read_jsonl_text(): pyarrow.json.read_json (pyarrow 26.0.1) segfaults when the "
-                                       "first JSON value of a JSON Lines file is null: the process dies with SIGSEGV (exit 139), no message")
 @pytest.mark.parametrize("name, content", [("data.jsonl", b"null\n"), ("data.jsonl", b'null\n{"text": "a fine film", "label": "pos"}\n'),
                                            ("data.json", b"null\nnull\n")], ids=["null", "null-then-record", "json-holding-lines"])
 def test_jsonl_starting_with_null_is_a_clean_error(name, content, tmp_path):
@@ -85,8 +78,6 @@ def test_jsonl_starting_with_null_is_a_clean_error(name, content, tmp_path):
     assert_clean(result.returncode, result.stdout, result.stderr, "null")
 
 
-@pytest.mark.xfail(strict=True, reason="edge_runtime/bundle.py Bundle.check_manifest(): `self.manifest.get('files') or []` iterates a "
-                                       "truthy non-list (true, 5, 1.5) before the schema check: TypeError, exit 1 instead of 2")
 @pytest.mark.parametrize("key, value", [("files", True), ("models", 5)])
 def test_manifest_with_a_scalar_file_list_is_a_clean_error(key, value, tiny, tmp_path, capsys, monkeypatch):
     import json
@@ -98,3 +89,85 @@ def test_manifest_with_a_scalar_file_list_is_a_clean_error(key, value, tiny, tmp
     manifest[key] = value
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     assert_clean(*cli(["bench", bundle, "--runs", "1", "--warmup", "0"], capsys, monkeypatch), key)
+
+
+def _extracted() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("edgedistill-bundle-*"))
+
+
+def test_tflite_with_damaged_metadata_is_a_clean_error(tiny, encoder, tmp_path, capsys, monkeypatch):
+    """The flatbuffer verifies, but the JSON metadata entry read by read_tflite_metadata() does not decode."""
+    from export.tflite import TFLiteConfig, to_tflite
+
+    good = to_tflite(tiny["model"], encoder.encode(["a fine film", "dull"]), tmp_path / "good.tflite", TFLiteConfig(buckets=(16,)))
+    data = bytearray(Path(good.path).read_bytes())
+    at = data.find(b'{"edgedistill')
+    assert at > 0
+    data[at] ^= 0x80   # the metadata's first byte is no longer UTF-8
+    bad = tmp_path / "model.tflite"
+    bad.write_bytes(bytes(data))
+    assert_clean(*cli(["bench", bad, "--runs", "1", "--warmup", "0"], capsys, monkeypatch), "model.tflite", "re-export")
+
+
+def test_bench_of_a_zip_leaves_no_extracted_copy(tiny, capsys, monkeypatch):
+    """A bundle .zip is extracted into edgedistill-bundle-* for the run; the copy goes with the Bundle (and its runner)."""
+    import gc
+
+    before = _extracted()
+    code, out, err = cli(["bench", tiny["zip"], "--runs", "1", "--warmup", "0"], capsys, monkeypatch)
+    assert code == 0, err
+    gc.collect()
+    assert _extracted() == before
+
+
+def test_bundle_zip_copy_lives_as_long_as_its_bundle_or_runner(tiny):
+    import gc
+
+    from edge_runtime import Bundle, load
+
+    before = _extracted()
+    bundle = Bundle.open(tiny["zip"])
+    assert bundle.temporary and bundle.source == tiny["zip"] and bundle.root.is_dir() and _extracted() - before
+    root = bundle.root
+    del bundle
+    gc.collect()
+    assert not root.exists() and _extracted() == before
+    with Bundle.open(tiny["zip"]) as bundle:
+        root = bundle.root
+        assert root.is_dir()
+    assert not root.exists()
+    runner = load(tiny["zip"])                      # the runner keeps the extracted copy its model file lies in
+    model = Path(runner.info.path)
+    assert model.is_file()
+    del runner
+    gc.collect()
+    assert not model.exists() and _extracted() == before
+    folder = Bundle.open(tiny["zip"].with_suffix(""))
+    assert not folder.temporary and folder.root == tiny["zip"].with_suffix("")
+    folder.close()                                  # a folder is never removed
+    assert folder.root.is_dir()
+
+
+@pytest.mark.parametrize("edit, needles", [
+    (lambda m: m["models"][0]["outputs"][0].update(dtype="complex128"), ["dtype", "float32"]),
+    (lambda m: m.update(format="something-else"), ["something-else", "edgedistill export"]),
+], ids=["tensor-dtype", "format"])
+def test_manifest_dtype_and_format_are_checked(edit, needles, tiny, tmp_path, capsys, monkeypatch):
+    import json
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny["zip"].with_suffix(""), bundle)
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    edit(manifest)
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    assert_clean(*cli(["bench", bundle, "--runs", "1", "--warmup", "0"], capsys, monkeypatch), *needles)
+
+
+def test_manifest_that_is_not_an_object_says_what_would_work(tiny, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny["zip"].with_suffix(""), bundle)
+    (bundle / "manifest.json").write_text('"edgedistill-bundle"')
+    assert_clean(*cli(["bench", bundle, "--runs", "1", "--warmup", "0"], capsys, monkeypatch), "JSON string", "edgedistill export")
