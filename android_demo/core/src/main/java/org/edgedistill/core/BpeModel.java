@@ -14,8 +14,7 @@ import java.util.PriorityQueue;
  * reference's queue of candidate merges and its check for stale ones. ignore_merges looks the whole
  * piece up first. Dropout (random) is refused.
  */
-final class BpeModel extends SubwordModel {
-    private final Map<String, Integer> vocab;
+final class BpeModel extends SubwordModel.MapVocab {
     private final Map<Long, long[]> merges;       // (a, b) -> {rank, new id}
     private final String unk;
     private final String prefix;
@@ -26,7 +25,7 @@ final class BpeModel extends SubwordModel {
 
     private BpeModel(Map<String, Integer> vocab, Map<Long, long[]> merges, String unk, String prefix, String suffix, boolean fuseUnk,
                      boolean byteFallback, boolean ignoreMerges) {
-        this.vocab = vocab;
+        super(vocab);
         this.merges = merges;
         this.unk = unk;
         this.prefix = prefix;
@@ -233,16 +232,6 @@ final class BpeModel extends SubwordModel {
                 out.add(c[k]);
             }
         }
-    }
-
-    @Override
-    Integer tokenToId(String token) {
-        return vocab.get(token);
-    }
-
-    @Override
-    int size() {
-        return vocab.size();
     }
 
     @Override

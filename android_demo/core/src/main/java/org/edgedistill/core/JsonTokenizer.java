@@ -355,6 +355,31 @@ public final class JsonTokenizer implements TextTokenizer {
         return v instanceof String ? (String) v : dflt;
     }
 
+    /** A tokenizer.json pipeline step (what: "normalizer", "pre_tokenizer", "post_processor") as an object. */
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> stepObject(Object spec, String what) {
+        if (!(spec instanceof Map)) {
+            throw new BundleException("tokenizer.json's " + what + " is not an object; re-export the bundle");
+        }
+        return (Map<String, Object>) spec;
+    }
+
+    /** The list of steps (under key) of a pipeline step of type 'Sequence'. */
+    @SuppressWarnings("unchecked")
+    static List<Object> sequenceSteps(Map<String, Object> m, String key, String what) {
+        Object list = m.get(key);
+        if (!(list instanceof List)) {
+            throw new BundleException("tokenizer.json " + what + " 'Sequence' has no '" + key + "' list; re-export the bundle");
+        }
+        return (List<Object>) list;
+    }
+
+    /** The refusal of a pipeline step or model type the Java core does not implement. */
+    static BundleException.Unsupported unsupportedType(String what, String type, String supported) {
+        return new BundleException.Unsupported("tokenizer.json " + what + " '" + type + "' is not supported by the Java core; supported: "
+                + supported);
+    }
+
     static String requireString(Map<String, Object> m, String key, String what) {
         Object v = m.get(key);
         if (!(v instanceof String)) {

@@ -20,23 +20,15 @@ abstract class PipelineNormalizer {
     abstract void normalize(NormText t);
 
     /** The normalizer a tokenizer.json "normalizer" object describes; null for none. */
-    @SuppressWarnings("unchecked")
     static PipelineNormalizer fromJson(Object spec) {
         if (spec == null) {
             return null;
         }
-        if (!(spec instanceof Map)) {
-            throw new BundleException("tokenizer.json's normalizer is not an object; re-export the bundle");
-        }
-        Map<String, Object> m = (Map<String, Object>) spec;
+        Map<String, Object> m = JsonTokenizer.stepObject(spec, "normalizer");
         String type = String.valueOf(m.get("type"));
         if ("Sequence".equals(type)) {
             List<PipelineNormalizer> steps = new ArrayList<PipelineNormalizer>();
-            Object list = m.get("normalizers");
-            if (!(list instanceof List)) {
-                throw new BundleException("tokenizer.json normalizer 'Sequence' has no 'normalizers' list; re-export the bundle");
-            }
-            for (Object o : (List<Object>) list) {
+            for (Object o : JsonTokenizer.sequenceSteps(m, "normalizers", "normalizer")) {
                 PipelineNormalizer n = fromJson(o);
                 if (n != null) {
                     steps.add(n);
@@ -83,8 +75,7 @@ abstract class PipelineNormalizer {
             }
             return new Wrapped(new Precompiled(blob));
         }
-        throw new BundleException.Unsupported("tokenizer.json normalizer '" + type + "' is not supported by the Java core; supported: "
-                + SUPPORTED);
+        throw JsonTokenizer.unsupportedType("normalizer", type, SUPPORTED);
     }
 
     static final CodePointSet PIPELINE_MARKS = CodePointSet.parse(PipelineTables.COMBINING_MARK);

@@ -29,23 +29,15 @@ abstract class PipelinePreTokenizer {
     /** Splits every piece without ids; pieces with ids pass through; empty pieces are dropped. */
     abstract void preTokenize(List<Piece> pieces);
 
-    @SuppressWarnings("unchecked")
     static PipelinePreTokenizer fromJson(Object spec) {
         if (spec == null) {
             return null;
         }
-        if (!(spec instanceof Map)) {
-            throw new BundleException("tokenizer.json's pre_tokenizer is not an object; re-export the bundle");
-        }
-        Map<String, Object> m = (Map<String, Object>) spec;
+        Map<String, Object> m = JsonTokenizer.stepObject(spec, "pre_tokenizer");
         String type = String.valueOf(m.get("type"));
         if ("Sequence".equals(type)) {
             List<PipelinePreTokenizer> steps = new ArrayList<PipelinePreTokenizer>();
-            Object list = m.get("pretokenizers");
-            if (!(list instanceof List)) {
-                throw new BundleException("tokenizer.json pre_tokenizer 'Sequence' has no 'pretokenizers' list; re-export the bundle");
-            }
-            for (Object o : (List<Object>) list) {
+            for (Object o : JsonTokenizer.sequenceSteps(m, "pretokenizers", "pre_tokenizer")) {
                 PipelinePreTokenizer p = fromJson(o);
                 if (p != null) {
                     steps.add(p);
@@ -101,8 +93,7 @@ abstract class PipelinePreTokenizer {
             }
             return new Metaspace(replacement.codePointAt(0), s, JsonTokenizer.bool(m, "split", true));
         }
-        throw new BundleException.Unsupported("tokenizer.json pre_tokenizer '" + type + "' is not supported by the Java core; supported: "
-                + SUPPORTED);
+        throw JsonTokenizer.unsupportedType("pre_tokenizer", type, SUPPORTED);
     }
 
     static final class Sequence extends PipelinePreTokenizer {
@@ -127,33 +118,43 @@ abstract class PipelinePreTokenizer {
         }
     }
 
-    /** Whitespace (Rust's char::is_whitespace) removed, each punctuation mark a piece of its own. */
-    static final class Bert extends PipelinePreTokenizer {
+    /** A pre-tokenizer that splits each text piece on its own; pieces with ids pass through in place. */
+    abstract static class PerText extends PipelinePreTokenizer {
+        /** Appends the pieces one text piece splits into (only non-empty ones, through {@link #addSlice}). */
+        abstract void splitText(List<Piece> out, NormText t);
+
         @Override
-        void preTokenize(List<Piece> pieces) {
+        final void preTokenize(List<Piece> pieces) {
             List<Piece> out = new ArrayList<Piece>(pieces.size() * 4);
             for (Piece p : pieces) {
                 if (p.ids != null) {
                     out.add(p);
-                    continue;
+                } else {
+                    splitText(out, p.text);
                 }
-                NormText t = p.text;
-                int start = 0;
-                for (int k = 0; k < t.n; k++) {
-                    int kind = BertPreTokenizer.classify(t.cps[k]);
-                    if (kind == BertPreTokenizer.WORD) {
-                        continue;
-                    }
-                    addSlice(out, t, start, k);
-                    if (kind == BertPreTokenizer.PUNCT) {
-                        addSlice(out, t, k, k + 1);
-                    }
-                    start = k + 1;
-                }
-                addSlice(out, t, start, t.n);
             }
             pieces.clear();
             pieces.addAll(out);
+        }
+    }
+
+    /** Whitespace (Rust's char::is_whitespace) removed, each punctuation mark a piece of its own. */
+    static final class Bert extends PerText {
+        @Override
+        void splitText(List<Piece> out, NormText t) {
+            int start = 0;
+            for (int k = 0; k < t.n; k++) {
+                int kind = BertPreTokenizer.classify(t.cps[k]);
+                if (kind == BertPreTokenizer.WORD) {
+                    continue;
+                }
+                addSlice(out, t, start, k);
+                if (kind == BertPreTokenizer.PUNCT) {
+                    addSlice(out, t, k, k + 1);
+                }
+                start = k + 1;
+            }
+            addSlice(out, t, start, t.n);
         }
     }
 
@@ -222,7 +223,7 @@ abstract class PipelinePreTokenizer {
     }
 
     /** WhitespaceSplit (whitespace removed) and Punctuation (with its behavior): a split on a character class. */
-    static final class CharSplit extends PipelinePreTokenizer {
+    static final class CharSplit extends PerText {
         final CodePointSet set;
         final String behavior;
 
@@ -232,17 +233,8 @@ abstract class PipelinePreTokenizer {
         }
 
         @Override
-        void preTokenize(List<Piece> pieces) {
-            List<Piece> out = new ArrayList<Piece>(pieces.size() * 4);
-            for (Piece p : pieces) {
-                if (p.ids != null) {
-                    out.add(p);
-                } else {
-                    split(out, p.text, set, -1, behavior);
-                }
-            }
-            pieces.clear();
-            pieces.addAll(out);
+        void splitText(List<Piece> out, NormText t) {
+            split(out, t, set, -1, behavior);
         }
     }
 
@@ -251,7 +243,7 @@ abstract class PipelinePreTokenizer {
      * that starts at original offset 0; or never) unless the piece starts with it; then, with split,
      * each replacement starts a new piece.
      */
-    static final class Metaspace extends PipelinePreTokenizer {
+    static final class Metaspace extends PerText {
         final int replacement;
         final String scheme;
         final boolean split;
@@ -263,31 +255,21 @@ abstract class PipelinePreTokenizer {
         }
 
         @Override
-        void preTokenize(List<Piece> pieces) {
-            List<Piece> out = new ArrayList<Piece>(pieces.size() * 4);
-            for (Piece p : pieces) {
-                if (p.ids != null) {
-                    out.add(p);
-                    continue;
+        void splitText(List<Piece> out, NormText t) {
+            for (int k = 0; k < t.n; k++) {
+                if (t.cps[k] == ' ') {
+                    t.cps[k] = replacement;   // one for one: each keeps its alignment
                 }
-                NormText t = p.text;
-                for (int k = 0; k < t.n; k++) {
-                    if (t.cps[k] == ' ') {
-                        t.cps[k] = replacement;   // one for one: each keeps its alignment
-                    }
-                }
-                boolean startsWith = t.n > 0 && t.cps[0] == replacement;
-                if (!startsWith && ("always".equals(scheme) || ("first".equals(scheme) && t.shift == 0))) {
-                    PipelineNormalizer.prepend(t, new int[] {replacement});
-                }
-                if (!split) {
-                    addSlice(out, t, 0, t.n);
-                    continue;
-                }
-                split(out, t, null, replacement, "merged_with_next");
             }
-            pieces.clear();
-            pieces.addAll(out);
+            boolean startsWith = t.n > 0 && t.cps[0] == replacement;
+            if (!startsWith && ("always".equals(scheme) || ("first".equals(scheme) && t.shift == 0))) {
+                PipelineNormalizer.prepend(t, new int[] {replacement});
+            }
+            if (!split) {
+                addSlice(out, t, 0, t.n);
+                return;
+            }
+            split(out, t, null, replacement, "merged_with_next");
         }
     }
 
@@ -328,7 +310,7 @@ abstract class PipelinePreTokenizer {
      * {@code 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+} (use_regex), and every
      * UTF-8 byte becomes its stand-in character.
      */
-    static final class ByteLevel extends PipelinePreTokenizer {
+    static final class ByteLevel extends PerText {
         final boolean addPrefixSpace;
         final boolean useRegex;
 
@@ -338,21 +320,14 @@ abstract class PipelinePreTokenizer {
         }
 
         @Override
-        void preTokenize(List<Piece> pieces) {
-            List<Piece> out = new ArrayList<Piece>(pieces.size() * 4);
-            for (Piece p : pieces) {
-                if (p.ids != null) {
-                    out.add(p);
-                    continue;
-                }
-                NormText t = p.text;
-                if (addPrefixSpace && !(t.n > 0 && t.cps[0] == ' ')) {
-                    PipelineNormalizer.prepend(t, new int[] {' '});
-                }
-                if (!useRegex) {
-                    addSlice(out, t, 0, t.n);
-                    continue;
-                }
+        void splitText(List<Piece> out, NormText t) {
+            int first = out.size();
+            if (addPrefixSpace && !(t.n > 0 && t.cps[0] == ' ')) {
+                PipelineNormalizer.prepend(t, new int[] {' '});
+            }
+            if (!useRegex) {
+                addSlice(out, t, 0, t.n);
+            } else {
                 int[] cls = new int[t.n];
                 for (int k = 0; k < t.n; k++) {
                     cls[k] = byteLevelClass(t.cps[k]);
@@ -363,13 +338,10 @@ abstract class PipelinePreTokenizer {
                     k = end;
                 }
             }
-            for (Piece p : out) {
-                if (p.ids == null) {
-                    toBytes(p.text);
-                }
+            // the new pieces are copies (NormText.slice), so converting each now equals converting all at the end
+            for (int j = first; j < out.size(); j++) {
+                toBytes(out.get(j).text);
             }
-            pieces.clear();
-            pieces.addAll(out);
         }
 
         /** The end of the GPT-2 pattern's match at i (every position matches one of its alternatives). */

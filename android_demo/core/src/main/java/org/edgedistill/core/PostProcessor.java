@@ -75,18 +75,11 @@ final class PostProcessor {
 
     @SuppressWarnings("unchecked")
     private static void collect(Object spec, List<Step> steps) {
-        if (!(spec instanceof Map)) {
-            throw new BundleException("tokenizer.json's post_processor is not an object; re-export the bundle");
-        }
-        Map<String, Object> m = (Map<String, Object>) spec;
+        Map<String, Object> m = JsonTokenizer.stepObject(spec, "post_processor");
         String type = String.valueOf(m.get("type"));
         Step step = new Step();
         if ("Sequence".equals(type)) {
-            Object list = m.get("processors");
-            if (!(list instanceof List)) {
-                throw new BundleException("tokenizer.json post_processor 'Sequence' has no 'processors' list; re-export the bundle");
-            }
-            for (Object o : (List<Object>) list) {
+            for (Object o : JsonTokenizer.sequenceSteps(m, "processors", "post_processor")) {
                 collect(o, steps);
             }
             return;
@@ -108,8 +101,7 @@ final class PostProcessor {
             step.single = template(m.get("single"), "single", sp, names, step.specialIds);
             step.pair = template(m.get("pair"), "pair", sp, names, step.specialIds);
         } else {
-            throw new BundleException.Unsupported("tokenizer.json post_processor '" + type + "' is not supported by the Java core; supported: "
-                    + SUPPORTED);
+            throw JsonTokenizer.unsupportedType("post_processor", type, SUPPORTED);
         }
         steps.add(step);
     }

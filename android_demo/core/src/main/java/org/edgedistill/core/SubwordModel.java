@@ -43,7 +43,7 @@ abstract class SubwordModel {
         if ("Unigram".equals(type)) {
             return UnigramModel.fromJson(m);
         }
-        throw new BundleException.Unsupported("tokenizer.json model '" + type + "' is not supported by the Java core; supported: " + SUPPORTED);
+        throw JsonTokenizer.unsupportedType("model", type, SUPPORTED);
     }
 
     @SuppressWarnings("unchecked")
@@ -63,16 +63,34 @@ abstract class SubwordModel {
         return vocab;
     }
 
-    /** WordPiece: greedy longest match first; a word with an unmatched rest, or too long, is one unk. */
-    static final class WordPiece extends SubwordModel {
+    /** A model whose vocabulary is a token-to-id map (WordPiece, WordLevel, BPE): lookups and size come from it. */
+    abstract static class MapVocab extends SubwordModel {
         final Map<String, Integer> vocab;
+
+        MapVocab(Map<String, Integer> vocab) {
+            this.vocab = vocab;
+        }
+
+        @Override
+        Integer tokenToId(String token) {
+            return vocab.get(token);
+        }
+
+        @Override
+        int size() {
+            return vocab.size();
+        }
+    }
+
+    /** WordPiece: greedy longest match first; a word with an unmatched rest, or too long, is one unk. */
+    static final class WordPiece extends MapVocab {
         final String prefix;
         final int maxChars;
         final int unkId;
         final String unk;
 
         WordPiece(Map<String, Integer> vocab, String unk, String prefix, int maxChars) {
-            this.vocab = vocab;
+            super(vocab);
             this.prefix = prefix;
             this.maxChars = maxChars;
             this.unk = unk;
@@ -85,12 +103,21 @@ abstract class SubwordModel {
 
         @Override
         void tokenize(String word, IntList out) {
+            wordPieces(word, vocab, prefix, maxChars, unkId, out);
+        }
+
+        /**
+         * Appends the word pieces of a word, greedy longest match first (pieces after the first looked up
+         * with the prefix); a word of more than maxChars code points, or with an unmatched rest, is one unk.
+         * Shared with {@link WordPieceTokenizer}.
+         */
+        static void wordPieces(String word, Map<String, Integer> vocab, String prefix, int maxChars, int unkId, IntList out) {
             int n = word.codePointCount(0, word.length());
             if (n > maxChars) {
                 out.add(unkId);
                 return;
             }
-            int[] at = new int[n + 1];
+            int[] at = new int[n + 1];      // UTF-16 offset of each code point boundary
             for (int c = 0, off = 0; c < n; c++) {
                 at[c] = off;
                 off += Character.charCount(word.codePointAt(off));
@@ -120,29 +147,18 @@ abstract class SubwordModel {
         }
 
         @Override
-        Integer tokenToId(String token) {
-            return vocab.get(token);
-        }
-
-        @Override
-        int size() {
-            return vocab.size();
-        }
-
-        @Override
         String type() {
             return "WordPiece";
         }
     }
 
     /** WordLevel: the piece's id, or the unk token's. */
-    static final class WordLevel extends SubwordModel {
-        final Map<String, Integer> vocab;
+    static final class WordLevel extends MapVocab {
         final Integer unkId;
         final String unk;
 
         WordLevel(Map<String, Integer> vocab, String unk) {
-            this.vocab = vocab;
+            super(vocab);
             this.unk = unk;
             this.unkId = unk == null ? null : vocab.get(unk);
             if (unkId == null) {
@@ -155,16 +171,6 @@ abstract class SubwordModel {
         void tokenize(String piece, IntList out) {
             Integer id = vocab.get(piece);
             out.add(id != null ? id : unkId);
-        }
-
-        @Override
-        Integer tokenToId(String token) {
-            return vocab.get(token);
-        }
-
-        @Override
-        int size() {
-            return vocab.size();
         }
 
         @Override

@@ -166,20 +166,7 @@ public final class WordPieceTokenizer implements TextTokenizer {
 
     /** All the word pieces of one text (the reference cuts a pair, longest first, by the full lengths). */
     private IntList sequence(String text) {
-        List<Integer> pieces = new ArrayList<Integer>();
-        int pos = 0;
-        for (int k = 0; k < text.length(); ) {
-            int match = specialAt(text, k);
-            if (match < 0) {
-                k++;
-                continue;
-            }
-            encodePlain(text.substring(pos, k), pieces, Integer.MAX_VALUE);
-            pieces.add(specialIds[match]);
-            k += specials.get(match).length();
-            pos = k;
-        }
-        encodePlain(text.substring(Math.min(pos, text.length())), pieces, Integer.MAX_VALUE);
+        List<Integer> pieces = allPieces(text);
         IntList out = new IntList(pieces.size());
         for (int id : pieces) {
             out.add(id);
@@ -218,6 +205,16 @@ public final class WordPieceTokenizer implements TextTokenizer {
             }
             tokensById = byId;
         }
+        List<Integer> pieces = allPieces(text);
+        List<String> out = new ArrayList<String>(pieces.size());
+        for (int id : pieces) {
+            out.add(byId.get(id));
+        }
+        return out;
+    }
+
+    /** The ids of every special token and word piece of a text, in order, without truncation or framing. */
+    private List<Integer> allPieces(String text) {
         List<Integer> pieces = new ArrayList<Integer>();
         int pos = 0;
         for (int k = 0; k < text.length(); ) {
@@ -232,11 +229,7 @@ public final class WordPieceTokenizer implements TextTokenizer {
             pos = k;
         }
         encodePlain(text.substring(Math.min(pos, text.length())), pieces, Integer.MAX_VALUE);
-        List<String> out = new ArrayList<String>(pieces.size());
-        for (int id : pieces) {
-            out.add(byId.get(id));
-        }
-        return out;
+        return pieces;
     }
 
     private int specialAt(String text, int k) {
@@ -262,39 +255,10 @@ public final class WordPieceTokenizer implements TextTokenizer {
 
     /** Greedy longest-match-first, as the reference: a word with any unmatched rest is one [UNK]. */
     private void wordPieces(String word, List<Integer> out) {
-        int n = word.codePointCount(0, word.length());
-        if (n > settings.maxInputCharsPerWord) {
-            out.add(unkId);
-            return;
-        }
-        int[] at = new int[n + 1];      // UTF-16 offset of each code point boundary
-        for (int c = 0, off = 0; c < n; c++) {
-            at[c] = off;
-            off += Character.charCount(word.codePointAt(off));
-            at[c + 1] = off;
-        }
-        int mark = out.size();
-        int start = 0;
-        while (start < n) {
-            int end = n;
-            Integer found = null;
-            while (start < end) {
-                String sub = word.substring(at[start], at[end]);
-                found = vocab.get(start > 0 ? settings.subwordPrefix + sub : sub);
-                if (found != null) {
-                    break;
-                }
-                end--;
-            }
-            if (found == null) {
-                while (out.size() > mark) {
-                    out.remove(out.size() - 1);
-                }
-                out.add(unkId);
-                return;
-            }
-            out.add(found);
-            start = end;
+        IntList ids = new IntList(8);
+        SubwordModel.WordPiece.wordPieces(word, vocab, settings.subwordPrefix, settings.maxInputCharsPerWord, unkId, ids);
+        for (int k = 0; k < ids.size(); k++) {
+            out.add(ids.get(k));
         }
     }
 }
