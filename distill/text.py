@@ -160,23 +160,13 @@ class Encoder:
     def pad(self, ids: list[list[int]], to: int | None = None, type_ids: list[list[int]] | None = None) -> dict[str, torch.Tensor]:
         """Right-pad to the longest (or to `to`): input_ids and attention_mask, int64, (B, T), and token_type_ids
         (0 where `type_ids` gives none) when the model takes them."""
-        width = to or max(len(x) for x in ids)
-        input_ids = np.full((len(ids), width), self.settings.pad_id, dtype=np.int64)
-        mask = np.zeros((len(ids), width), dtype=np.int64)
-        types = np.zeros((len(ids), width), dtype=np.int64)
-        for i, row in enumerate(ids):
-            input_ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
-            if type_ids is not None:
-                types[i, : len(row)] = type_ids[i]
-        if type_ids is None and any(isinstance(row, TokenIds) for row in ids):
-            type_ids = [getattr(row, "type_ids", [0] * len(row)) for row in ids]
-            for i, row in enumerate(type_ids):
-                types[i, : len(row)] = row
-        out = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
-        if "token_type_ids" in self.inputs:
-            out["token_type_ids"] = torch.from_numpy(types)
-        return out
+        from edgecore.tokenizer import pad_ids
+
+        takes_types = "token_type_ids" in self.inputs
+        if takes_types and type_ids is None:
+            type_ids = [getattr(row, "type_ids", [0] * len(row)) for row in ids]   # TokenIds rows carry theirs
+        padded = pad_ids(ids, self.settings.pad_id, to, type_ids if takes_types else None)
+        return {k: torch.from_numpy(v) for k, v in padded.items()}
 
     def encode(self, texts: list[TextInput], pad_to: int | None = None) -> dict[str, torch.Tensor]:
         encodings = self.tokenizer.encode_batch(list(texts))

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from edgecore import IntegrityError, UnsupportedError, sha256_file
+from edgecore.tokenizer import pad_ids  # the one padding the students and the bundle reader share
 
 FORMAT = "edgedistill-bundle"
 MAX_ZIP_MEMBERS = 100_000
@@ -191,24 +192,6 @@ class Bundle:
         settings = self.manifest["tokenizer"]
         types = [e.type_ids for e in encodings] if "token_type_ids" in settings.get("model_inputs", ()) else None
         return pad_ids([e.ids for e in encodings], int(settings.get("pad_id", 0)), pad_to, types)
-
-
-def pad_ids(ids: list[list[int]], pad_id: int = 0, pad_to: int | None = None, type_ids: list[list[int]] | None = None) -> dict[str, np.ndarray]:
-    """Right-pad token ids into (B, T) int64 input_ids and attention_mask (+ token_type_ids when `type_ids` are given)."""
-    width = pad_to or max(len(x) for x in ids)
-    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(ids), width), dtype=np.int64)
-    types = np.zeros((len(ids), width), dtype=np.int64)
-    for i, row in enumerate(ids):
-        row = row[:width]
-        input_ids[i, : len(row)] = row
-        mask[i, : len(row)] = 1
-        if type_ids is not None:
-            types[i, : len(row)] = type_ids[i][:width]
-    out = {"input_ids": input_ids, "attention_mask": mask}
-    if type_ids is not None:
-        out["token_type_ids"] = types
-    return out
 
 
 def extract_zip(path: Path) -> Path:

@@ -14,8 +14,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgecore.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_INPUTS = ("input_ids", "attention_mask")
 RNN_INPUTS = DEFAULT_INPUTS   # what the recurrent students take: no token types, whatever the teacher's tokenizer returns
@@ -79,6 +83,27 @@ def load_tokenizer(folder: str | Path) -> LoadedTokenizer:
     side = getattr(hf, "truncation_side", "right")
     return LoadedTokenizer(tokenizer, names or DEFAULT_INPUTS, str(config.get("tokenizer_class") or type(hf).__name__),
                            json.loads(tokenizer.to_str()), side if side in ("left", "right") else "right")
+
+
+def pad_ids(ids: list[list[int]], pad_id: int = 0, pad_to: int | None = None, type_ids: list[list[int]] | None = None) -> dict[str, np.ndarray]:
+    """Right-pad token ids into (B, T) int64 input_ids and attention_mask (+ token_type_ids when `type_ids` are given):
+    the one padding the students' Encoder and the bundle reader share, so Python and the exported files see the same arrays."""
+    import numpy as np
+
+    width = pad_to or max(len(x) for x in ids)
+    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    types = np.zeros((len(ids), width), dtype=np.int64)
+    for i, row in enumerate(ids):
+        row = row[:width]
+        input_ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+        if type_ids is not None:
+            types[i, : len(row)] = type_ids[i][:width]
+    out = {"input_ids": input_ids, "attention_mask": mask}
+    if type_ids is not None:
+        out["token_type_ids"] = types
+    return out
 
 
 def describe_pipeline(spec: dict) -> dict:
