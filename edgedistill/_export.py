@@ -22,20 +22,16 @@ def load_checkpoint(path: Path):
     if not path.is_dir():
         raise CheckpointError(f"{path} is a file; give the checkpoint folder (student.json or config.json + model.safetensors + tokenizer.json)")
     if is_student_checkpoint(path):
+        from distill.hf_check import check_tokenizer_fits
+
         model, meta = load_student(path)
         encoder = Encoder(path, meta.get("max_len", 64))
-        model_vocab = model.config.tokenizer_vocab_size or model.config.vocab_size
-        result = model, encoder, tuple(meta["labels"]), meta["kind"]
-    else:
-        if not any(path.iterdir()):
-            raise CheckpointError(f"checkpoint folder {path} is empty; it needs student.json or config.json, model.safetensors and tokenizer.json")
-        teacher = load_teacher(path)
-        model_vocab = teacher.model.config.vocab_size
-        result = teacher.model, teacher.encoder, teacher.label_names, "transformer"
-    from distill.hf_check import check_tokenizer_fits
-
-    check_tokenizer_fits(path, result[1].settings.vocab_size, model_vocab)
-    return result
+        check_tokenizer_fits(path, encoder.settings.vocab_size, model.config.tokenizer_vocab_size or model.config.vocab_size)
+        return model, encoder, tuple(meta["labels"]), meta["kind"]
+    if not any(path.iterdir()):
+        raise CheckpointError(f"checkpoint folder {path} is empty; it needs student.json or config.json, model.safetensors and tokenizer.json")
+    teacher = load_teacher(path)   # checks the tokenizer fits the embedding table itself
+    return teacher.model, teacher.encoder, teacher.label_names, "transformer"
 
 
 def _keep_patterns(spec: tuple[str, ...], sensitive: tuple[str, ...] | None = None) -> tuple[str, ...]:
