@@ -8,6 +8,9 @@ the teacher's embeddings are already here). Then, with probability `p_ngram`, on
 
 Deterministic: the same (sentence index, seed) always gives the same variants. Never returns an
 empty sentence or the original sentence itself.
+
+Sentence pairs (`augment_pairs`): each side of a pair is varied independently by the same rules, and
+the new (text, text_pair) is labelled by the teacher as a pair.
 """
 from __future__ import annotations
 
@@ -105,6 +108,36 @@ def augment(texts: list[str], config: AugmentConfig = AugmentConfig(), neighbour
                 break
             candidate = " ".join(_variant(words, rng, config, neighbours))
             if candidate.strip() and candidate not in seen and candidate.replace(config.mask_token, "").strip():
+                seen.add(candidate)
+                out.append(candidate)
+                made += 1
+    return out
+
+
+def augment_pairs(pairs: list[tuple[str, str]], config: AugmentConfig = AugmentConfig(),
+                  neighbours: Neighbours | None = None) -> list[tuple[str, str]]:
+    """New (text, text_pair) rows derived from `pairs`, each side varied independently (originals excluded,
+    duplicates dropped), in a fixed order; deterministic per (pair index, seed).
+
+    >>> augment_pairs([("a gorgeous, witty film", "a dull one")], AugmentConfig(per_sentence=1, seed=1))  # doctest: +SKIP
+    [('a [MASK] witty film', 'dull one')]
+    """
+    def usable(side: str) -> bool:
+        return bool(side.strip() and side.replace(config.mask_token, "").strip())
+
+    seen = {tuple(p) for p in pairs}
+    out: list[tuple[str, str]] = []
+    for i, (first, second) in enumerate(pairs):
+        sides = (first.split(), second.split())
+        if not sides[0] or not sides[1]:
+            continue
+        rng = random.Random(config.seed * 1_000_003 + i)
+        made = 0
+        for _ in range(config.per_sentence * config.tries):
+            if made >= config.per_sentence:
+                break
+            candidate = tuple(" ".join(_variant(words, rng, config, neighbours)) for words in sides)
+            if candidate not in seen and usable(candidate[0]) and usable(candidate[1]):
                 seen.add(candidate)
                 out.append(candidate)
                 made += 1

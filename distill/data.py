@@ -88,6 +88,14 @@ class Split:
         """What a model reads per row: the text, or the (text, text_pair) of sentence-pair data."""
         return list(self.texts) if self.pairs is None else list(zip(self.texts, self.pairs))
 
+    def targets(self, n_labels: int):
+        """What training and scoring take: the class indices, or for multi-label data an (N, n_labels) 0/1 float32 matrix."""
+        if not self.multi_label:
+            return list(self.labels)
+        from edgecore.multilabel import multi_hot
+
+        return multi_hot(self.labels, n_labels)
+
     def take(self, idx: Sequence[int]) -> Split:
         """The rows at `idx`, in that order."""
         return Split([self.texts[i] for i in idx], [self.labels[i] for i in idx],

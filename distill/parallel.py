@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from distill.distributed import DistContext, all_reduce_sum, current, local_rows, shard_range, wrap
-from distill.trainer import TrainSet, length_bucketed, predict, train
+from distill.trainer import TrainSet, length_bucketed, predict, score, train
 from edgecore import ConfigError
 from edgecore.progress import bar
 
@@ -102,6 +102,8 @@ def linear_schedule(optimizer, total_steps: int, warmup_fraction: float):
 def sharded_accuracy(model: torch.nn.Module, ids: list[list[int]], labels: list[int], pad, ctx: DistContext,
                      batch_size: int = 128) -> float:
     """Dev/test accuracy with each rank scoring its slice; every rank gets the same number."""
+    if np.ndim(labels) == 2:   # multi-label: micro-F1 needs every row's counts; scored whole on each rank
+        return score(predict(_LogitsOf(model), ids, pad, batch_size), labels)
     start, stop = shard_range(len(ids), ctx)
     logits_model = _LogitsOf(model)
     correct = 0.0
@@ -132,7 +134,8 @@ def train_classifier(model, encoder, dataset, config, ctx: DistContext | None = 
     """
     ctx = ctx or current()
     ids = encoder.ids(dataset.train.inputs)
-    labels = torch.tensor(dataset.train.labels)
+    labels = torch.as_tensor(dataset.train.targets(len(dataset.label_names)))   # (N,) classes, or (N, C) 0/1 for multi-label
+    loss_fn = torch.nn.functional.binary_cross_entropy_with_logits if labels.ndim == 2 else torch.nn.functional.cross_entropy
     steps_per_epoch = math.ceil(len(ids) / config.batch_size)
     total = config.max_steps or max(1, round(config.epochs * steps_per_epoch))
     no_decay = ("bias", "LayerNorm.weight", "layer_norm", "norm")
@@ -148,7 +151,7 @@ def train_classifier(model, encoder, dataset, config, ctx: DistContext | None = 
 
     def step(local: torch.Tensor):
         feeds = encoder.pad([ids[i] for i in local.tolist()])
-        loss = torch.nn.functional.cross_entropy(wrapped(**feeds).logits, labels[local])
+        loss = loss_fn(wrapped(**feeds).logits, labels[local])
         return loss, {"ce": loss}
 
     params = list(model.parameters())

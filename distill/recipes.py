@@ -11,10 +11,10 @@ from distill.augment import vocab_counts
 from distill.data import TextDataset
 from distill.parallel import train_data_parallel
 from distill.students.rnn import RNNStudent, RNNStudentConfig
-from distill.text import Encoder
+from distill.text import Encoder, PairIds
 from distill.trainer import TrainConfig, TrainResult, TrainSet, accuracy
 from edgecore import ConfigError
-from edgecore.tokenizer import RNN_INPUTS
+from edgecore.tokenizer import RNN_INPUTS, SIAMESE_INPUTS
 
 
 @dataclass
@@ -48,7 +48,8 @@ def reduce_embeddings(weight: torch.Tensor, dim: int, rows: list[int] | None = N
 def select_vocabulary(encoder: Encoder, texts: list[str], min_count: int = 1) -> list[int]:
     """Sorted tokenizer ids seen at least `min_count` times in `texts`, plus every special token the tokenizer
     defines (its pad/unk/cls/sep/mask ids and added special tokens, whatever their names: RoBERTa's <unk> is 3)."""
-    counts = vocab_counts(encoder.ids(texts), encoder.settings.vocab_size)
+    rows = encoder.ids(texts)   # a (text, text_pair) row counts the tokens of both sides
+    counts = vocab_counts([side for row in rows for side in (row if isinstance(row, PairIds) else (row,))], encoder.settings.vocab_size)
     s = encoder.settings
     special = [s.pad_id, s.unk_id, s.cls_id, s.sep_id, s.mask_id]
     special += [i for i, tok in encoder.tokenizer.get_added_tokens_decoder().items() if tok.special]
@@ -78,20 +79,25 @@ def train_rnn_student(name: str, dataset: TextDataset, encoder: Encoder, student
                       extra_texts: list[str] | None = None, extra_logits: np.ndarray | None = None) -> StudentRun:
     """Train one BiLSTM/GRU student on `dataset.train` (+ `extra_texts` labelled only by the teacher).
 
-    `teacher_logits` rows follow `dataset.train.texts`; `extra_logits` rows follow `extra_texts`
-    (augmented or unlabelled sentences). A label-only config (`loss="ce"`) ignores both extras.
+    `teacher_logits` rows follow `dataset.train.inputs`; `extra_logits` rows follow `extra_texts`
+    (augmented or unlabelled sentences, or (text, text_pair) rows). A label-only config (`loss="ce"`) ignores both
+    extras. Sentence-pair data needs a siamese student (`student.siamese`): each side is encoded alone.
 
     >>> run = train_rnn_student("bilstm", ds, teacher.encoder, RNNStudentConfig(30522), TrainConfig(loss="mse"),
     ...                         teacher_logits=logits)  # doctest: +SKIP
     """
     torch.manual_seed(config.seed)
-    encoder = encoder.with_inputs(RNN_INPUTS)   # a BERT teacher's token types mean nothing to a recurrent student
+    if dataset.has_pairs != student.siamese:
+        raise ConfigError(f"{dataset.name} holds {'sentence pairs' if dataset.has_pairs else 'single texts'}; build the student with "
+                          f"RNNStudentConfig(siamese={dataset.has_pairs})")
+    # a BERT teacher's token types mean nothing to a recurrent student; a siamese one reads each side of a pair alone
+    encoder = encoder.with_inputs(SIAMESE_INPUTS if student.siamese else RNN_INPUTS)
     model = build_rnn_student(student, init_embeddings, keep_ids, encoder.settings.unk_id if encoder.settings.unk_id is not None else encoder.settings.pad_id)
     extra = encoder.ids(extra_texts) if config.uses_teacher and extra_texts else []
-    train_set = TrainSet.with_extra(encoder.ids(dataset.train.texts), dataset.train.labels,
+    train_set = TrainSet.with_extra(encoder.ids(dataset.train.inputs), dataset.train.targets(len(dataset.label_names)),
                                     teacher_logits if config.uses_teacher else None, extra, extra_logits)
-    dev_ids = encoder.ids(dataset.dev.texts)
+    dev_ids = encoder.ids(dataset.dev.inputs)
     # one process: distill.trainer.train itself; under torchrun: DDP over shards of the transfer set
-    result = train_data_parallel(model, train_set, dev_ids, dataset.dev.labels, encoder.pad, config, checkpoint_dir, description=f"training {name}")
-    test_acc = accuracy(model, encoder.ids(dataset.test.texts), dataset.test.labels, encoder.pad)
+    result = train_data_parallel(model, train_set, dev_ids, dataset.dev.targets(len(dataset.label_names)), encoder.pad, config, checkpoint_dir, description=f"training {name}")
+    test_acc = accuracy(model, encoder.ids(dataset.test.inputs), dataset.test.targets(len(dataset.label_names)), encoder.pad)
     return StudentRun(name, model, "teacher" if config.uses_teacher else "labels", result, test_acc)

@@ -79,6 +79,24 @@ class Teacher:
     def logits(self, texts: list[str], batch_size: int = 64, description: str = "teacher logits") -> np.ndarray:
         return predict_logits(self.model, self.encoder, texts, batch_size, description)
 
+    @property
+    def multi_label(self) -> bool:
+        """A multi-label classifier (config.problem_type multi_label_classification): one sigmoid per label."""
+        from edgecore.multilabel import MULTI_LABEL
+
+        return getattr(self.model.config, "problem_type", None) == MULTI_LABEL
+
+    @property
+    def thresholds(self) -> tuple[float, ...] | None:
+        """Per-label decision thresholds of a multi-label teacher (chosen on dev when it was fine-tuned here; else 0.5)."""
+        from edgecore.multilabel import DEFAULT_THRESHOLD, check_thresholds
+
+        if not self.multi_label:
+            return None
+        saved = (self.metrics.get("task") or {}).get("thresholds")
+        n = len(self.label_names)
+        return check_thresholds(saved, n, f"{self.path}/metrics.json task.thresholds") if saved is not None else (DEFAULT_THRESHOLD,) * n
+
     def weights_hash(self) -> str:
         return sha256_file(self.path / "model.safetensors")
 
@@ -99,8 +117,10 @@ def resolve_base(base: str) -> Path:
     return path
 
 
-def load_classifier(path: str | Path, num_labels: int | None = None, label_names: tuple[str, ...] | None = None):
-    """Load a Hugging Face sequence classifier from safetensors only. A fresh head is added when asked for."""
+def load_classifier(path: str | Path, num_labels: int | None = None, label_names: tuple[str, ...] | None = None,
+                    problem_type: str | None = None):
+    """Load a Hugging Face sequence classifier from safetensors only. A fresh head is added when asked for
+    (`problem_type` multi_label_classification: one sigmoid per label, trained with binary cross-entropy)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     from distill.hf_check import check_family, check_weights, read_config
@@ -118,6 +138,8 @@ def load_classifier(path: str | Path, num_labels: int | None = None, label_names
     if label_names:
         config.id2label = dict(enumerate(label_names))
         config.label2id = {n: i for i, n in enumerate(label_names)}
+    if problem_type is not None:
+        config.problem_type = problem_type
     from safetensors import SafetensorError
 
     with torch.device("meta"):   # the architecture config.json describes, without memory: its weights' names and shapes
@@ -127,7 +149,9 @@ def load_classifier(path: str | Path, num_labels: int | None = None, label_names
         skeleton = _EncoderWeights(skeleton, f"{prefix}.")
     check_weights(path, skeleton, prefix, name)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(path, config=config, use_safetensors=True)
+        # a fresh head (num_labels given) replaces whatever head the base has, of any size
+        model = AutoModelForSequenceClassification.from_pretrained(path, config=config, use_safetensors=True,
+                                                                   ignore_mismatched_sizes=num_labels is not None)
     except (ValueError, KeyError, OSError, RuntimeError, SafetensorError) as e:
         raise CheckpointError(f"could not load a sequence classifier from {path} ({str(e).splitlines()[0][:160]})") from None
     return model.eval()
@@ -191,13 +215,17 @@ def _build_teacher(dataset: TextDataset, config: TeacherConfig, ctx: DistContext
 
     torch.manual_seed(config.seed)
     random.seed(config.seed)
-    model = load_classifier(base, len(dataset.label_names), dataset.label_names)
+    from edgecore.multilabel import MULTI_LABEL, SINGLE_LABEL
+
+    model = load_classifier(base, len(dataset.label_names), dataset.label_names, MULTI_LABEL if dataset.multi_label else SINGLE_LABEL)
     trainable = apply_peft(model, config.peft)
     encoder = Encoder(base, config.max_len, model=model)
     summary = train_classifier(model, encoder, dataset, config, ctx)
     metrics = {"train_seconds": summary["seconds"], "base": str(base), "key": key, "config": asdict(config),
                "trainable_parameters": trainable.to_dict(), "world_size": ctx.world_size}
-    for split in ("dev", "test"):
+    if dataset.multi_label:   # thresholds chosen on dev, then every split scored with them (each rank the same)
+        metrics.update(multi_label_metrics(model, encoder, dataset))
+    for split in ("dev", "test") if not dataset.multi_label else ():
         part = getattr(dataset, split)
         if ctx.enabled:
             metrics[f"{split}_accuracy"] = sharded_accuracy(model, encoder.ids(part.inputs), part.labels, encoder.pad, ctx, batch_size=64)
@@ -235,6 +263,24 @@ def load_teacher(path: str | Path, max_len: int = 64) -> Teacher:
     encoder = Encoder(path, max_len, model=model)
     check_tokenizer_fits(path, encoder.settings.vocab_size, model.config.vocab_size)
     return Teacher(model, encoder, path, labels, metrics)
+
+
+def multi_label_metrics(model, encoder: Encoder, dataset: TextDataset, thresholds: tuple[float, ...] | None = None,
+                        splits: tuple[str, ...] = ("dev", "test")) -> dict:
+    """A multi-label classifier's per-label thresholds (chosen on dev unless given) and its scores with them on each
+    split: `{split}_accuracy` is exact match (every label of the row right), beside micro/macro F1."""
+    from edgecore.multilabel import choose_thresholds, decide, label_metrics
+
+    n = len(dataset.label_names)
+    logits = {s: predict_logits(model, encoder, getattr(dataset, s).inputs, description=f"{s} logits") for s in splits}
+    if thresholds is None:
+        dev = logits["dev"] if "dev" in logits else predict_logits(model, encoder, dataset.dev.inputs, description="dev logits")
+        thresholds = choose_thresholds(dev, dataset.dev.targets(n))
+    out = {"task": {"problem_type": "multi_label_classification", "thresholds": list(thresholds)}}
+    for s, lg in logits.items():
+        m = label_metrics(decide(lg, thresholds), getattr(dataset, s).targets(n), dataset.label_names)
+        out.update({f"{s}_accuracy": m["exact_match"], f"{s}_micro_f1": m["micro_f1"], f"{s}_macro_f1": m["macro_f1"]})
+    return out
 
 
 @torch.inference_mode()

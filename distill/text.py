@@ -79,7 +79,7 @@ def special_tokens(tokenizer_dir: Path, spec: dict, tokenizer) -> dict[str, str 
     return found
 
 
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "pair_input_ids", "pair_attention_mask")
 
 TextInput = str | tuple[str, str]   # one sentence, or a sentence pair (text, text_pair) encoded with the pair template
 
@@ -92,6 +92,17 @@ class TokenIds(list):
     def __init__(self, ids, type_ids) -> None:
         super().__init__(ids)
         self.type_ids = list(type_ids)
+
+
+class PairIds(tuple):
+    """A siamese row: (ids of the text, ids of the text pair), each side encoded alone with the single-text template.
+    len() is the longer side's, so length bucketing and length-sorted batches see the padding a row needs."""
+
+    def __new__(cls, first, second) -> PairIds:
+        return super().__new__(cls, (list(first), list(second)))
+
+    def __len__(self) -> int:
+        return max(len(self[0]), len(self[1]))
 
 
 def as_text(item: TextInput) -> str:
@@ -107,6 +118,10 @@ class Encoder:
     students take. Given `model` (a Hugging Face classifier), they are what the tokenizer returns
     (its model_input_names) and the model's forward accepts, as Optimum's exports do: BERT, ELECTRA and
     DeBERTa take token_type_ids, RoBERTa, DistilBERT and MPNet do not.
+
+    With pair_input_ids + pair_attention_mask among `inputs` (edgecore.tokenizer.SIAMESE_INPUTS: a siamese recurrent
+    student) a (text, text_pair) row is encoded as two single texts, each truncated to max_len, and `encode` gives
+    the four tensors, both sides padded to one width; a single text is read as the pair (text, text).
     """
 
     def __init__(self, tokenizer_dir: str | Path, max_len: int = 64, inputs: tuple[str, ...] = ("input_ids", "attention_mask"),
@@ -120,8 +135,7 @@ class Encoder:
 
             accepted = inspect.signature(model.forward).parameters
             inputs = tuple(n for n in loaded.input_names if n in accepted)
-        if "input_ids" not in inputs or "attention_mask" not in inputs or set(inputs) - set(MODEL_INPUTS):
-            raise CheckpointError(f"model inputs must be input_ids, attention_mask and optionally token_type_ids (got {list(inputs)})")
+        _check_inputs(inputs)
         self.tokenizer = loaded.tokenizer
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_len, direction=loaded.truncation_side)
@@ -144,15 +158,26 @@ class Encoder:
         import copy
         from dataclasses import replace
 
+        _check_inputs(inputs)
         other = copy.copy(self)
         other.inputs = tuple(n for n in MODEL_INPUTS if n in inputs)
         other.settings = replace(self.settings, model_inputs=other.inputs)
         return other
 
+    @property
+    def siamese(self) -> bool:
+        """Whether a sentence pair is encoded as two single texts (the model takes pair_input_ids), not as one sequence."""
+        return "pair_input_ids" in self.inputs
+
     def ids(self, texts: list[TextInput]) -> list[list[int]]:
         """Token ids per text (or per (text, text_pair): the tokenizer's pair template, rows that keep their token types),
-        truncated to max_len with the special tokens, unpadded."""
+        truncated to max_len with the special tokens, unpadded. Siamese: a PairIds per row, each side encoded alone."""
         texts = list(texts)
+        if self.siamese:
+            sides = [t if isinstance(t, tuple) else (t, t) for t in texts]
+            first = self.tokenizer.encode_batch([a for a, _ in sides])
+            second = self.tokenizer.encode_batch([b for _, b in sides])
+            return [PairIds(a.ids, b.ids) for a, b in zip(first, second)]
         if any(isinstance(t, tuple) for t in texts):
             return [TokenIds(e.ids, e.type_ids) for e in self.tokenizer.encode_batch(texts)]
         return [e.ids for e in self.tokenizer.encode_batch(texts)]
@@ -160,8 +185,12 @@ class Encoder:
     def pad(self, ids: list[list[int]], to: int | None = None, type_ids: list[list[int]] | None = None) -> dict[str, torch.Tensor]:
         """Right-pad to the longest (or to `to`): input_ids and attention_mask, int64, (B, T), and token_type_ids
         (0 where `type_ids` gives none) when the model takes them."""
-        from edgecore.tokenizer import pad_ids
+        from edgecore.tokenizer import pad_ids, pad_pair_ids
 
+        if self.siamese:   # a plain row (no pair) is read as the pair (row, row)
+            pairs = [row if isinstance(row, PairIds) else (row, row) for row in ids]
+            padded = pad_pair_ids([a for a, _ in pairs], [b for _, b in pairs], self.settings.pad_id, to)
+            return {k: torch.from_numpy(v) for k, v in padded.items()}
         takes_types = "token_type_ids" in self.inputs
         if takes_types and type_ids is None:
             type_ids = [getattr(row, "type_ids", [0] * len(row)) for row in ids]   # TokenIds rows carry theirs
@@ -169,6 +198,8 @@ class Encoder:
         return {k: torch.from_numpy(v) for k, v in padded.items()}
 
     def encode(self, texts: list[TextInput], pad_to: int | None = None) -> dict[str, torch.Tensor]:
+        if self.siamese:
+            return self.pad(self.ids(texts), pad_to)
         encodings = self.tokenizer.encode_batch(list(texts))
         return self.pad([e.ids for e in encodings], pad_to, [e.type_ids for e in encodings])
 
@@ -194,6 +225,14 @@ class Encoder:
         vocab = self.wordpiece_vocab()
         if vocab is not None and not (out / "vocab.txt").is_file():
             (out / "vocab.txt").write_text("".join(f"{t}\n" for t in vocab), encoding="utf-8")
+
+
+def _check_inputs(inputs: tuple[str, ...]) -> None:
+    pair = {"pair_input_ids", "pair_attention_mask"} & set(inputs)
+    if ("input_ids" not in inputs or "attention_mask" not in inputs or set(inputs) - set(MODEL_INPUTS)
+            or (pair and (len(pair) != 2 or "token_type_ids" in inputs))):
+        raise CheckpointError(f"model inputs must be input_ids, attention_mask and optionally token_type_ids, or the siamese "
+                              f"input_ids, attention_mask, pair_input_ids, pair_attention_mask (got {list(inputs)})")
 
 
 def _lowercases(normalizer: dict) -> bool:

@@ -69,7 +69,8 @@ class TrainConfig:
 
 @dataclass
 class TrainSet:
-    """Token ids (unpadded), gold labels (-1 = unlabelled) and teacher logits (None for label-only)."""
+    """Token ids (unpadded), gold labels (-1 = unlabelled) and teacher logits (None for label-only). Multi-label data:
+    `labels` is (N, C) 0/1 float (a row of -1 = unlabelled), and the losses are the binary ones (distill.losses)."""
 
     ids: list[list[int]]
     labels: torch.Tensor
@@ -88,15 +89,16 @@ class TrainSet:
     def with_extra(cls, ids: list[list[int]], labels, logits, extra_ids: list[list[int]] = (), extra_logits=None) -> TrainSet:
         """Labelled rows (`logits` may be None: label-only) plus `extra_ids` that only the teacher labels
         (augmented or unlabelled sentences: gold label -1, their rows of `extra_logits`)."""
-        ids, labels = list(ids), list(labels)
+        ids = list(ids)
+        labels = np.asarray(labels, dtype=np.float32 if np.ndim(labels) == 2 else np.int64)
         if len(extra_ids):
             if logits is None or extra_logits is None or len(extra_logits) != len(extra_ids):
                 raise ConfigError(f"{len(extra_ids)} extra transfer sentences need teacher logits for the training rows and as many extra logit rows")
             ids += list(extra_ids)
-            labels += [-1] * len(extra_ids)
+            labels = np.concatenate([labels, np.full((len(extra_ids), *labels.shape[1:]), -1, dtype=labels.dtype)])
             logits = np.concatenate([np.asarray(logits), np.asarray(extra_logits)])
         as_tensor = None if logits is None else torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
-        return cls(ids, torch.tensor(labels), as_tensor)
+        return cls(ids, torch.from_numpy(labels), as_tensor)
 
 
 @dataclass
@@ -228,10 +230,11 @@ def _loss_terms(logits, teacher_logits, labels, config: TrainConfig) -> dict[str
     """name -> (weight, unweighted value). Terms with weight 0 are not computed."""
     terms = {}
     label_weight = 1.0 if config.loss == "ce" else 1.0 - config.alpha
+    multi_label = labels.ndim == 2
     if config.loss == "mse" and config.alpha > 0:
         terms["mse"] = (config.alpha, losses.logit_mse(logits, teacher_logits))
     elif config.loss == "kl" and config.alpha > 0:
-        terms["kl"] = (config.alpha, losses.soft_cross_entropy(logits, teacher_logits, temperature=config.temperature))
+        terms["kl"] = (config.alpha, losses.soft_cross_entropy(logits, teacher_logits, temperature=config.temperature, multi_label=multi_label))
     if label_weight > 0 and bool((labels >= 0).any()):
         terms["ce"] = (label_weight, losses.hard_cross_entropy(logits, labels=labels))
     return terms
@@ -287,7 +290,7 @@ def run_fingerprint(model: torch.nn.Module, train_set: TrainSet, dev_ids, dev_la
     return {
         "config": digest(asdict(config)),
         "model": weights.hexdigest()[:32],
-        "data": digest(train_set.ids, train_set.labels, dev_ids, list(dev_labels)),
+        "data": digest(train_set.ids, train_set.labels, dev_ids, np.asarray(dev_labels).tolist()),
         "teacher": digest(train_set.teacher_logits if train_set.teacher_logits is not None else None),
         "padding": digest(*(probe[k] for k in sorted(probe))),
         "versions": digest(platform.python_version(), torch.__version__, np.__version__, version("edgedistill"), version("safetensors")),
@@ -479,5 +482,17 @@ def predict(model: torch.nn.Module, ids: list[list[int]], pad: Pad, batch_size: 
     return out
 
 
-def accuracy(model: torch.nn.Module, ids: list[list[int]], labels: list[int], pad: Pad) -> float:
-    return float((predict(model, ids, pad).argmax(1) == np.asarray(labels)).mean())
+def accuracy(model: torch.nn.Module, ids: list[list[int]], labels, pad: Pad) -> float:
+    """The dev/test score early stopping and the reports use: accuracy, or for multi-label (N, C) labels micro-F1 at
+    probability 0.5 (per-label thresholds are chosen on dev after training)."""
+    return score(predict(model, ids, pad), labels)
+
+
+def score(logits: np.ndarray, labels) -> float:
+    """Accuracy of argmax(logits) against class indices; micro-F1 of logits >= 0 (sigmoid >= 0.5) against (N, C) 0/1 labels."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2:
+        from edgecore.multilabel import label_metrics
+
+        return label_metrics(logits >= 0, labels > 0.5)["micro_f1"]
+    return float((logits.argmax(1) == labels).mean()) if len(labels) else 0.0

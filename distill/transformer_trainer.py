@@ -128,7 +128,8 @@ class _DistillStep(nn.Module):
         if self.kl_weight > 0 and self.logit_loss == "mse":
             terms["mse"] = (self.kl_weight, losses.logit_mse(logits, teacher_logits))
         elif self.kl_weight > 0:
-            terms["kl"] = (self.kl_weight, losses.soft_cross_entropy(logits, teacher_logits, temperature=self.temperature))
+            terms["kl"] = (self.kl_weight, losses.soft_cross_entropy(logits, teacher_logits, temperature=self.temperature,
+                                                                     multi_label=labels.ndim == 2))
         if self.ce_weight > 0 and bool((labels >= 0).any()):
             terms["ce"] = (self.ce_weight, losses.hard_cross_entropy(logits, labels=labels))
         if need_layers:
@@ -279,11 +280,12 @@ def train_transformer_student(name: str, dataset, teacher, student_config, disti
     if teacher_logits is None:
         teacher_logits, _ = sharded_teacher_logits(teacher, dataset.train.inputs, ctx, "teacher logits (transfer set)")
     student = build_transformer_student(teacher.model, student_config, seed=seed)
-    train_set = TrainSet.with_extra(encoder.ids(dataset.train.inputs), dataset.train.labels, teacher_logits,
+    n = len(dataset.label_names)
+    train_set = TrainSet.with_extra(encoder.ids(dataset.train.inputs), dataset.train.targets(n), teacher_logits,
                                     encoder.ids(extra_texts) if extra_texts else [], extra_logits)   # extras: no gold label, CE skips them
-    result = distill_transformer(student, teacher.model, train_set, encoder.ids(dataset.dev.inputs), dataset.dev.labels, encoder.pad,
+    result = distill_transformer(student, teacher.model, train_set, encoder.ids(dataset.dev.inputs), dataset.dev.targets(n), encoder.pad,
                                  distill_config, ctx, description=f"training {name}")
-    test_acc = sharded_accuracy(student, encoder.ids(dataset.test.inputs), dataset.test.labels, encoder.pad, ctx)
+    test_acc = sharded_accuracy(student, encoder.ids(dataset.test.inputs), dataset.test.targets(n), encoder.pad, ctx)
     return StudentRun(name, student, "teacher", result, test_acc)
 
 

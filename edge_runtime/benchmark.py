@@ -484,9 +484,11 @@ def bench_files(paths: Sequence[str | Path], config: BenchConfig = BenchConfig()
             raise ConfigError(f"{path} is a bare model file: mode {mode!r} needs its tokenizer, so give the bundle folder instead")
         else:
             rng = np.random.default_rng(0)
-            workloads[name] = {"input_ids": rng.integers(1000, 2000, (config.batch, config.seq_len), dtype=np.int64),
-                               "attention_mask": np.ones((config.batch, config.seq_len), np.int64),
-                               "token_type_ids": np.zeros((config.batch, config.seq_len), np.int64)}
+            ids = rng.integers(1000, 2000, (config.batch, config.seq_len), dtype=np.int64)
+            workloads[name] = {"input_ids": ids, "attention_mask": np.ones((config.batch, config.seq_len), np.int64),
+                               "token_type_ids": np.zeros((config.batch, config.seq_len), np.int64),
+                               # a siamese file's second text (each runner feeds only the inputs its file takes)
+                               "pair_input_ids": ids.copy(), "pair_attention_mask": np.ones((config.batch, config.seq_len), np.int64)}
     results = bench_interleaved(runners, workloads, config, baseline)
     gemm = None
     if floors:

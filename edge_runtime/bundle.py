@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from edgecore import IntegrityError, UnsupportedError, sha256_file
-from edgecore.tokenizer import pad_ids  # the one padding the students and the bundle reader share
+from edgecore.tokenizer import pad_ids, pad_pair_ids  # the one padding the students and the bundle reader share
 
 FORMAT = "edgedistill-bundle"
 MAX_ZIP_MEMBERS = 100_000
@@ -184,12 +184,25 @@ class Bundle:
         tok.enable_truncation(self.max_len, direction="left" if side == "left" else "right")
         return tok
 
+    @property
+    def siamese(self) -> bool:
+        """Whether the models read a sentence pair as two single texts (manifest task.pair_encoding "siamese")."""
+        return (self.manifest.get("task") or {}).get("pair_encoding") == "siamese"
+
     def encode(self, texts: list[str], pad_to: int | None = None, tokenizer=None) -> dict[str, np.ndarray]:
         """int64 input_ids / attention_mask (B, T), right-padded with the tokenizer's pad id to the longest text or to
-        `pad_to`, and token_type_ids when the bundle's models take them (manifest tokenizer.model_inputs)."""
+        `pad_to`, and token_type_ids when the bundle's models take them (manifest tokenizer.model_inputs).
+
+        A (text, text_pair) row is encoded with the tokenizer's pair template, or, in a siamese bundle (manifest
+        task.pair_encoding "siamese"), as two single texts: input_ids / attention_mask of the text and
+        pair_input_ids / pair_attention_mask of the text pair, both padded to one width (a single text reads as (text, text))."""
         tok = tokenizer or self.tokenizer()
-        encodings = tok.encode_batch(list(texts))
         settings = self.manifest["tokenizer"]
+        if self.siamese:
+            sides = [t if isinstance(t, tuple) else (t, t) for t in texts]
+            first, second = tok.encode_batch([a for a, _ in sides]), tok.encode_batch([b for _, b in sides])
+            return pad_pair_ids([e.ids for e in first], [e.ids for e in second], int(settings.get("pad_id", 0)), pad_to)
+        encodings = tok.encode_batch(list(texts))
         types = [e.type_ids for e in encodings] if "token_type_ids" in settings.get("model_inputs", ()) else None
         return pad_ids([e.ids for e in encodings], int(settings.get("pad_id", 0)), pad_to, types)
 

@@ -109,7 +109,8 @@ class LiteRTRunner:
             if len(shape) != 2 or shape[0] != 1:
                 raise UnsupportedError(f"{self.path.name}: signature {key!r} takes input_ids of shape {shape}; expected (1, length)")
             self.signatures[shape[1]] = (key, runner, {n: d["dtype"] for n, d in details.items()})
-            names = names or tuple(n for n in ("input_ids", "attention_mask", "token_type_ids") if n in details)
+            names = names or tuple(n for n in ("input_ids", "attention_mask", "token_type_ids", "pair_input_ids", "pair_attention_mask")
+                                   if n in details)
         if not self.signatures:
             raise UnsupportedError(f"{self.path.name} has no signatures; export it with export.to_tflite")
         self.buckets = tuple(sorted(self.signatures))
@@ -141,9 +142,11 @@ class LiteRTRunner:
         mask = np.asarray(feeds["attention_mask"])
         if ids.ndim != 2 or mask.shape != ids.shape:
             raise UnsupportedError(f"input_ids and attention_mask must share one (B, T) shape; got {ids.shape} and {mask.shape}")
-        width = ids.shape[1]
-        # tokens needed per row: up to its last unmasked position (padding is trailing; anything after is dropped)
-        used = np.where(mask.any(axis=1), width - np.argmax(mask[:, ::-1] != 0, axis=1), 1)
+        # tokens needed per row: up to its last unmasked position (padding is trailing; anything after is dropped);
+        # a siamese file's bucket holds the longer side of the pair
+        used = np.ones(ids.shape[0], dtype=np.int64)
+        for m in (np.asarray(feeds[n]) for n in ("attention_mask", "pair_attention_mask") if n in feeds and n in self.input_names):
+            used = np.maximum(used, np.where(m.any(axis=1), m.shape[1] - np.argmax(m[:, ::-1] != 0, axis=1), 1))
         rows = []
         for b in range(ids.shape[0]):
             bucket = self.bucket_for(int(used[b]))
@@ -151,7 +154,7 @@ class LiteRTRunner:
             args = {}
             for name in self.input_names:
                 src = feeds.get(name)
-                if src is not None and width == bucket:
+                if src is not None and np.shape(src)[1] == bucket:
                     args[name] = np.asarray(src[b: b + 1], dtype=dtypes[name])      # the common case: one cast, no padding
                 else:
                     row = np.zeros((1, bucket), dtype=dtypes[name])

@@ -66,7 +66,8 @@ class TorchRunner:
         self.model = model.eval()
         self.threads = threads
         accepted = inspect.signature(model.forward).parameters
-        self.input_names = tuple(n for n in ("input_ids", "attention_mask", "token_type_ids") if n in accepted)
+        self.input_names = tuple(n for n in ("input_ids", "attention_mask", "token_type_ids", "pair_input_ids", "pair_attention_mask")
+                                 if n in accepted)
         self.info = RunnerInfo("pytorch", "fp32", threads, "torch-cpu", name)
         self._torch = torch
 

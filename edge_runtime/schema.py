@@ -152,9 +152,16 @@ MANIFEST_SCHEMA = {
                                      "model": {"enum": ["WordPiece", "BPE", "Unigram", "WordLevel"]},
                                      "truncation_side": {"enum": ["left", "right"]},
                                      "model_inputs": {"type": "array", "minItems": 2, "uniqueItems": True,
-                                                      "items": {"enum": ["input_ids", "attention_mask", "token_type_ids"]}}}},
+                                                      "items": {"enum": ["input_ids", "attention_mask", "token_type_ids",
+                                                                         "pair_input_ids", "pair_attention_mask"]}}}},
         "task": {"type": "object", "properties": {"inputs": {"type": "array", "minItems": 1, "maxItems": 2, "uniqueItems": True,
-                                                             "items": {"enum": ["text", "text_pair"]}}}},
+                                                             "items": {"enum": ["text", "text_pair"]}},
+                                                  # sentence pairs: one sequence (pair template) | each side alone (siamese)
+                                                  "pair_encoding": {"enum": ["joint", "siamese"]},
+                                                  # multi-label: a label is predicted when sigmoid(logit) >= its threshold
+                                                  "problem_type": {"enum": ["single_label_classification", "multi_label_classification"]},
+                                                  "thresholds": {"type": "array", "minItems": 1, "maxItems": 100000,
+                                                                 "items": {"type": "number", "minimum": 0, "maximum": 1}}}},
         "models": {"type": "array", "minItems": 1, "maxItems": 64, "items": {
             "type": "object", "required": ["file", "format", "precision"],
             "properties": {"file": _REL_PATH, "format": {"enum": list(EXPORT_FORMATS)}, "precision": {"enum": list(ALL_PRECISIONS)},

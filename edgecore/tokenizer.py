@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 DEFAULT_INPUTS = ("input_ids", "attention_mask")
 RNN_INPUTS = DEFAULT_INPUTS   # what the recurrent students take: no token types, whatever the teacher's tokenizer returns
+# a siamese recurrent student of sentence pairs (Tang et al. 2019): each side encoded alone with the single-text template
+SIAMESE_INPUTS = ("input_ids", "attention_mask", "pair_input_ids", "pair_attention_mask")
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,15 @@ def pad_ids(ids: list[list[int]], pad_id: int = 0, pad_to: int | None = None, ty
     if type_ids is not None:
         out["token_type_ids"] = types
     return out
+
+
+def pad_pair_ids(first: list[list[int]], second: list[list[int]], pad_id: int = 0, pad_to: int | None = None) -> dict[str, np.ndarray]:
+    """Siamese pairs: each side right-padded like `pad_ids`, both to one width (the longest side of any row, or `pad_to`),
+    as (B, T) int64 input_ids / attention_mask (first texts) and pair_input_ids / pair_attention_mask (second texts)."""
+    width = pad_to or max(1, max((len(x) for x in (*first, *second)), default=1))
+    a, b = pad_ids(first, pad_id, width), pad_ids(second, pad_id, width)
+    return {"input_ids": a["input_ids"], "attention_mask": a["attention_mask"],
+            "pair_input_ids": b["input_ids"], "pair_attention_mask": b["attention_mask"]}
 
 
 def describe_pipeline(spec: dict) -> dict:

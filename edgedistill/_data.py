@@ -36,10 +36,17 @@ class Columns:
 
 
 def supported_task(dataset, verb: str, pairs: bool = True):
-    """`dataset` if `verb` takes its shape: sentence pairs where `pairs`; multi-label data is refused by name (not built yet)."""
+    """`dataset` if `verb` takes its shape (sentence pairs where `pairs`)."""
     if dataset.has_pairs and not pairs:
         raise UnsupportedError(f"{verb} does not take sentence-pair data yet ({dataset.name}: columns {', '.join(dataset.columns)}); "
-                               f"use --student transformer for pairs, or pass --text-column to use one side")
-    if dataset.multi_label:
-        raise UnsupportedError(f"{verb} does not take multi-label data yet ({dataset.name}); give data with one label per row")
+                               f"pass --text-column to use one side")
     return dataset
+
+
+def same_shape(dataset, multi_label: bool, model: str) -> None:
+    """A multi-label model needs multi-label data and a single-label model single-label data: else a one-line error."""
+    if dataset.multi_label != multi_label:
+        kinds = ("multi-label (several labels per row)", "single-label (one label per row)")
+        data_kind, model_kind = kinds[not dataset.multi_label], kinds[not multi_label]
+        raise UnsupportedError(f"{model} is a {model_kind} classifier but {dataset.name} is {data_kind} data; give data of the model's kind"
+                               + (" (or pass --label-separator only for multi-label files)" if dataset.multi_label else ""))

@@ -9,29 +9,40 @@ from __future__ import annotations
 import shutil
 from dataclasses import asdict
 
-from edgecore.tokenizer import RNN_INPUTS
+from edgecore.tokenizer import RNN_INPUTS, SIAMESE_INPUTS
 
 
 def run_distill(req, console=None) -> dict:
     """Train the student `req` (an edgedistill.DistillConfig) describes and save it; returns its metrics."""
     from distill import align_labels, load_teacher
     from distill.distributed import barrier, current
-    from edgedistill._data import supported_task
+    from edgedistill._data import same_shape, supported_task
 
     ctx = current()
-    ds = supported_task(req.columns.load(req.data), f"distill --student {req.student}", pairs=req.student == "transformer")   # a bad data file fails before the teacher loads
+    ds = supported_task(req.columns.load(req.data), f"distill --student {req.student}")   # a bad data file fails before the teacher loads
     teacher = load_teacher(req.teacher)
+    same_shape(ds, teacher.multi_label, f"the teacher {req.teacher}")
     ds = align_labels(ds, teacher.label_names, model=f"the teacher {req.teacher}")
     run, metrics, save = (_transformer if req.student == "transformer" else _rnn)(req, teacher, ds)
     metrics = {"kind": req.student, "test_accuracy": run.test_accuracy, "teacher_test_accuracy": teacher.metrics.get("test_accuracy"),
                "best_dev_accuracy": run.result.best_dev_accuracy, "steps": run.result.steps, "seconds": round(run.result.seconds, 1),
                "trained_on": run.trained_on, "world_size": ctx.world_size, **metrics}
+    if ds.multi_label:   # per-label thresholds of this student, chosen on dev; test scored with them (exact match, F1)
+        from distill.teacher import multi_label_metrics
+
+        scored = multi_label_metrics(run.model, _encoder_of(req, teacher, ds), ds)
+        metrics.update({k: v for k, v in scored.items() if k.startswith("test_") or k == "task"})
+        metrics["teacher_test_micro_f1"] = teacher.metrics.get("test_micro_f1")
+        run.test_accuracy = metrics["test_accuracy"]
     if ctx.is_main:
         save(metrics)
     barrier(ctx)
     if console is not None and ctx.is_main:
-        console.print(f"{req.student} ({run.trained_on}, {metrics['transfer_sentences']} transfer sentences) test {run.test_accuracy:.2%}, "
-                      f"best dev {run.result.best_dev_accuracy:.2%}, {metrics['params_non_embedding']:,} non-embedding params -> {req.out}")
+        score = (f"test micro F1 {metrics['test_micro_f1']:.3f} (teacher {metrics['teacher_test_micro_f1'] or float('nan'):.3f}), "
+                 f"exact match {run.test_accuracy:.2%}, best dev micro F1 {run.result.best_dev_accuracy:.3f}" if ds.multi_label else
+                 f"test {run.test_accuracy:.2%}, best dev {run.result.best_dev_accuracy:.2%}")
+        console.print(f"{req.student} ({run.trained_on}, {metrics['transfer_sentences']} transfer sentences) {score}, "
+                      f"{metrics['params_non_embedding']:,} non-embedding params -> {req.out}")
     return metrics
 
 
@@ -42,16 +53,16 @@ def _rnn(req, teacher, ds):
 
     train_cfg = TrainConfig(loss=req.loss, temperature=_or(req.temperature, 1.0), alpha=req.alpha, epochs=_or(req.epochs, 12), seed=req.seed,
                             bf16=req.bf16, **({"lr": req.lr} if req.lr is not None else {}))
-    logits = sharded_teacher_logits(teacher, ds.train.texts)[0] if train_cfg.uses_teacher else None
+    logits = sharded_teacher_logits(teacher, ds.train.inputs)[0] if train_cfg.uses_teacher else None
     extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed) if train_cfg.uses_teacher else ([], None)
-    enc = teacher.encoder.with_inputs(RNN_INPUTS)
-    keep = select_vocabulary(enc, ds.train.texts + extra, req.min_count) if req.prune_vocab else None
+    enc = _encoder_of(req, teacher, ds)   # pairs: the siamese student
+    keep = select_vocabulary(enc, ds.train.inputs + extra, req.min_count) if req.prune_vocab else None
     table = teacher_word_embeddings(teacher.model)
     if req.embed_dim:
         table = reduce_embeddings(table, req.embed_dim, keep)
     cfg = RNNStudentConfig(vocab_size=enc.settings.vocab_size, num_labels=len(ds.label_names), cell="lstm" if req.student == "bilstm" else "gru",
                            embed_dim=table.shape[1], hidden=_or(req.hidden, 256), layers=_or(req.layers, 1), pooling=req.pooling,
-                           freeze_embeddings=req.freeze_embeddings, pad_id=enc.settings.pad_id)
+                           freeze_embeddings=req.freeze_embeddings, pad_id=enc.settings.pad_id, siamese=ds.has_pairs)
     ckpt = req.out.with_name(f".{req.out.name}.trainer")
     run = train_rnn_student(req.student, ds, enc, cfg, train_cfg, logits, table, checkpoint_dir=ckpt, keep_ids=keep,
                             extra_texts=extra, extra_logits=extra_logits)
@@ -59,8 +70,9 @@ def _rnn(req, teacher, ds):
                "params": run.model.num_parameters(), "params_non_embedding": run.model.num_parameters(False)}
 
     def save(all_metrics: dict) -> None:
+        task = {"task": all_metrics["task"]} if "task" in all_metrics else {}
         save_student(run.model, req.out, enc, ds.label_names, {"train": asdict(train_cfg), "request": _request_dict(req),
-                                                              "result": all_metrics, "history": run.result.history}, force=True)
+                                                              "result": all_metrics, "history": run.result.history, **task}, force=True)
         shutil.rmtree(ckpt, ignore_errors=True)
     return run, metrics, save
 
@@ -93,8 +105,17 @@ def _transformer(req, teacher, ds):
         save_transformer_student(run.model, req.out, teacher.encoder,
                                  {"result": all_metrics, "student": student_cfg.to_dict(), "distill": distill_cfg.to_dict(),
                                   "request": _request_dict(req), "history": run.result.history,
-                                  "label_names": list(ds.label_names)}, force=True)
+                                  "label_names": list(ds.label_names), **({"task": all_metrics["task"]} if "task" in all_metrics else {})},
+                                 force=True)
     return run, metrics, save
+
+
+def _encoder_of(req, teacher, ds):
+    """The encoder the trained student reads with: the teacher's; for a recurrent student without token types, and
+    each side of a pair alone (siamese)."""
+    if req.student == "transformer":
+        return teacher.encoder
+    return teacher.encoder.with_inputs(SIAMESE_INPUTS if ds.has_pairs else RNN_INPUTS)
 
 
 def _or(value, default):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecore import CheckpointError, ConfigError, DataError, OutputExistsError, ParityError, UnsupportedError, check_writable
+from edgecore import CheckpointError, ConfigError, DataError, IntegrityError, OutputExistsError, ParityError, UnsupportedError, check_writable
 from edgecore.formats import SHIP_ORDER
 
 
@@ -26,12 +26,42 @@ def load_checkpoint(path: Path):
 
         model, meta = load_student(path)
         encoder = Encoder(path, meta.get("max_len", 64))
+        if getattr(model.config, "siamese", False):   # a siamese student of sentence pairs reads each side alone
+            from edgecore.tokenizer import SIAMESE_INPUTS
+
+            encoder = encoder.with_inputs(SIAMESE_INPUTS)
         check_tokenizer_fits(path, encoder.settings.vocab_size, model.config.tokenizer_vocab_size or model.config.vocab_size)
         return model, encoder, tuple(meta["labels"]), meta["kind"]
     if not any(path.iterdir()):
         raise CheckpointError(f"checkpoint folder {path} is empty; it needs student.json or config.json, model.safetensors and tokenizer.json")
     teacher = load_teacher(path)   # checks the tokenizer fits the embedding table itself
     return teacher.model, teacher.encoder, teacher.label_names, "transformer"
+
+
+def checkpoint_task(path: Path, model, labels: tuple[str, ...]) -> dict:
+    """A checkpoint's task record: {"problem_type": ...} and, for a multi-label classifier, its per-label "thresholds"
+    (None when the checkpoint has none: a Hugging Face folder trained elsewhere). Read from student.json or metrics.json."""
+    from edgecore.multilabel import MULTI_LABEL, SINGLE_LABEL, check_thresholds
+
+    config = getattr(model, "config", None)
+    saved = {}
+    for name in ("student.json", "metrics.json"):
+        file = path / name
+        if file.is_file():
+            try:
+                doc = json.loads(file.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise CheckpointError(f"{file} is not valid JSON ({e}); re-save the checkpoint") from None
+            saved = doc.get("task") if isinstance(doc, dict) and isinstance(doc.get("task"), dict) else saved
+    problem = saved.get("problem_type") or getattr(config, "problem_type", None) or SINGLE_LABEL
+    if problem == "regression":
+        raise UnsupportedError(f"{path} is a regression model (problem_type regression); edgedistill exports classifiers")
+    if problem not in (SINGLE_LABEL, MULTI_LABEL):
+        raise CheckpointError(f"{path} has problem_type {problem!r}; expected {SINGLE_LABEL} or {MULTI_LABEL}")
+    thresholds = saved.get("thresholds")
+    if problem == MULTI_LABEL and thresholds is not None:
+        thresholds = check_thresholds(thresholds, len(labels), f"{path} task.thresholds")
+    return {"problem_type": problem, "thresholds": thresholds if problem == MULTI_LABEL else None}
 
 
 def _keep_patterns(spec: tuple[str, ...], sensitive: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -169,16 +199,28 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
     from distill.text import as_text
     from distill.trainer import predict
     from edge_runtime import load, logits_for_texts, parity
-    from edgedistill._data import supported_task
+    from edgecore.multilabel import MULTI_LABEL, choose_thresholds
+    from edgedistill._data import same_shape, supported_task
     from export import BundleConfig, write_bundle
 
     check_writable(config.out)
     dataset = supported_task(config.columns.load(config.data), "export")
     model, encoder, labels, kind = load_checkpoint(config.checkpoint)
+    task = checkpoint_task(config.checkpoint, model, labels)
+    multi_label = task["problem_type"] == MULTI_LABEL
+    same_shape(dataset, multi_label, f"the checkpoint {config.checkpoint}")
     dataset = align_labels(dataset, labels, model=f"the checkpoint {config.checkpoint}")
-    if dataset.has_pairs and kind != "transformer":
-        raise UnsupportedError(f"{config.checkpoint} is a {kind} student of single sentences; {dataset.name} holds sentence pairs, "
-                               f"which only Transformer checkpoints take")
+    if multi_label and task["thresholds"] is None:   # a multi-label checkpoint trained elsewhere: thresholds from this data's dev split
+        dev = predict(model, encoder.ids(dataset.dev.inputs), encoder.pad)
+        task["thresholds"] = choose_thresholds(dev, dataset.dev.targets(len(labels)))
+        if console is not None:
+            console.print(f"{config.checkpoint} records no decision thresholds: chose them on {len(dataset.dev)} {dataset.name} dev rows")
+    if dataset.has_pairs and kind != "transformer" and not encoder.siamese:
+        raise UnsupportedError(f"{config.checkpoint} is a {kind} student of single sentences; {dataset.name} holds sentence pairs: "
+                               f"export a student distilled on pair data (a siamese {kind}) or a Transformer checkpoint")
+    if encoder.siamese and not dataset.has_pairs:
+        raise UnsupportedError(f"{config.checkpoint} is a siamese {kind} student of sentence pairs; {dataset.name} holds single texts: "
+                               f"give its pair data (--text-pair-column names the second text)")
     texts, gold = dataset.test.inputs[: config.validate], dataset.test.labels[: config.validate]
     shown = [as_text(t) for t in texts]
     source_logits = predict(model, encoder.ids(texts), encoder.pad)
@@ -187,6 +229,8 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
     if "int8-static" in config.precisions or (smooth is not None and "int8" in config.precisions):
         calibration = [encoder.encode_np([t]) for t in config.columns.load(config.calibration or config.data).train.inputs[:200]]
     meta = {"edgedistill.labels": ",".join(labels), "edgedistill.max_len": str(encoder.max_len), "edgedistill.kind": kind}
+    if multi_label:   # in each file's own metadata too, so a file used outside its bundle still says how to decide
+        meta.update({"edgedistill.problem_type": task["problem_type"], "edgedistill.thresholds": json.dumps(list(task["thresholds"]))})
     family = str(getattr(model.config, "model_type", kind)) if kind == "transformer" else kind   # bert, roberta, ... or bilstm / gru
     rows, shipped, bundle = [], [], None
     with tempfile.TemporaryDirectory(prefix=".export-", dir=config.out.parent if config.out.parent.exists() else None) as tmp:
@@ -200,7 +244,8 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
                                  "max_abs_logit_diff": None, "accuracy": None, "source_accuracy": None, "failures": [_failure(art)]})
                     continue
                 rep = parity(logits_for_texts(load(art.path), encoder.encode_np, texts), source_logits, source_logits, gold=gold,
-                             texts=shown, fmt=fmt, precision=p, name=f"{config.checkpoint.name}/{fmt}/{p}", labels=list(labels))
+                             texts=shown, fmt=fmt, precision=p, name=f"{config.checkpoint.name}/{fmt}/{p}", labels=list(labels),
+                             thresholds=task["thresholds"])
                 art = replace(art, validation={**art.validation, "parity": rep.to_dict(max_flips=10)})
                 rows.append({"family": family, "format": fmt, "precision": p, "size_bytes": art.size_bytes, "passed": rep.passed,
                              "agreement_with_source": rep.agreement_with_source, "max_abs_logit_diff": rep.max_abs_logit_diff,
@@ -211,7 +256,10 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
         if shipped:
             bundle = write_bundle(config.out, shipped, encoder.dir,
                                   BundleConfig(config.checkpoint.name, labels, asdict(encoder.settings), f"{kind} exported by edgedistill", config.zip,
-                                               task={"inputs": ["text", "text_pair"] if dataset.has_pairs else ["text"]}),
+                                               task={"inputs": ["text", "text_pair"] if dataset.has_pairs else ["text"],
+                                                     **({"pair_encoding": "siamese" if encoder.siamese else "joint"} if dataset.has_pairs else {}),
+                                                     "problem_type": task["problem_type"],
+                                                     **({"thresholds": list(task["thresholds"])} if multi_label else {})}),
                                   parity={"data": dataset.name, "split": "test", "sentences": len(texts), "rows": rows}, force=config.force)
     if console is not None:
         console.print(_export_table(config, rows, len(texts), dataset.name))
@@ -256,16 +304,50 @@ def _class_table(name: str, classes: dict):
     return table
 
 
+def _label_table(name: str, detail: dict):
+    """A multi-label file's per-label threshold, agreement with the teacher and precision/recall/F1 against gold."""
+    from rich.table import Table
+
+    scores = detail.get("per_label") or {}
+    table = Table(title=f"{name}: per label (micro F1 {detail.get('micro_f1', float('nan')):.3f}, macro F1 "
+                        f"{detail.get('macro_f1', float('nan')):.3f}, whole label set as the teacher's on "
+                        f"{detail['exact_agreement_with_teacher']:.2%} of rows)")
+    for col in ("label", "threshold", "agreement", "precision", "recall", "F1", "support"):
+        table.add_column(col)
+    for label, threshold in zip(detail["agreement_with_teacher_per_label"], detail["thresholds"]):
+        c = scores.get(label, {})
+        table.add_row(label, f"{threshold:.2f}", f"{detail['agreement_with_teacher_per_label'][label]:.2%}",
+                      *(f"{c[k]:.3f}" if k in c else "-" for k in ("precision", "recall", "f1")), str(c.get("support", "-")))
+    return table
+
+
+def bundle_thresholds(bundle) -> tuple[float, ...] | None:
+    """A multi-label bundle's per-label thresholds (manifest task.thresholds); None for a single-label bundle."""
+    from edgecore.multilabel import MULTI_LABEL, check_thresholds
+
+    task = bundle.manifest.get("task") or {}
+    if task.get("problem_type") != MULTI_LABEL:
+        return None
+    if "thresholds" not in task:
+        raise IntegrityError(f"{bundle.root}/manifest.json says multi_label_classification but has no task.thresholds; re-export the bundle")
+    try:
+        return check_thresholds(task["thresholds"], len(bundle.labels), f"{bundle.root}/manifest.json task.thresholds")
+    except ConfigError as e:
+        raise IntegrityError(f"{e}; re-export the bundle") from None
+
+
 def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | None, console=None, columns=None) -> dict:
     """Every model in a bundle on a test split: agreement with the teacher, accuracy, flips (and drift vs source)."""
     from distill import align_labels, cached_teacher_logits, load_teacher
     from distill.text import as_text
     from distill.trainer import predict
     from edge_runtime import Bundle, load, logits_for_texts, parity
-    from edgedistill._data import Columns, supported_task
+    from edgedistill._data import Columns, same_shape, supported_task
 
     bundle = Bundle.open(bundle_path)
+    thresholds = bundle_thresholds(bundle)
     dataset = supported_task((columns or Columns()).load(data), "parity")
+    same_shape(dataset, thresholds is not None, f"the bundle {bundle_path}")
     dataset = align_labels(dataset, tuple(bundle.labels), model=f"the bundle {bundle_path}")
     texts, gold = dataset.test.inputs, dataset.test.labels
     if teacher.suffix == ".npy":
@@ -279,8 +361,12 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
             raise DataError(f"{teacher} holds logits of shape {teacher_logits.shape}; the {dataset.name} test split needs ({len(texts)}, {len(bundle.labels)})")
         if not np.isfinite(teacher_logits).all():
             raise DataError(f"{teacher} holds NaN or inf logits; recompute them from a healthy teacher")
+        teacher_thresholds = thresholds   # logits alone: the teacher's decisions are taken with the bundle's thresholds
     else:
-        teacher_logits = cached_teacher_logits(load_teacher(teacher), texts)[0]
+        loaded = load_teacher(teacher)
+        if loaded.multi_label != (thresholds is not None):
+            same_shape(dataset, loaded.multi_label, f"the teacher {teacher}")
+        teacher_logits, teacher_thresholds = cached_teacher_logits(loaded, texts)[0], loaded.thresholds
     tok = bundle.tokenizer()
     encode = lambda t: bundle.encode(t, tokenizer=tok)
     source_logits = None
@@ -292,12 +378,16 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
         runner = load(bundle.resolve(entry["file"]))
         logits = logits_for_texts(runner, encode, texts)
         rep = parity(logits, source_logits, teacher_logits, gold=gold, texts=[as_text(t) for t in texts], fmt=entry["format"],
-                     precision=entry["precision"], name=entry["file"], labels=list(bundle.labels))
+                     precision=entry["precision"], name=entry["file"], labels=list(bundle.labels),
+                     thresholds=thresholds, teacher_thresholds=teacher_thresholds)
         reports[entry["file"]] = rep.to_dict()
-        if console is not None and len(bundle.labels) >= 3:
+        if console is not None and rep.multi_label is not None:
+            console.print(_label_table(entry["file"], rep.multi_label))
+        elif console is not None and len(bundle.labels) >= 3:
             console.print(_class_table(entry["file"], rep.classes))
         if console is not None:
             drift = f", max |Δlogit| vs source {rep.max_abs_logit_diff:.3g}, {'PASS' if rep.passed else 'FAIL'}" if source_logits is not None else ""
-            console.print(f"{entry['file']}: agreement with teacher {rep.agreement_with_teacher:.2%}, accuracy {rep.accuracy:.2%}, "
+            what = ("per-label decisions agree with the teacher's", "exact match") if rep.multi_label else ("agreement with teacher", "accuracy")
+            console.print(f"{entry['file']}: {what[0]} {rep.agreement_with_teacher:.2%}, {what[1]} {rep.accuracy:.2%}, "
                           f"{len(rep.flips)} flips{drift}")
     return {"bundle": str(bundle.source or bundle.root), "data": dataset.name, "sentences": len(texts), "models": reports}

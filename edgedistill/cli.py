@@ -237,7 +237,11 @@ def teacher_finetune(
     m = result.metrics
     trained = m.get("trainable_parameters")
     how = f" ({trained['method']}: {trained['trainable']:,} of {trained['total']:,} parameters trained)" if trained else ""
-    console.print(f"teacher dev {m['dev_accuracy']:.2%}, test {m['test_accuracy']:.2%}{how} -> {out}")
+    if "test_micro_f1" in m:   # multi-label: exact match (whole label set right) and micro F1, at the thresholds chosen on dev
+        console.print(f"teacher (multi-label) dev micro F1 {m['dev_micro_f1']:.3f}, test micro F1 {m['test_micro_f1']:.3f}, "
+                      f"macro F1 {m['test_macro_f1']:.3f}, exact match {m['test_accuracy']:.2%}{how} -> {out}")
+    else:
+        console.print(f"teacher dev {m['dev_accuracy']:.2%}, test {m['test_accuracy']:.2%}{how} -> {out}")
     _write_json(json_out, m)
 
 

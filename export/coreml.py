@@ -8,6 +8,7 @@ Routes (verified on coremltools 9.0 / torch 2.13):
 Inputs are int32 (Core ML has no int64 inputs) of shape (1, T): T flexible within a RangeDim, or, when
 the converter refuses a range, enumerated buckets (iOS 18, or a single input) or else one fixed length
 (before iOS 18 Core ML allows enumerated shapes on one input only). Batch is 1, which is what an app runs.
+A siamese student of sentence pairs takes pair_input_ids / pair_attention_mask as two more int32 inputs.
 
 Precisions: fp32; fp16 (weights and compute); int8 (per-channel linear weights with zero points) and
 palettize4 / palettize6 (16- or 64-entry per-tensor weight palettes, 1-D k-means), all through
@@ -44,7 +45,7 @@ SEQUENCES = ("auto", "range", "buckets", "fixed")
 ROUTES = ("auto", "trace", "export")
 PALETTE_MODES = ("kmeans", "uniform")
 INT8_MODES = ("linear", "linear_symmetric")
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "pair_input_ids", "pair_attention_mask")
 # the constexpr ops coremltools writes for each compression (iOS17 target; iOS18 uses the blockwise forms)
 COMPRESSED_OPS = {"int8": ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale"),
                   "palettize4": ("constexpr_lut_to_dense",), "palettize6": ("constexpr_lut_to_dense",)}
@@ -134,6 +135,15 @@ class Int32Logits(torch.nn.Module):
         return getattr(out, "logits", out)
 
 
+class Int32PairLogits(Int32Logits):
+    """A siamese student's four int32 inputs (each side of the pair alone) in, logits out."""
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pair_input_ids: torch.Tensor,
+                pair_attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids.to(torch.int64), attention_mask=attention_mask.to(torch.int64),
+                          pair_input_ids=pair_input_ids.to(torch.int64), pair_attention_mask=pair_attention_mask.to(torch.int64))
+
+
 def to_coreml(model: torch.nn.Module, sample: dict[str, torch.Tensor], path: str | Path, config: CoreMLConfig | None = None,
               metadata: dict[str, str] | None = None, validate_with: list[dict[str, torch.Tensor]] | None = None,
               force: bool = False, strict: bool = True) -> Artifact:
@@ -157,9 +167,10 @@ def to_coreml(model: torch.nn.Module, sample: dict[str, torch.Tensor], path: str
         raise OutputExistsError(f"{path} already exists; pass force=True (--force) to replace it")
     names = tuple(n for n in INPUT_NAMES if n in sample)
     if "input_ids" not in names or set(sample) - set(INPUT_NAMES):
-        raise ConfigError(f"sample must hold input_ids (+ attention_mask, token_type_ids); got {sorted(sample)}")
+        raise ConfigError(f"sample must hold input_ids (+ attention_mask, token_type_ids, or the siamese pair_input_ids, "
+                          f"pair_attention_mask); got {sorted(sample)}")
     model = model.eval()
-    wrapper = Int32Logits(model, names).eval()
+    wrapper = (Int32PairLogits if "pair_input_ids" in names else Int32Logits)(model, names).eval()
     max_len = _max_len(model, config)
     # the package takes batch 1 and at most max_len tokens: trace/export on the first row, cut to fit
     args = tuple(sample[n][:1, :max_len].to(torch.int32) for n in names)
@@ -283,7 +294,7 @@ def _convert_once(wrapper, args, names, config: CoreMLConfig, route: str, max_le
         raise ConfigError(f"the sample has {T} tokens; give 2..{max_len} tokens (a real encoded sentence)")
     if kind == "fixed":   # pad the example to the one length the package will take
         pad = int(config.tokenizer.get("pad_id", 0))
-        args = tuple(torch.nn.functional.pad(a, (0, max_len - T), value=pad if n == "input_ids" else 0) for n, a in zip(names, args))
+        args = tuple(torch.nn.functional.pad(a, (0, max_len - T), value=pad if n.endswith("input_ids") else 0) for n, a in zip(names, args))
 
     def shape(lower: int):
         if kind == "buckets":
@@ -346,7 +357,9 @@ def _metadata(mlmodel, model, config: CoreMLConfig, labels, route: str, sequence
         length = f"T = {sequence['length']} (pad with pad_id, mask 0)"
     for name in mlmodel.input_description:
         what = {"input_ids": "WordPiece token ids", "attention_mask": "1 for real tokens, 0 for padding",
-                "token_type_ids": "segment ids (0 for one sentence)"}.get(name, name)
+                "token_type_ids": "segment ids (0 for one sentence)",
+                "pair_input_ids": "token ids of the second text of the pair, encoded alone",
+                "pair_attention_mask": "1 for real tokens of the second text, 0 for padding"}.get(name, name)
         mlmodel.input_description[name] = f"{what}; int32 (1, T), {length}"
     mlmodel.output_description["logits"] = f"class scores (1, {len(labels)}) in the order of edgedistill.labels; softmax for probabilities"
     meta = {

@@ -2,7 +2,9 @@
 
 Any module whose forward takes int64 token tensors (input_ids, attention_mask[, token_type_ids])
 and returns logits, or a Hugging Face sequence classifier (its `.logits` is taken), exports with
-dynamic batch and sequence axes and the IO names input_ids / attention_mask / logits.
+dynamic batch and sequence axes and the IO names input_ids / attention_mask / logits. A siamese
+student of sentence pairs also takes pair_input_ids / pair_attention_mask, on their own
+`pair_sequence` axis (each side may be padded to its own width).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from edgecore import ConfigError, OutputExistsError, ParityError
 from edgecore.tolerances import tolerance
 from export.artifact import Artifact, TensorSpec, tool_versions
 
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "pair_input_ids", "pair_attention_mask")
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ def to_onnx(model: torch.nn.Module, sample: dict[str, torch.Tensor], path: str |
     names = tuple(n for n in INPUT_NAMES if n in sample)
     unknown = set(sample) - set(INPUT_NAMES)
     if "input_ids" not in names or unknown:
-        raise ConfigError(f"sample must hold input_ids (+ attention_mask, token_type_ids); got {sorted(sample)}")
+        raise ConfigError(f"sample must hold input_ids (+ attention_mask, token_type_ids, or the siamese pair_input_ids, "
+                          f"pair_attention_mask); got {sorted(sample)}")
     wrapper = LogitsOnly(model, names).eval()
     args = tuple(sample[n] for n in names)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,12 +97,13 @@ def _export(wrapper, args, names, out: str, config: OnnxConfig) -> None:
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         if config.dynamo:
-            batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+            batch, seq, pair_seq = torch.export.Dim("batch"), torch.export.Dim("sequence"), torch.export.Dim("pair_sequence")
             torch.onnx.export(wrapper, args, out, input_names=list(names), output_names=["logits"], dynamo=True,
-                              dynamic_shapes=tuple({0: batch, 1: seq} for _ in names), opset_version=max(config.opset, 18),
+                              dynamic_shapes=tuple({0: batch, 1: pair_seq if n.startswith("pair_") else seq} for n in names),
+                              opset_version=max(config.opset, 18),
                               verbose=False)
         else:
-            axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
+            axes = {n: {0: "batch", 1: "pair_sequence" if n.startswith("pair_") else "sequence"} for n in names} | {"logits": {0: "batch"}}
             torch.onnx.export(wrapper, args, out, input_names=list(names), output_names=["logits"], dynamo=False,
                               dynamic_axes=axes, opset_version=config.opset)
 

@@ -5,6 +5,8 @@ litert-torch converts at fixed shapes only, so the model is traced once per buck
 weights are stored once. The runner (edge_runtime.litert) and an app pick the smallest bucket that
 holds a sentence and pad it with attention_mask 0; the students and BERT mask padding, so the answer
 does not depend on the bucket. Inputs are int32 in the file (LiteRT's int64 inputs are downcast).
+A siamese student's signatures take pair_input_ids / pair_attention_mask too, both sides at the
+bucket's length (the bucket holds the longer side).
 
 Precisions (ai-edge-quantizer recipes on the fp32 file, see `quantize_tflite`):
   fp32 | fp16 (weights) | int8 (dynamic range: int8 weights, activations quantized on the fly) |
@@ -36,7 +38,8 @@ from export.artifact import Artifact, TensorSpec, tool_versions
 
 PRECISIONS = formats.PRECISIONS["tflite"]   # the source precision (fp32) first; quantize_tflite writes the rest
 RECURRENT_ROUTES = ("while", "stock", "fused", "loop")
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "pair_input_ids", "pair_attention_mask")
+MASKS = ("attention_mask", "pair_attention_mask")
 DEFAULT_BUCKETS = (16, 32, 64, 128)
 TOOLS = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer")
 
@@ -107,9 +110,10 @@ def to_tflite(model: torch.nn.Module, sample: dict[str, torch.Tensor], path: str
     names = tuple(n for n in INPUT_NAMES if n in sample)
     unknown = set(sample) - set(INPUT_NAMES)
     if "input_ids" not in names or "attention_mask" not in names or unknown:
-        raise ConfigError(f"sample must hold input_ids and attention_mask (+ token_type_ids); got {sorted(sample)}")
+        raise ConfigError(f"sample must hold input_ids and attention_mask (+ token_type_ids, or the siamese pair_input_ids, "
+                          f"pair_attention_mask); got {sorted(sample)}")
     feeds = [sample, *(validate_with or [])]
-    longest = max(int(f["attention_mask"].sum(1).max()) for f in feeds)
+    longest = max(int(f[m].sum(1).max()) for f in feeds for m in MASKS if m in f)
     if longest > config.buckets[-1]:
         raise ConfigError(f"a validation sentence has {longest} tokens but the largest bucket is {config.buckets[-1]}; "
                           f"add a bucket >= {longest} or truncate (Encoder max_len)")
@@ -201,8 +205,9 @@ def bucket_sample(sample: dict[str, torch.Tensor], names: tuple[str, ...], bucke
     for n in names:
         row = sample[n][:1, :bucket].to(torch.long)
         out[n] = torch.nn.functional.pad(row, (0, bucket - row.shape[1]))
-    if not int(out["attention_mask"].sum()):
-        out["attention_mask"][0, 0] = 1
+    for mask in (m for m in MASKS if m in out):
+        if not int(out[mask].sum()):
+            out[mask][0, 0] = 1
     return out
 
 
@@ -227,7 +232,7 @@ def check_against_torch(model: torch.nn.Module, names: tuple[str, ...], path: Pa
         diffs.append(float(np.abs(got - ref).max(initial=0.0)))
         same += int((got.argmax(1) == ref.argmax(1)).sum())
         total += len(ref)
-        for length in feed["attention_mask"].sum(1).tolist():
+        for length in np.max([feed[m].sum(1).numpy() for m in MASKS if m in feed], axis=0).tolist():
             b = runner.bucket_for(int(length))
             buckets[str(b)] = buckets.get(str(b), 0) + 1
     return {"max_abs_logit_diff": max(diffs), "agreement": same / max(1, total), "sentences": total, "sentences_per_bucket": buckets,
@@ -340,7 +345,7 @@ def calibration_by_signature(feeds: list[dict[str, np.ndarray]], buckets: tuple[
     out: dict[str, list] = {signature_name(b): [] for b in buckets}
     for feed in feeds:
         for row in range(feed["input_ids"].shape[0]):
-            length = int(np.asarray(feed["attention_mask"][row]).sum())
+            length = max(int(np.asarray(feed[m][row]).sum()) for m in MASKS if m in feed)
             bucket = next((b for b in buckets if b >= length), None)
             if bucket is None:
                 continue

@@ -3,6 +3,11 @@
 Padding never changes the answer: the backward direction runs over each sentence reversed within
 its own length (a gather, not pack_padded_sequence, so it exports to ONNX / TFLite / Core ML), and
 pooling is masked. The same sentence gives the same logits padded to 7 or to 128 tokens.
+
+Sentence pairs (`siamese=True`, Tang et al. 2019's siamese BiLSTM): one shared encoder (embedding,
+recurrent layers, pooling) reads each side alone, and the head reads [u; v; |u - v|; u * v] of the two
+pooled vectors. The model then takes pair_input_ids / pair_attention_mask beside input_ids /
+attention_mask; each side may be padded to any width.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ class RNNStudentConfig:
     freeze_embeddings: bool = False
     pad_id: int = 0
     tokenizer_vocab_size: int | None = None  # set when the vocabulary is pruned: ids are mapped to rows in-model
+    siamese: bool = False            # sentence pairs: both sides through one encoder, head on [u; v; |u-v|; u*v] (8H wide)
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -94,12 +100,27 @@ class RNNStudent(nn.Module):
         self.attn = nn.Linear(2 * c.hidden, 1) if c.pooling == "attention" else None
         self.drop_embed = nn.Dropout(c.embed_dropout)
         self.drop = nn.Dropout(c.dropout)
+        features = (8 if c.siamese else 2) * c.hidden             # [u; v; |u-v|; u*v] of two 2H vectors, or one 2H vector
         if c.head_hidden:
-            self.head = nn.Sequential(nn.Linear(2 * c.hidden, c.head_hidden), nn.ReLU(), nn.Dropout(c.dropout), nn.Linear(c.head_hidden, c.num_labels))
+            self.head = nn.Sequential(nn.Linear(features, c.head_hidden), nn.ReLU(), nn.Dropout(c.dropout), nn.Linear(c.head_hidden, c.num_labels))
         else:
-            self.head = nn.Linear(2 * c.hidden, c.num_labels)
+            self.head = nn.Linear(features, c.num_labels)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pair_input_ids: torch.Tensor | None = None,
+                pair_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        u = self.encode(input_ids, attention_mask)                 # (B, 2H)
+        if self.config.siamese:
+            if pair_input_ids is None or pair_attention_mask is None:
+                raise ConfigError("a siamese student reads sentence pairs: pass pair_input_ids and pair_attention_mask "
+                                  "(Encoder.with_inputs(SIAMESE_INPUTS) encodes them)")
+            v = self.encode(pair_input_ids, pair_attention_mask)   # (B, 2H), the same encoder
+            u = torch.cat([u, v, (u - v).abs(), u * v], dim=-1)    # (B, 8H)
+        elif pair_input_ids is not None:
+            raise ConfigError("this student reads single texts; pair_input_ids are for a siamese student (RNNStudentConfig(siamese=True))")
+        return self.head(self.drop(u))                             # (B, C)
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """One text per row -> its pooled (B, 2H) vector: embedding, recurrent layers, masked pooling."""
         mask = attention_mask.to(torch.bool)                       # (B, T)
         lengths = attention_mask.to(torch.long).sum(1)             # (B,)
         rev = reverse_within_length(lengths, input_ids.shape[1])   # (B, T)
@@ -115,7 +136,7 @@ class RNNStudent(nn.Module):
             h_b = self._run(bwd, x.gather(1, idx))                 # (B, T, H), reversed time
             h_b = h_b.gather(1, rev.unsqueeze(-1).expand(-1, -1, h_b.shape[-1]))
             x = torch.cat([h_f, h_b], dim=-1)                      # (B, T, 2H)
-        return self.head(self.drop(self.pool(x, mask, lengths)))   # (B, C)
+        return self.pool(x, mask, lengths)                         # (B, 2H)
 
     def _embed(self, rows: torch.Tensor) -> torch.Tensor:
         p = self.config.word_dropout

@@ -87,7 +87,7 @@ class PackageRunner:
         for name, arr in feeds.items():
             arr = arr.astype(np.int32, copy=False)
             if target > width:
-                fill = 0 if name != "input_ids" else self.pad_id
+                fill = self.pad_id if name.endswith("input_ids") else 0
                 arr = np.pad(arr, ((0, 0), (0, target - width)), constant_values=fill)
             out[name] = np.ascontiguousarray(arr)
         return out

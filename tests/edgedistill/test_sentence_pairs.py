@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 import torch
-from cli_helpers import assert_clean, cli
+from cli_helpers import cli
 from families import build
 
 
@@ -32,17 +32,22 @@ def test_pair_task_teacher_student_bundle_parity(movie, tmp_path, capsys, monkey
     code, out, err = cli(["teacher", "finetune", "--base", tmp_path / "base", "--data", data, "--epochs", "1", "--max-len", "48",
                           "--out", tmp_path / "teacher"], capsys, monkeypatch)
     assert code == 0, err
-    code, out, err = cli(["distill", "--teacher", tmp_path / "teacher", "--data", data, "--student", "bilstm", "--out", tmp_path / "rnn"],
-                         capsys, monkeypatch)
-    assert_clean(code, out, err, "sentence-pair data", "--student transformer")
-    code, out, err = cli(["distill", "--teacher", tmp_path / "teacher", "--data", data, "--student", "transformer", "--layers", "1",
-                          "--epochs", "1", "--out", tmp_path / "student"], capsys, monkeypatch)
+    # a recurrent student takes pairs too, in siamese form (each side alone; tests/edgedistill/test_siamese.py)
+    code, out, err = cli(["distill", "--teacher", tmp_path / "teacher", "--data", data, "--student", "bilstm", "--hidden", "8",
+                          "--embed-dim", "16", "--epochs", "1", "--out", tmp_path / "rnn"], capsys, monkeypatch)
     assert code == 0, err
+    assert json.loads((tmp_path / "rnn" / "student.json").read_text())["config"]["siamese"] is True
+    code, out, err = cli(["distill", "--teacher", tmp_path / "teacher", "--data", data, "--student", "transformer", "--layers", "1",
+                          "--epochs", "1", "--augment", "1", "--out", tmp_path / "student"], capsys, monkeypatch)
+    assert code == 0, err
+    # --augment varies each side of a training pair; the teacher labels the new pairs
+    assert json.loads((tmp_path / "student" / "metrics.json").read_text())["result"]["transfer_sentences"] > 200
     code, out, err = cli(["export", tmp_path / "student", "--data", data, "--precisions", "fp32,int8", "--out", tmp_path / "bundle"],
                          capsys, monkeypatch)
     assert code == 0, err
     manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
     assert manifest["task"]["inputs"] == ["text", "text_pair"] and "token_type_ids" in manifest["tokenizer"]["model_inputs"]
+    assert manifest["task"]["pair_encoding"] == "joint"   # one sequence with the pair template
     # the file takes the tokenizer's own pair encoding (segment B has token type 1) and gives the student's logits
     import onnxruntime as ort
     from transformers import AutoModelForSequenceClassification
