@@ -15,6 +15,12 @@ writes into OUT_DIR:
                             combining marks (canonical reordering)
 - golden_logits.jsonl       logits of the bundle's models on real texts (onnxruntime, batch 1) and
                             synthetic edge logits, with numpy softmax probabilities and argmax labels
+- multilabel_vectors.jsonl  float32 logits with per-label thresholds (random at five scales, saturated,
+                            underflowing, NaN/inf, exactly at the threshold), the sigmoid probabilities and
+                            decisions of edgecore.multilabel (numpy, float64)
+- task_manifests/           the bundle's manifest.json with multi-label, joint-pair and siamese task blocks,
+                            and broken ones (wrong threshold count, 1.5, NaN, unknown pair_encoding, ...);
+                            cases.json says what the Java core must read or refuse
 - latency_vectors.jsonl     latency samples with edge_runtime.benchmark.latency_stats of each
 - bench_inputs.json         the fixed-length benchmark feed edge_runtime.adb sends the device
 - summary.json              counts per category, tool versions
@@ -296,6 +302,167 @@ def golden_logits(bundle_dir: Path, texts: list[str], out: Path, seed: int = 0) 
     return {"rows": rows, "model_labels": dict(labels_seen)}
 
 
+#: (logits, thresholds) written on purpose: saturation, underflow, exact ties with the threshold, NaN/inf logits
+MULTILABEL_EDGES = [
+    ([80, -80], [1, 0]), ([-80, 80], [1, 0]), ([80, 80], [0.5, 0.5]), ([-80, -80], [0.5, 0.5]), ([-80, -80, -80], [0.9, 0.99, 1]),
+    ([0, 0, 0], [0.5, 0.5000001, 0.4999999]), ([0, 0], [0.5, 0.5]), ([0, 80, -80, 0], [0.5, 1, 0, 1]),
+    ([88.7, -88.7, 1e4, -1e4], [1, 0, 1, 0]), ([-1e4, -3.4e38], [0, 0]), ([3.4e38, -3.4e38, 3.4e38, -3.4e38], [0.5] * 4),
+    ([1e-30, -1e-30], [0.6, 0.4]), ([40, 45, 36, 30, 20], [1, 1, 0.9, 0.9, 0.999999]), ([-36.7, -40, -745, -746], [0] * 4),
+    ([2.5, -2.5, 5, -5], [0.92, 0.07, 0.9933, 0.0067]), ([float("nan"), 0], [0.5, 0.5]), ([float("nan"), float("nan")], [0, 1]),
+    ([float("inf"), float("-inf")], [1, 0]), ([float("-inf"), float("inf")], [0.5, 0.5]),
+]
+
+
+def _tie_is_exact(x: float, p: float, t: float) -> bool:
+    """p >= t is decided the same by every exp within an ulp: far apart, or a tie every libm computes exactly."""
+    return abs(p - t) > 1e-9 or t == 0 or (t == 0.5 and x == 0) or (t == 1 and x >= 40) or np.isnan(p)
+
+
+def multilabel_vectors(out: Path, seed: int = 0) -> dict:
+    """float32 logits (as a runtime returns them) with per-label thresholds; numpy sigmoid probabilities and decisions.
+
+    A probability within an ulp of its threshold would be decided by the last bit of exp, which numpy's SIMD exp and
+    Java's Math.exp do not always agree on; such pairs are not written, except the ties every exp computes exactly
+    (0 at 0.5, saturated logits at 0 and 1)."""
+    from edgecore.multilabel import decide, sigmoid   # the project's reference: training, export, parity and reports use it
+
+    rng = np.random.default_rng(seed + 7)
+    cases = [(np.array(x, dtype=np.float32), np.array(t, dtype=np.float64), "edge") for x, t in MULTILABEL_EDGES]
+    for scale in (0.01, 1, 4, 10, 100):
+        for k in (2, 3, 5, 8, 20):
+            for _ in range(100):
+                x = rng.normal(0, scale, size=k).astype(np.float32)
+                kind = rng.integers(4)
+                t = (rng.uniform(0, 1, size=k) if kind == 0 else np.full(k, 0.5) if kind == 1 else
+                     rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], size=k) if kind == 2 else np.round(rng.uniform(0, 1, size=k), 3))
+                for j in range(k):          # extremes and exact ties mixed into the random rows
+                    r = rng.random()
+                    if r < 0.04:
+                        x[j], t[j] = 0, 0.5
+                    elif r < 0.08:
+                        x[j] = rng.choice([80, -80, 40, -40, 88.7, -88.7, 1e4, -1e4])
+                        t[j] = rng.choice([0.0, 1.0, t[j]])
+                cases.append((x, t, f"random-{scale}"))
+    rows = {"rows": 0, "decisions": 0, "predicted": 0, "empty": 0, "at_threshold": 0, "extreme_logits": 0, "nan_logits": 0}
+    with out.open("w", encoding="utf-8") as f:
+        for x32, t, source in cases:
+            x = x32.astype(np.float64)
+            p = sigmoid(x)
+            for j in range(len(x)):
+                assert source != "edge" or _tie_is_exact(x[j], p[j], t[j]), (x, t)
+                while not _tie_is_exact(x[j], p[j], t[j]):
+                    t[j] = rng.uniform(0, 1)
+            predicted = [int(j) for j in np.flatnonzero(decide(x[None, :], t)[0])]
+            labels = [f"label{j}" for j in range(len(x))]
+            f.write(json.dumps({"source": source, "labels": labels, "logits": [float(v) for v in x32], "thresholds": [float(v) for v in t],
+                                "probabilities": [float(v) for v in p], "predicted": predicted}) + "\n")
+            rows["rows"] += 1
+            rows["decisions"] += len(x)
+            rows["predicted"] += len(predicted)
+            rows["empty"] += not predicted
+            rows["at_threshold"] += int(np.sum(p == t))
+            rows["extreme_logits"] += int(np.sum(np.abs(x) >= 80))
+            rows["nan_logits"] += int(np.sum(np.isnan(x)))
+    return rows
+
+
+def task_manifests(bundle_dir: Path, out_dir: Path) -> dict:
+    """manifest.json of the real bundle with task blocks a multi-label / pair / siamese exporter writes, and broken ones.
+
+    Each is written as write_bundle writes a manifest (json.dumps, indent 2: NaN as NaN); cases.json says what the
+    Java core must read from it, or which exception and message parts it must refuse it with."""
+    from tokenizers import Tokenizer
+
+    from edgecore.multilabel import decide, sigmoid
+
+    base = json.loads((bundle_dir / "manifest.json").read_text(encoding="utf-8"))
+    tok = Tokenizer.from_file(str(bundle_dir / "tokenizer.json"))
+    labels4 = ["toxic", "obscene", "insult", "threat"]
+    siamese_models = [{**m, "inputs": m["inputs"] + [{"name": "pair_input_ids", "dtype": m["inputs"][0]["dtype"], "shape": ["batch", "sequence"]},
+                                                     {"name": "pair_attention_mask", "dtype": m["inputs"][0]["dtype"], "shape": ["batch", "sequence"]}]}
+                      for m in base["models"]]
+    sample_logits = [2.0, -0.5, 0.0, -80.0]
+    text, pair = "A quiet, patient film.", "It never tips into sentimentality, and the ending is earned!"
+    a, b, joint = tok.encode(text), tok.encode(pair), tok.encode(text, pair)
+    ok = {
+        "legacy": ({}, {}),
+        "no-task-block": (None, {}),
+        "single-explicit": ({"problem_type": "single_label_classification"}, {}),
+        "multi-label": ({"problem_type": "multi_label_classification", "thresholds": [0.5, 0.25, 1, 0]}, {"labels": labels4}),
+        "joint-pair": ({"inputs": ["text", "text_pair"]}, {}),
+        "joint-pair-explicit": ({"inputs": ["text", "text_pair"], "pair_encoding": "joint"}, {}),
+        "siamese": ({"inputs": ["text", "text_pair"], "pair_encoding": "siamese"}, {"models": siamese_models}),
+        "siamese-multi-label": ({"inputs": ["text", "text_pair"], "pair_encoding": "siamese", "problem_type": "multi_label_classification",
+                                 "thresholds": [0.1, 0.9, 0.5, 0.5]}, {"models": siamese_models, "labels": labels4}),
+    }
+    bad = {   # name: (task, other changes, Unsupported?, message parts)
+        "thresholds-count": ({"problem_type": "multi_label_classification", "thresholds": [0.5, 0.5, 0.5]}, {"labels": labels4}, False,
+                             ["task.thresholds has 3 value(s)", "4 labels", "one threshold in [0, 1] per label"]),
+        "threshold-1.5": ({"problem_type": "multi_label_classification", "thresholds": [0.5, 1.5, 0.5, 0.5]}, {"labels": labels4}, False,
+                          ["task.thresholds[1]", "'obscene'", "is 1.5", "finite number in [0, 1]"]),
+        "threshold-nan": ({"problem_type": "multi_label_classification", "thresholds": [0.5, 0.5, float("nan"), 0.5]}, {"labels": labels4}, False,
+                          ["task.thresholds[2]", "is NaN", "finite number in [0, 1]"]),
+        "threshold-inf": ({"problem_type": "multi_label_classification", "thresholds": [float("inf"), 0.5, 0.5, 0.5]}, {"labels": labels4}, False,
+                          ["task.thresholds[0]", "is Infinity"]),
+        "threshold-negative": ({"problem_type": "multi_label_classification", "thresholds": [0.5, 0.5, 0.5, -0.1]}, {"labels": labels4}, False,
+                               ["task.thresholds[3]", "is -0.1"]),
+        "threshold-string": ({"problem_type": "multi_label_classification", "thresholds": ["0.5", 0.5, 0.5, 0.5]}, {"labels": labels4}, False,
+                             ["task.thresholds[0]", "is \"0.5\""]),
+        "thresholds-missing": ({"problem_type": "multi_label_classification"}, {"labels": labels4}, False,
+                               ["task.thresholds is missing", "4 labels"]),
+        "thresholds-not-a-list": ({"problem_type": "multi_label_classification", "thresholds": 0.5}, {"labels": labels4}, False,
+                                  ["task.thresholds is 0.5", "list of 4 numbers"]),
+        "thresholds-on-single-label": ({"thresholds": [0.5, 0.5]}, {}, False, ["task.thresholds is given", "single_label_classification"]),
+        "problem-type-unknown": ({"problem_type": "regression"}, {}, True,
+                                 ["task.problem_type 'regression' is not supported", "single_label_classification, multi_label_classification"]),
+        "pair-encoding-unknown": ({"inputs": ["text", "text_pair"], "pair_encoding": "cross_attention"}, {}, True,
+                                  ["task.pair_encoding 'cross_attention' is not supported", "joint, siamese"]),
+        "siamese-single-text": ({"inputs": ["text"], "pair_encoding": "siamese"}, {"models": siamese_models}, False,
+                                ["task.pair_encoding is siamese but task.inputs is [\"text\"]"]),
+        "siamese-model-without-pair-inputs": ({"inputs": ["text", "text_pair"], "pair_encoding": "siamese"}, {}, False,
+                                              ["task.pair_encoding is siamese but", "pair_input_ids and pair_attention_mask"]),
+        "joint-with-siamese-model": ({"inputs": ["text", "text_pair"]}, {"models": siamese_models}, False,
+                                    ["(a siamese model)", "task.pair_encoding is absent (joint)", "set it to siamese"]),
+        "inputs-unknown": ({"inputs": ["text", "image"]}, {}, True, ["task.inputs has \"image\""]),
+    }
+    folder = out_dir / "task_manifests"
+    folder.mkdir(exist_ok=True)
+    cases = []
+
+    def write(name: str, task: dict | None, changes: dict) -> dict:
+        m = {**base, **changes}
+        if task is None:
+            m.pop("task", None)
+        else:
+            m["task"] = {"inputs": ["text"], **task}
+        (folder / f"{name}.json").write_text(json.dumps(m, indent=2), encoding="utf-8")
+        return m
+
+    for name, (task, changes) in ok.items():
+        m = write(name, task, changes)
+        t = m.get("task", {})
+        case = {"name": name, "expect": "read", "labels": m["labels"], "inputs": t.get("inputs", ["text"]),
+                "problem_type": t.get("problem_type", "single_label_classification"), "thresholds": t.get("thresholds"),
+                "pair_encoding": t.get("pair_encoding", "joint")}
+        x = np.array(sample_logits[:len(m["labels"])], dtype=np.float64)
+        if case["problem_type"] == "multi_label_classification":
+            case["sample"] = {"logits": x.tolist(), "probabilities": sigmoid(x).tolist(),
+                              "predicted": [m["labels"][j] for j in np.flatnonzero(decide(x[None, :], t["thresholds"])[0])]}
+        else:
+            case["sample"] = {"logits": x.tolist(), "probabilities": softmax(x).tolist(), "predicted": [m["labels"][int(np.argmax(x))]]}
+        if "text_pair" in case["inputs"]:
+            sides = [a, b] if case["pair_encoding"] == "siamese" else [joint]
+            case["pair_sample"] = {"text": text, "pair": pair, "encodings": [{"ids": e.ids, "type_ids": e.type_ids} for e in sides]}
+        else:
+            case["text_sample"] = {"text": text, "ids": a.ids, "type_ids": a.type_ids}
+        cases.append(case)
+    for name, (task, changes, unsupported, parts) in bad.items():
+        write(name, task, changes)
+        cases.append({"name": name, "expect": "refused", "unsupported": unsupported, "message_contains": parts})
+    (folder / "cases.json").write_text(json.dumps(cases, indent=2), encoding="utf-8")
+    return {"read": len(ok), "refused": len(bad)}
+
+
 def latency_vectors(out: Path, seed: int = 0) -> int:
     from edge_runtime.benchmark import latency_stats
 
@@ -339,6 +506,8 @@ def write_vectors(bundle_dir: str | Path, out_dir: str | Path, seed: int = 0) ->
                                                       out_dir / "normalizer_vectors.jsonl"),
                "golden": golden_logits(bundle_dir, [t for c, t in items if c in ("movie-test", "handmade")][:600] +
                                        [t for c, t in items if c == "fuzz"][:100], out_dir / "golden_logits.jsonl", seed),
+               "multilabel": multilabel_vectors(out_dir / "multilabel_vectors.jsonl", seed),
+               "task_manifests": task_manifests(bundle_dir, out_dir),
                "latency_cases": latency_vectors(out_dir / "latency_vectors.jsonl", seed),
                "bench_inputs": bench_inputs(bundle_dir, out_dir / "bench_inputs.json"),
                "tokenizers_version": tokenizers.__version__, "numpy_version": np.__version__}

@@ -21,8 +21,9 @@ converter as a real DeBERTa-v3 checkpoint is):
 
 OUT_DIR/families/NAME/ gets tokenizer.json (truncation at max_len, no padding), manifest_tokenizer.json
 (the manifest's "tokenizer" block), vocab.txt for WordPiece, vectors.jsonl (text, optional pair,
-max_len, the reference's ids, type ids and whether truncation cut) and normalized.jsonl (the
-reference normalizer's output for every text and for grapheme-cluster edge cases).
+max_len, the reference's ids, type ids and whether truncation cut), siamese.jsonl (every pair's two
+sides encoded alone as single texts, as a siamese model takes them) and
+normalized.jsonl (the reference normalizer's output for every text and for grapheme-cluster edge cases).
 """
 from __future__ import annotations
 
@@ -311,12 +312,24 @@ def write_family(name: str, bundle_dir: Path, out: Path, items: list[tuple[str, 
             f.write(json.dumps({"cat": "pair", "text": a, "pair": b, "max_len": PAIR_MAX_LEN, "ids": e.ids, "type_ids": e.type_ids,
                                 "truncated": bool(e.overflowing)}, ensure_ascii=True) + "\n")
             truncated += bool(e.overflowing)
+    # the same pairs as a siamese model sees them: each side encoded alone with the single-text template,
+    # truncated to max_len on its own
+    sides = tok.encode_batch([t for pair in pairs for t in pair])
+    siamese_truncated = 0
+    with (out / "siamese.jsonl").open("w", encoding="utf-8") as f:
+        for k, (a, b) in enumerate(pairs):
+            ea, eb = sides[2 * k], sides[2 * k + 1]
+            f.write(json.dumps({"text": a, "pair": b, "max_len": PAIR_MAX_LEN,
+                                "sides": [{"ids": s.ids, "type_ids": s.type_ids, "truncated": bool(s.overflowing)} for s in (ea, eb)]},
+                               ensure_ascii=True) + "\n")
+            siamese_truncated += bool(ea.overflowing) + bool(eb.overflowing)
     extra = grapheme_cases(rng, 3000)
     with (out / "normalized.jsonl").open("w", encoding="utf-8") as f:
         if tok.normalizer is not None:
             for text in texts_only + extra:
                 f.write(json.dumps({"text": text, "normalized": tok.normalizer.normalize_str(text)}, ensure_ascii=True) + "\n")
     return {"singles": len(singles), "pairs": len(pairs), "vectors": len(singles) + len(pairs), "truncated": truncated,
+            "siamese_pairs": len(pairs), "siamese_truncated_sides": siamese_truncated,
             "vocab_size": tok.get_vocab_size(), "model": spec["model"]["type"]}
 
 

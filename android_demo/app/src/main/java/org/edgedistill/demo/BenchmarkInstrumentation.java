@@ -11,6 +11,7 @@ import org.edgedistill.core.BenchReport;
 import org.edgedistill.core.BundleManifest;
 import org.edgedistill.core.BundleSource;
 import org.edgedistill.core.EdgeBundle;
+import org.edgedistill.core.ModelInputs;
 
 /**
  * The on-device benchmark. Started over adb (edge_runtime/adb.py does this for you):
@@ -94,25 +95,25 @@ public final class BenchmarkInstrumentation extends Instrumentation {
 
         long[] ids = arguments.getString("ids") != null ? BenchInput.parseIds(arguments.getString("ids"))
                 : BenchInput.fixedLength(bundle.textTokenizer(), BenchInput.DEFAULT_TEXT, seqLen);
-        long[] mask = new long[ids.length];
-        java.util.Arrays.fill(mask, 1L);
+        // mask 1, type ids 0, and the same ids as a siamese model's second text, as edge_runtime.benchmark feeds them
+        ModelInputs feed = ModelInputs.ofIds(ids, bundle.padId());
 
         long t0 = SystemClock.elapsedRealtimeNanos();
-        ModelRunner runner = ModelRunner.Factory.open(new File(dir, entry.file), entry, threads, bundle.padId());
+        ModelRunner runner = ModelRunner.Factory.open(new File(dir, entry.file), entry, threads);
         double loadMs = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6;
         double[] samples = new double[runs];
         try {
-            float[] logits = runner.run(ids, mask);
+            float[] logits = runner.run(feed);
             if (logits.length != bundle.labels().size()) {
                 throw new IllegalStateException(entry.file + " gives " + logits.length + " logits but the bundle has "
                         + bundle.labels().size() + " labels; re-export the bundle");
             }
             for (int i = 0; i < warmup; i++) {
-                runner.run(ids, mask);
+                runner.run(feed);
             }
             for (int i = 0; i < runs; i++) {
                 long start = System.nanoTime();
-                runner.run(ids, mask);
+                runner.run(feed);
                 samples[i] = (System.nanoTime() - start) / 1e6;
             }
         } finally {

@@ -5,6 +5,7 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.TreeMap;
 import org.edgedistill.core.BundleManifest;
+import org.edgedistill.core.ModelInputs;
 import org.tensorflow.lite.DataType;
 import org.tensorflow.lite.Interpreter;
 import org.tensorflow.lite.Tensor;
@@ -18,20 +19,17 @@ import org.tensorflow.lite.Tensor;
  */
 final class LiteRtModelRunner implements ModelRunner {
     static final String RESET_KEY = "edgedistill.tflite.reset_variables";
-    static final String[] FEEDS = {"input_ids", "attention_mask", "token_type_ids"};
 
     private final Interpreter interpreter;
     private final String fileName;
-    private final int padId;
     private final boolean resetVariables;
     private final TreeMap<Integer, String> signatureByBucket = new TreeMap<Integer, String>();
 
-    LiteRtModelRunner(File modelFile, BundleManifest.Model entry, int threads, int padId) {
+    LiteRtModelRunner(File modelFile, BundleManifest.Model entry, int threads) {
         Interpreter.Options options = new Interpreter.Options();
         options.setNumThreads(threads);
         this.interpreter = new Interpreter(modelFile, options);
         this.fileName = entry.file;
-        this.padId = padId;
         this.resetVariables = "true".equals(entry.meta(RESET_KEY));
         for (String key : interpreter.getSignatureKeys()) {
             int[] shape = interpreter.getInputTensorFromSignature("input_ids", key).shape();
@@ -47,34 +45,36 @@ final class LiteRtModelRunner implements ModelRunner {
         if (resetVariables) {
             // a signature's subgraph is allocated on its first run, and resetting needs every one allocated
             for (Map.Entry<Integer, String> e : signatureByBucket.entrySet()) {
-                long[] zeros = new long[e.getKey()];
-                runSignature(e.getValue(), e.getKey(), zeros, zeros);
+                runSignature(e.getValue(), e.getKey(), null);
             }
         }
     }
 
     @Override
-    public float[] run(long[] inputIds, long[] attentionMask) {
-        Map.Entry<Integer, String> bucket = signatureByBucket.ceilingEntry(inputIds.length);
+    public float[] run(ModelInputs inputs) {
+        // a siamese pair's rows are as wide as its longer side: the bucket holds both
+        Map.Entry<Integer, String> bucket = signatureByBucket.ceilingEntry(inputs.width());
         if (bucket == null) {
-            throw new IllegalArgumentException("a text of " + inputIds.length + " tokens does not fit the largest bucket ("
+            throw new IllegalArgumentException("a text of " + inputs.width() + " tokens does not fit the largest bucket ("
                     + signatureByBucket.lastKey() + ") of " + fileName + "; benchmark a shorter seq_len or re-export with a larger bucket");
         }
         if (resetVariables) {
             interpreter.resetVariableTensors();
         }
-        return runSignature(bucket.getValue(), bucket.getKey(), inputIds, attentionMask);
+        return runSignature(bucket.getValue(), bucket.getKey(), inputs);
     }
 
-    private float[] runSignature(String key, int width, long[] inputIds, long[] attentionMask) {
+    /** One signature on the feed's rows right-padded to its width (pad id for ids, 0 for masks and type ids); null feeds zeros. */
+    private float[] runSignature(String key, int width, ModelInputs feed) {
         Map<String, Object> inputs = new HashMap<String, Object>();
         for (String name : interpreter.getSignatureInputs(key)) {
-            long[] src = "input_ids".equals(name) ? inputIds : "attention_mask".equals(name) ? attentionMask : null;
-            if (src == null && !"token_type_ids".equals(name)) {
-                throw new IllegalArgumentException(fileName + " has an input '" + name + "' this app cannot fill; it feeds "
-                        + java.util.Arrays.toString(FEEDS));
+            long[] src;
+            try {
+                src = feed == null ? null : feed.get(name);   // token_type_ids: the encoding's, 1 over a joint pair's second text
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(fileName + ": " + e.getMessage());
             }
-            long pad = "input_ids".equals(name) ? padId : 0;
+            long pad = feed == null ? 0 : feed.padValue(name);
             Tensor t = interpreter.getInputTensorFromSignature(name, key);
             if (t.dataType() == DataType.INT64) {
                 long[][] row = new long[1][width];

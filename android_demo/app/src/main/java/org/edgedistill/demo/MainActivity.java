@@ -16,11 +16,13 @@ import java.util.concurrent.Executors;
 import org.edgedistill.core.BundleManifest;
 import org.edgedistill.core.BundleSource;
 import org.edgedistill.core.EdgeBundle;
-import org.edgedistill.core.Encoding;
+import org.edgedistill.core.ModelInputs;
 import org.edgedistill.core.Prediction;
+import org.edgedistill.core.Task;
 
 /**
- * Type a sentence, see the label, every label's probability, the token count and the latency.
+ * Type a sentence (two for a sentence-pair bundle), see the label (every label over its threshold for a
+ * multi-label bundle), every label's probability, the token count and the latency.
  *
  * <p>Loads the bundle packed under assets/bundle, or a pushed one given with
  * {@code adb shell am start -n org.edgedistill.demo/.MainActivity --es bundle /data/local/tmp/edgedistill/tiny}.
@@ -30,6 +32,7 @@ public final class MainActivity extends Activity {
     private TextView status;
     private TextView result;
     private EditText input;
+    private EditText inputPair;
     private Button classify;
     private volatile EdgeBundle bundle;
     private volatile ModelRunner runner;
@@ -41,11 +44,13 @@ public final class MainActivity extends Activity {
         status = (TextView) findViewById(R.id.status);
         result = (TextView) findViewById(R.id.result);
         input = (EditText) findViewById(R.id.input);
+        inputPair = (EditText) findViewById(R.id.input_pair);
         classify = (Button) findViewById(R.id.classify);
         classify.setOnClickListener(new View.OnClickListener() {
             @Override
             public void onClick(View v) {
-                classify(input.getText().toString());
+                // the second box is shown only when the bundle's task takes pairs (task.inputs has text_pair)
+                classify(input.getText().toString(), inputPair.getVisibility() == View.VISIBLE ? inputPair.getText().toString() : null);
             }
         });
         final String pushed = getIntent().getStringExtra("bundle");
@@ -63,15 +68,20 @@ public final class MainActivity extends Activity {
             File dir = pushedPath != null ? new File(pushedPath) : AssetBundle.extract(this);
             final EdgeBundle b = EdgeBundle.open(new BundleSource.Directory(dir), true);
             final BundleManifest.Model entry = b.manifest().defaultModel();
-            runner = ModelRunner.Factory.open(new File(dir, entry.file), entry, 1, b.padId());
+            runner = ModelRunner.Factory.open(new File(dir, entry.file), entry, 1);
             bundle = b;
             final double ms = (SystemClock.elapsedRealtimeNanos() - t0) / 1e6;
             runOnUiThread(new Runnable() {
                 @Override
                 public void run() {
-                    status.setText(String.format(Locale.US, "%s: %s %s on %s %s, labels %s, max %d tokens (loaded and verified in %.0f ms)",
-                            b.manifest().name(), entry.format, entry.precision, runner.runtime(), runner.runtimeVersion(), b.labels(),
-                            b.maxLen(), ms));
+                    Task task = b.task();
+                    status.setText(String.format(Locale.US, "%s: %s %s on %s %s, %slabels %s, %smax %d tokens (loaded and verified in %.0f ms)",
+                            b.manifest().name(), entry.format, entry.precision, runner.runtime(), runner.runtimeVersion(),
+                            task.isMultiLabel() ? "multi-label " : "", b.labels(),
+                            task.takesPairs() ? "sentence pairs (" + task.pairEncoding() + "), " : "", b.maxLen(), ms));
+                    if (task.takesPairs()) {
+                        inputPair.setVisibility(View.VISIBLE);
+                    }
                     classify.setEnabled(true);
                 }
             });
@@ -87,7 +97,8 @@ public final class MainActivity extends Activity {
         }
     }
 
-    private void classify(final String text) {
+    /** pair: the second text of a pair bundle, else null. */
+    private void classify(final String text, final String pair) {
         classify.setEnabled(false);
         worker.execute(new Runnable() {
             @Override
@@ -96,14 +107,13 @@ public final class MainActivity extends Activity {
                 try {
                     EdgeBundle b = bundle;
                     long t0 = System.nanoTime();
-                    Encoding e = b.textTokenizer().encode(text);
-                    long[] ids = e.inputIds(e.length(), b.padId());
-                    long[] mask = e.attentionMask(e.length());
+                    // one text; or a pair: joint (pair template, token type ids) or siamese (each text alone), as the manifest says
+                    ModelInputs in = pair == null ? b.inputs(text) : b.inputs(text, pair);
                     long t1 = System.nanoTime();
-                    float[] logits = runner.run(ids, mask);
+                    float[] logits = runner.run(in);
                     long t2 = System.nanoTime();
-                    Prediction p = Prediction.of(logits, b.labels());
-                    shown = describe(p, b.labels(), e, (t1 - t0) / 1e6, (t2 - t1) / 1e6);
+                    Prediction p = b.predict(logits);   // softmax + argmax, or sigmoid + per-label thresholds
+                    shown = describe(p, b.labels(), b.task(), in, (t1 - t0) / 1e6, (t2 - t1) / 1e6);
                 } catch (Exception ex) {
                     Log.e(BenchmarkInstrumentation.TAG, "classification failed", ex);
                     shown = "error: " + ex.getMessage();
@@ -120,15 +130,30 @@ public final class MainActivity extends Activity {
         });
     }
 
-    private static String describe(Prediction p, List<String> labels, Encoding e, double tokenizeMs, double inferMs) {
+    private static String describe(Prediction p, List<String> labels, Task task, ModelInputs in, double tokenizeMs, double inferMs) {
         StringBuilder b = new StringBuilder();
-        b.append(p.label().toUpperCase(Locale.ROOT)).append(String.format(Locale.US, "  %.1f%%%n%n", 100 * p.probability()));
         double[] probs = p.probabilities();
-        for (int k = 0; k < probs.length; k++) {
-            b.append(String.format(Locale.US, "%-12s %6.2f%%%n", labels.get(k), 100 * probs[k]));
+        if (p.isMultiLabel()) {
+            // every label at or over its threshold, maybe none; then each label's own probability and threshold
+            StringBuilder chosen = new StringBuilder();
+            for (String label : p.predictedLabels()) {
+                chosen.append(chosen.length() > 0 ? ", " : "").append(label.toUpperCase(Locale.ROOT));
+            }
+            b.append(chosen.length() > 0 ? chosen.toString() : "NO LABEL (none reaches its threshold)").append(String.format(Locale.US, "%n%n"));
+            double[] thresholds = task.thresholds();
+            for (int k = 0; k < probs.length; k++) {
+                b.append(String.format(Locale.US, "%s %-12s %6.2f%%  (threshold %.2f%%)%n", p.predictedIndices().contains(k) ? "+" : " ",
+                        labels.get(k), 100 * probs[k], 100 * thresholds[k]));
+            }
+        } else {
+            b.append(p.label().toUpperCase(Locale.ROOT)).append(String.format(Locale.US, "  %.1f%%%n%n", 100 * p.probability()));
+            for (int k = 0; k < probs.length; k++) {
+                b.append(String.format(Locale.US, "%-12s %6.2f%%%n", labels.get(k), 100 * probs[k]));
+            }
         }
-        b.append(String.format(Locale.US, "%n%d tokens%s%ntokenize %.2f ms, model %.2f ms", e.length(),
-                e.truncated() ? " (truncated to max_len)" : "", tokenizeMs, inferMs));
+        b.append(String.format(Locale.US, "%n%d tokens%s%s%ntokenize %.2f ms, model %.2f ms", in.tokens(),
+                in.has(ModelInputs.PAIR_INPUT_IDS) ? " (two texts, each encoded alone)" : "",
+                in.truncated() ? " (truncated to max_len)" : "", tokenizeMs, inferMs));
         return b.toString();
     }
 

@@ -13,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.edgedistill.core.BundleManifest;
+import org.edgedistill.core.ModelInputs;
 
 /**
  * onnxruntime-android on the CPU, set up like edge_runtime.runners.OnnxRunner on the host: intra-op
@@ -56,22 +57,14 @@ final class OrtModelRunner implements ModelRunner {
     }
 
     @Override
-    public float[] run(long[] inputIds, long[] attentionMask) throws OrtException {
-        long[] shape = {1, inputIds.length};
+    public float[] run(ModelInputs inputs) throws OrtException {
+        long[] shape = {1, inputs.width()};
         Map<String, OnnxTensor> feeds = new LinkedHashMap<String, OnnxTensor>();
         try {
             for (String name : inputNames) {
-                long[] data;
-                if ("input_ids".equals(name)) {
-                    data = inputIds;
-                } else if ("attention_mask".equals(name)) {
-                    data = attentionMask;
-                } else if ("token_type_ids".equals(name)) {
-                    data = new long[inputIds.length];
-                } else {
-                    throw new IllegalStateException("the model has an input '" + name
-                            + "' this app cannot fill; it feeds input_ids, attention_mask and token_type_ids");
-                }
+                // token_type_ids are the encoding's (1 over a joint pair's second text); an input the
+                // feed lacks is refused by name
+                long[] data = inputs.get(name);
                 if ("int32".equals(dtypes.get(name))) {
                     int[] narrow = new int[data.length];
                     for (int k = 0; k < data.length; k++) {

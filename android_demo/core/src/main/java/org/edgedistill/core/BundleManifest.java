@@ -11,7 +11,8 @@ import java.util.Map;
 
 /**
  * manifest.json of an edgedistill bundle (format "edgedistill-bundle", version 1): labels, tokenizer
- * settings, models with their IO, and every file with its sha256 and size.
+ * settings, the task (single- or multi-label, single texts or joint / siamese pairs: {@link Task}),
+ * models with their IO, and every file with its sha256 and size.
  */
 public final class BundleManifest {
     public static final String FORMAT = "edgedistill-bundle";
@@ -22,6 +23,7 @@ public final class BundleManifest {
     private final List<String> labels;
     private final List<Model> models;
     private final List<FileEntry> files;
+    private final Task task;
 
     /** One model file of the bundle. */
     public static final class Model {
@@ -110,6 +112,7 @@ public final class BundleManifest {
             fs.add(new FileEntry((String) f.get("path"), (String) f.get("sha256"), ((Number) f.get("size")).longValue()));
         }
         this.files = Collections.unmodifiableList(fs);
+        this.task = Task.from(raw.get("task"), labels, models);
     }
 
     @SuppressWarnings("unchecked")
@@ -175,6 +178,11 @@ public final class BundleManifest {
 
     public List<FileEntry> files() {
         return files;
+    }
+
+    /** The task block, checked against the labels and the models' inputs when the manifest was read. */
+    public Task task() {
+        return task;
     }
 
     @SuppressWarnings("unchecked")

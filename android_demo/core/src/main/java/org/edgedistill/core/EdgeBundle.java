@@ -10,8 +10,9 @@ import java.util.Map;
  *
  * <pre>
  * EdgeBundle b = EdgeBundle.open(new BundleSource.Directory(new File("bundle")), true);
- * Encoding e = b.textTokenizer().encode("a fine film");
- * Prediction p = Prediction.of(logitsFromTheModel, b.labels());
+ * ModelInputs in = b.inputs("a fine film");          // or b.inputs(premise, hypothesis) for a pair task
+ * float[] logits = ...;                               // run the model on in.get(name) for each input it names
+ * Prediction p = b.predict(logits);                   // softmax + argmax, or sigmoid + thresholds (multi-label)
  * </pre>
  */
 public final class EdgeBundle {
@@ -166,6 +167,31 @@ public final class EdgeBundle {
 
     public List<String> labels() {
         return manifest.labels();
+    }
+
+    /** The manifest's task: single- or multi-label, single texts or pairs (joint or siamese). */
+    public Task task() {
+        return manifest.task();
+    }
+
+    /** The logits of one input decided as the task says (softmax and argmax, or sigmoid and thresholds). */
+    public Prediction predict(float[] logits) {
+        return manifest.task().predict(logits);
+    }
+
+    /** The model inputs of one text (in a siamese bundle, the text as both sides). */
+    public ModelInputs inputs(String text) {
+        return manifest.task().inputs(tokenizer, text);
+    }
+
+    /** The model inputs of a pair, joint (pair template, token type ids) or siamese (each text alone) as the task says. */
+    public ModelInputs inputs(String text, String pair) {
+        return manifest.task().inputs(tokenizer, text, pair);
+    }
+
+    /** A siamese pair's two encodings, each text alone with the single-text template: {text, pair}. */
+    public Encoding[] encodeSiamese(String text, String pair) {
+        return ModelInputs.encodeSiamese(tokenizer, text, pair);
     }
 
     public int maxLen() {

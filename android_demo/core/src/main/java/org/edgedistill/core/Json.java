@@ -9,7 +9,9 @@ import java.util.Map;
  * The JSON this project needs, without a library (the core must run on a plain JVM and on Android).
  *
  * <p>Parsing gives Map (insertion-ordered), List, String, Long (integers that fit), Double, Boolean
- * or null. Writing produces one line of ASCII: every non-ASCII character is escaped, so the line
+ * or null. {@code NaN}, {@code Infinity} and {@code -Infinity}, which Python's json module writes for
+ * such floats by default, are read as those doubles, so that a reader can name the field that holds
+ * one instead of failing on the whole file. Writing produces one line of ASCII: every non-ASCII character is escaped, so the line
  * survives adb's and the shell's encodings unchanged.
  */
 public final class Json {
@@ -74,7 +76,14 @@ public final class Json {
                 return literal("false", Boolean.FALSE);
             case 'n':
                 return literal("null", null);
+            case 'N':
+                return literal("NaN", Double.NaN);
+            case 'I':
+                return literal("Infinity", Double.POSITIVE_INFINITY);
             default:
+                if (c == '-' && s.startsWith("-Infinity", i)) {
+                    return literal("-Infinity", Double.NEGATIVE_INFINITY);
+                }
                 if (c == '-' || (c >= '0' && c <= '9')) {
                     return number();
                 }
