@@ -134,6 +134,35 @@ class Bundle:
                 if isinstance(width, int) and width != len(self.labels):
                     raise IntegrityError(f"model {name!r} outputs {width} logits but the manifest has {len(self.labels)} labels; "
                                          f"re-export the bundle")
+        self._check_task()
+
+    def _check_task(self) -> None:
+        """The task fields the schema cannot tie together: a multi-label bundle has one threshold per label, each a
+        finite number in [0, 1] (the schema lets NaN through), and only a multi-label bundle has thresholds; a siamese
+        pair bundle reads pairs and its models take the pair inputs, and only a siamese bundle's models do."""
+        from edgecore import ConfigError
+        from edgecore.multilabel import MULTI_LABEL, check_thresholds
+
+        task, where = self.manifest.get("task") or {}, self.root / "manifest.json"
+        if task.get("problem_type") == MULTI_LABEL:
+            if "thresholds" not in task:
+                raise IntegrityError(f"{where} says multi_label_classification but has no task.thresholds (one per label); re-export the bundle")
+            try:
+                check_thresholds(task["thresholds"], len(self.labels), f"{where} task.thresholds")
+            except ConfigError as e:
+                raise IntegrityError(f"{e}; re-export the bundle") from None
+        elif "thresholds" in task:
+            raise IntegrityError(f"{where} has task.thresholds but is not multi_label_classification (task.problem_type "
+                                 f"{task.get('problem_type', 'single_label_classification')!r}); re-export the bundle")
+        siamese = task.get("pair_encoding") == "siamese"
+        if siamese and "text_pair" not in (task.get("inputs") or []):
+            raise IntegrityError(f"{where} says pair_encoding siamese but task.inputs has no text_pair; re-export the bundle")
+        for entry in self.manifest["models"]:
+            takes = {spec["name"] for spec in entry.get("inputs", [])}
+            if takes and siamese != ("pair_input_ids" in takes):
+                what = "takes no pair_input_ids" if siamese else "takes pair_input_ids"
+                raise IntegrityError(f"model {entry['file']!r} {what} but the manifest's task.pair_encoding is "
+                                     f"{task.get('pair_encoding', 'absent')!r}; re-export the bundle")
 
     def resolve(self, relative: str) -> Path:
         """The absolute path of a file the manifest names, refused if it resolves (symlinks followed) outside the bundle."""

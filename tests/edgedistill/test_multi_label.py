@@ -148,3 +148,27 @@ def test_task_shape_mismatches_are_one_line_errors(movie, tmp_path, capsys, monk
     code, out, err = cli(["export", tmp_path / "single", "--data", data, "--formats", "onnx", "--out", tmp_path / "b"], capsys, monkeypatch)
     assert_clean(code, out, err, "thresholds[1]", "[0, 1]")
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("task, needle", [
+    ({"problem_type": "multi_label_classification"}, "no task.thresholds"),
+    ({"problem_type": "multi_label_classification", "thresholds": [0.5]}, "one threshold per label"),
+    ({"problem_type": "multi_label_classification", "thresholds": [0.5, float("nan")]}, "thresholds[1]"),
+    ({"problem_type": "single_label_classification", "thresholds": [0.5, 0.5]}, "not multi_label_classification"),
+    ({"inputs": ["text"], "pair_encoding": "siamese"}, "no text_pair"),
+])
+def test_bundle_task_fields_the_schema_cannot_tie_together_are_refused(tmp_path, task, needle):
+    """A crafted manifest: NaN passes JSON Schema's bounds, and thresholds/pair fields must agree with the task."""
+    from edge_runtime import Bundle
+    from edgecore import IntegrityError
+
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    from edgecore import sha256_file
+
+    manifest = {"format": "edgedistill-bundle", "version": 1, "labels": ["a", "b"], "tokenizer": {"max_len": 8},
+                "models": [{"file": "m.onnx", "format": "onnx", "precision": "fp32"}],
+                "files": [{"path": "m.onnx", "sha256": sha256_file(tmp_path / "m.onnx"), "size": 1}], "task": task}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IntegrityError, match=None) as info:
+        Bundle.open(tmp_path)
+    assert needle in str(info.value) and "\n" not in str(info.value)
