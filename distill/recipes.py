@@ -10,7 +10,9 @@ import torch
 from distill.augment import vocab_counts
 from distill.data import TextDataset
 from distill.parallel import train_data_parallel
+from distill.students.cnn import CNNStudent, CNNStudentConfig
 from distill.students.rnn import RNNStudent, RNNStudentConfig
+from distill.students.static import StaticStudent, StaticStudentConfig
 from distill.text import Encoder, PairIds
 from distill.trainer import TrainConfig, TrainResult, TrainSet, accuracy
 from edgecore import ConfigError
@@ -20,7 +22,7 @@ from edgecore.tokenizer import RNN_INPUTS, SIAMESE_INPUTS
 @dataclass
 class StudentRun:
     name: str
-    model: RNNStudent
+    model: RNNStudent | StaticStudent | CNNStudent
     trained_on: str           # "teacher" | "labels"
     result: TrainResult
     test_accuracy: float
@@ -57,15 +59,19 @@ def select_vocabulary(encoder: Encoder, texts: list[str], min_count: int = 1) ->
     return sorted(keep)
 
 
-def build_rnn_student(config: RNNStudentConfig, embeddings: torch.Tensor | None = None, keep_ids: list[int] | None = None,
-                      unk_id: int | None = None) -> RNNStudent:
-    """An RNNStudent, optionally with a pruned vocabulary (pruned ids read `unk_id`'s row: the tokenizer's unknown
-    token, Encoder.settings.unk_id) and embeddings taken from a full (tokenizer-size) table."""
+MODELS = {RNNStudentConfig: RNNStudent, StaticStudentConfig: StaticStudent, CNNStudentConfig: CNNStudent}
+
+
+def build_rnn_student(config: RNNStudentConfig | StaticStudentConfig | CNNStudentConfig, embeddings: torch.Tensor | None = None,
+                      keep_ids: list[int] | None = None, unk_id: int | None = None) -> RNNStudent | StaticStudent | CNNStudent:
+    """The student `config` describes (RNNStudent, StaticStudent or CNNStudent), optionally with a pruned vocabulary
+    (pruned ids read `unk_id`'s row: the tokenizer's unknown token, Encoder.settings.unk_id) and embeddings taken from
+    a full (tokenizer-size) table (a static or CNN student also takes one holding just the `keep_ids` rows)."""
     if keep_ids is not None and unk_id is None:
         raise ConfigError("a pruned vocabulary needs the tokenizer's unknown-token id (unk_id=encoder.settings.unk_id)")
     if keep_ids is not None and config.tokenizer_vocab_size is None:
         config = replace(config, vocab_size=len(keep_ids), tokenizer_vocab_size=config.vocab_size)
-    model = RNNStudent(config)
+    model = MODELS[type(config)](config)
     if embeddings is not None:
         model.init_embeddings(embeddings, keep_ids)
     if keep_ids is not None:
@@ -73,11 +79,12 @@ def build_rnn_student(config: RNNStudentConfig, embeddings: torch.Tensor | None 
     return model
 
 
-def train_rnn_student(name: str, dataset: TextDataset, encoder: Encoder, student: RNNStudentConfig, config: TrainConfig,
+def train_rnn_student(name: str, dataset: TextDataset, encoder: Encoder, student: RNNStudentConfig | StaticStudentConfig | CNNStudentConfig,
+                      config: TrainConfig,
                       teacher_logits: np.ndarray | None = None, init_embeddings: torch.Tensor | None = None,
                       checkpoint_dir: str | Path | None = None, keep_ids: list[int] | None = None,
                       extra_texts: list[str] | None = None, extra_logits: np.ndarray | None = None) -> StudentRun:
-    """Train one BiLSTM/GRU student on `dataset.train` (+ `extra_texts` labelled only by the teacher).
+    """Train one BiLSTM/GRU, static or CNN student on `dataset.train` (+ `extra_texts` labelled only by the teacher).
 
     `teacher_logits` rows follow `dataset.train.inputs`; `extra_logits` rows follow `extra_texts`
     (augmented or unlabelled sentences, or (text, text_pair) rows). A label-only config (`loss="ce"`) ignores both
@@ -89,7 +96,7 @@ def train_rnn_student(name: str, dataset: TextDataset, encoder: Encoder, student
     torch.manual_seed(config.seed)
     if dataset.has_pairs != student.siamese:
         raise ConfigError(f"{dataset.name} holds {'sentence pairs' if dataset.has_pairs else 'single texts'}; build the student with "
-                          f"RNNStudentConfig(siamese={dataset.has_pairs})")
+                          f"{type(student).__name__}(siamese={dataset.has_pairs})")
     # a BERT teacher's token types mean nothing to a recurrent student; a siamese one reads each side of a pair alone
     encoder = encoder.with_inputs(SIAMESE_INPUTS if student.siamese else RNN_INPUTS)
     model = build_rnn_student(student, init_embeddings, keep_ids, encoder.settings.unk_id if encoder.settings.unk_id is not None else encoder.settings.pad_id)
@@ -101,3 +108,79 @@ def train_rnn_student(name: str, dataset: TextDataset, encoder: Encoder, student
     result = train_data_parallel(model, train_set, dev_ids, dataset.dev.targets(len(dataset.label_names)), encoder.pad, config, checkpoint_dir, description=f"training {name}")
     test_acc = accuracy(model, encoder.ids(dataset.test.inputs), dataset.test.targets(len(dataset.label_names)), encoder.pad)
     return StudentRun(name, model, "teacher" if config.uses_teacher else "labels", result, test_acc)
+
+
+train_student = train_rnn_student   # the same recipe for every student that reads token ids alone (bilstm, gru, static, cnn)
+
+
+def teacher_token_vectors(teacher_model: torch.nn.Module, encoder: Encoder, token_ids: list[int], batch_size: int = 512) -> np.ndarray:
+    """(len(token_ids), hidden) float32: each token run through the teacher's encoder alone, in the teacher's own one-text
+    template ([CLS] tok [SEP], <s> tok </s>, ...), and the last hidden state at the token's position.
+
+    The token's own position, not a mean over the sequence: with one token between the specials the mean over the
+    non-special positions is that position anyway, and the specials' states carry what every such sequence shares
+    (which PCA's centring would remove again). `encoder` is the teacher's (token types where the teacher takes them).
+    """
+    probe = _one_token_template(encoder)
+    template, position = torch.tensor(probe.ids), probe.special_tokens_mask.index(0)
+    base = teacher_model.base_model.eval()
+    out = np.zeros((len(token_ids), base.config.hidden_size), np.float32)
+    ids = torch.tensor(token_ids, dtype=torch.long)
+    with torch.no_grad():
+        for start in range(0, len(token_ids), batch_size):
+            chunk = ids[start:start + batch_size]
+            rows = template.repeat(len(chunk), 1)
+            rows[:, position] = chunk
+            feeds = {"input_ids": rows, "attention_mask": torch.ones_like(rows)}
+            if "token_type_ids" in encoder.inputs:
+                feeds["token_type_ids"] = torch.tensor(probe.type_ids).repeat(len(chunk), 1)
+            out[start:start + len(chunk)] = base(**feeds).last_hidden_state[:, position].float().numpy()
+    return out
+
+
+def _one_token_template(encoder: Encoder):
+    """An encoding of a text that is exactly one non-special token, so its ids are the template with one slot."""
+    for text in ("a", "the", "x", "1", ".", "i", "is"):
+        enc = encoder.tokenizer.encode(text)
+        if enc.special_tokens_mask.count(0) == 1:
+            return enc
+    raise ConfigError(f"{encoder.dir}'s tokenizer splits every probe word into several tokens; a static student needs a "
+                      f"one-token text to find the teacher's template")
+
+
+def pca(vectors: np.ndarray, width: int) -> np.ndarray:
+    """The rows of `vectors` centred and projected on their first `width` principal axes (numpy SVD)."""
+    if not 1 <= width <= min(vectors.shape):
+        raise ConfigError(f"PCA width must be in 1..{min(vectors.shape)} (rows x columns {vectors.shape}); got {width}")
+    centred = vectors - vectors.mean(0, keepdims=True)
+    _, _, vt = np.linalg.svd(centred.astype(np.float64), full_matrices=False)
+    return (centred @ vt[:width].T).astype(np.float32)
+
+
+def sif_weights(counts: np.ndarray, a: float = 1e-3) -> np.ndarray:
+    """a / (a + p(w)) per token (Arora et al. 2017's smooth inverse frequency), p(w) = count / all tokens counted:
+    frequent tokens ("the", ",") weigh little, a token seen once in 100k ~0.99, an unseen one 1."""
+    total = max(int(counts.sum()), 1)
+    return (a / (a + counts.astype(np.float64) / total)).astype(np.float32)
+
+
+def static_token_table(teacher_model: torch.nn.Module, encoder: Encoder, texts: list, width: int = 128,
+                       keep_ids: list[int] | None = None, sif: float = 1e-3, batch_size: int = 512) -> torch.Tensor:
+    """The static student's table, (len(keep_ids) or vocab, width): teacher_token_vectors of every kept token, PCA to
+    `width` (fit on those rows), each row scaled by sif_weights of its count in `texts` (the transfer set); the
+    template tokens (cls, sep, pad) get zero rows. Rows follow `keep_ids` (all tokenizer ids when None).
+
+    >>> table = static_token_table(teacher.model, teacher.encoder, ds.train.inputs, 128, keep)  # doctest: +SKIP
+    """
+    s = encoder.settings
+    ids = list(range(s.vocab_size)) if keep_ids is None else list(keep_ids)
+    template = {i for i in (s.cls_id, s.sep_id, s.pad_id) if i is not None}
+    words = [i for i in ids if i not in template]
+    reduced = pca(teacher_token_vectors(teacher_model, encoder, words, batch_size), width)
+    rows = encoder.ids(texts)   # a pair row counts the tokens of both sides
+    counts = vocab_counts([side for row in rows for side in (row if isinstance(row, PairIds) else (row,))], s.vocab_size)
+    reduced *= sif_weights(counts, sif)[words][:, None]
+    table = np.zeros((len(ids), width), np.float32)
+    row_of = {tid: r for r, tid in enumerate(ids)}
+    table[[row_of[i] for i in words]] = reduced
+    return torch.from_numpy(table)

@@ -45,6 +45,8 @@ class TeacherConfig:
     bucket: int = 50          # length-bucketed batches (see distill.trainer.length_bucketed); 0 = plain shuffle
     seed: int = 0
     peft: str = "full"        # which parameters train: full | freeze:K | bitfit | adapter:R (distill.peft)
+    truncation: str | None = None   # head | tail | head_tail (edgecore.longtext); None: the tokenizer's own (head)
+    head: int | None = None         # head_tail: content tokens kept from the start (None: a quarter)
 
     def __post_init__(self) -> None:
         if not 8 <= self.max_len <= 512:
@@ -56,6 +58,13 @@ class TeacherConfig:
         from distill.peft import PeftConfig
 
         object.__setattr__(self, "peft", PeftConfig.parse(self.peft).spec)   # normalised; a bad spec fails here
+        self.truncation_policy()   # a bad strategy or head fails here
+
+    def truncation_policy(self):
+        """The edgecore.longtext.Truncation these settings name, None for the tokenizer's own."""
+        from edgecore.longtext import Truncation
+
+        return None if self.truncation is None and self.head is None else Truncation(self.truncation or "head", self.head)
 
     def key_fields(self) -> dict:
         """The settings that name a cache entry. `peft` enters only when it is not full, so teachers
@@ -63,6 +72,9 @@ class TeacherConfig:
         fields = asdict(self)
         if fields["peft"] == "full":
             del fields["peft"]
+        for name in ("truncation", "head"):   # likewise: keys of teachers cached before truncation strategies stay
+            if fields[name] is None:
+                del fields[name]
         return fields
 
 
@@ -185,6 +197,9 @@ def finetune_teacher(dataset: TextDataset, config: TeacherConfig = TeacherConfig
     """
     ctx = current()   # under torchrun every rank trains its share of each batch; rank 0 writes the cache
     base = resolve_base(config.base)
+    from distill.text import check_max_len
+
+    check_max_len(base, config.max_len)   # longer than the model's positions: one line naming the limit
     key = teacher_key(base, dataset, config)
     target = cache_dir("teachers") / key
     if use_cache and not ctx.enabled and (cached := _cached_teacher(target)) is not None:
@@ -219,7 +234,7 @@ def _build_teacher(dataset: TextDataset, config: TeacherConfig, ctx: DistContext
 
     model = load_classifier(base, len(dataset.label_names), dataset.label_names, MULTI_LABEL if dataset.multi_label else SINGLE_LABEL)
     trainable = apply_peft(model, config.peft)
-    encoder = Encoder(base, config.max_len, model=model)
+    encoder = Encoder(base, config.max_len, model=model, truncation=config.truncation_policy())
     summary = train_classifier(model, encoder, dataset, config, ctx)
     metrics = {"train_seconds": summary["seconds"], "base": str(base), "key": key, "config": asdict(config),
                "trainable_parameters": trainable.to_dict(), "world_size": ctx.world_size}
@@ -309,6 +324,8 @@ def logits_key(teacher: Teacher, texts: list[str]) -> str:
     h.update(teacher.weights_hash().encode())
     h.update(sha256_file(teacher.encoder.dir / "tokenizer.json").encode())
     h.update(str(teacher.encoder.max_len).encode())
+    if teacher.encoder.settings.truncation["strategy"] != "head":   # head: keys as before strategies existed
+        h.update(json.dumps(teacher.encoder.settings.truncation, sort_keys=True).encode())
     for t in texts:
         if isinstance(t, tuple):   # a sentence pair: its two texts, marked so ("a", "b") never hashes as "a\x00b"
             h.update(b"\x01" + t[0].encode("utf-8") + b"\x00" + t[1].encode("utf-8") + b"\x00")

@@ -2,6 +2,11 @@
 
 The students use the teacher's WordPiece ids, so one tokenizer.json serves teacher, student and
 every exported file.
+
+A single text longer than max_len is cut on its content ids by a truncation strategy (head, tail, head_tail:
+edgecore.longtext), then wrapped with the template's special tokens; head is what `tokenizers` gives with its own
+truncation. The strategy travels with the checkpoint (truncation.json beside tokenizer.json) and the bundle
+(manifest tokenizer.truncation). `auto_max_len` picks a max length from the data (docs/long-documents.md).
 """
 from __future__ import annotations
 
@@ -12,9 +17,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgecore import CheckpointError
+from edgecore import CheckpointError, ConfigError
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+TRUNCATION_FILE = "truncation.json"   # {"strategy", "head"} beside a checkpoint's tokenizer (absent: head, or tail for a left-truncating tokenizer)
+AUTO_PERCENTILE = 95                  # max_len "auto": this percentile of the training texts' token lengths ...
+AUTO_MULTIPLE = 8                     # ... rounded up to a multiple of this, capped by the model's positions and ...
+AUTO_CAP = 512                        # ... by this
+# model_type -> positions the model reserves before the first token (RoBERTa-like models count from padding_idx + 1)
+POSITION_OFFSET = {"roberta": 2, "xlm-roberta": 2, "mpnet": 2, "camembert": 2}
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,7 @@ class TokenizerSettings:
     template_single: str | None = None        # "[CLS] $A [SEP]"
     template_pair: str | None = None          # "[CLS] $A [SEP] $B:1 [SEP]:1"
     truncation_side: str = "right"
+    truncation: dict | None = None            # {"strategy": head | tail | head_tail, "head": k} (edgecore.longtext)
 
 
 # the names a role's token goes by in the common tokenizer families, tried when the tokenizer files name none
@@ -125,7 +137,10 @@ class Encoder:
     """
 
     def __init__(self, tokenizer_dir: str | Path, max_len: int = 64, inputs: tuple[str, ...] = ("input_ids", "attention_mask"),
-                 model: torch.nn.Module | None = None) -> None:
+                 model: torch.nn.Module | None = None, truncation=None) -> None:
+        from tokenizers import Tokenizer
+
+        from edgecore.longtext import template_of
         from edgecore.tokenizer import describe_pipeline, load_tokenizer
 
         self.dir = Path(tokenizer_dir)
@@ -139,6 +154,10 @@ class Encoder:
         self.tokenizer = loaded.tokenizer
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_len, direction=loaded.truncation_side)
+        self.full = Tokenizer.from_str(self.tokenizer.to_str())   # no truncation: the content ids that strategies cut
+        self.full.no_truncation()
+        self.template = template_of(loaded.spec)
+        self.truncation = truncation if truncation is not None else read_truncation(self.dir, loaded.truncation_side)
         self.max_len = max_len
         self.inputs = tuple(n for n in MODEL_INPUTS if n in inputs)
         spec = loaded.spec
@@ -151,7 +170,43 @@ class Encoder:
             pad_token=tokens["pad"], mask_token=tokens["mask"], model=str((spec.get("model") or {}).get("type", "WordPiece")),
             cls_id=ids["cls"], sep_id=ids["sep"], unk_id=ids["unk"], mask_id=ids["mask"], model_inputs=self.inputs,
             tokenizer_class=loaded.tokenizer_class, truncation_side=loaded.truncation_side,
+            truncation=self.truncation.to_dict(self.content_len),
             **{k: tuple(v) if isinstance(v, list) else v for k, v in describe_pipeline(spec).items()})
+
+    @property
+    def content_len(self) -> int:
+        """Content tokens one sequence holds: max_len less the single-text template's special tokens."""
+        return self.template.content_len(self.max_len)
+
+    def content_ids(self, texts: list[str]) -> list[list[int]]:
+        """Each text's token ids without special tokens and without truncation (a 1 MB text gives all of its tokens)."""
+        return [e.ids for e in self.full.encode_batch(list(texts), add_special_tokens=False)]
+
+    def _singles(self, texts: list[str]) -> list[list[int]]:
+        """Single texts: content ids cut by the truncation strategy, then wrapped with the template's special tokens."""
+        from edgecore.longtext import cut
+
+        rows = []
+        for content in self.content_ids(texts):
+            ids, types = self.template.wrap(cut(content, self.content_len, self.truncation))
+            rows.append(TokenIds(ids, types) if any(types) else ids)
+        return rows
+
+    def windows(self, texts: list[str], long_text) -> tuple[list[list[int]], list[int]]:
+        """(rows, owners): each text read as windows of content ids (edgecore.longtext.windows, `long_text` a LongText),
+        each wrapped with the template; owners[i] is the index of the text row i came from. Single texts only."""
+        from edgecore.longtext import windows
+
+        if self.siamese or any(isinstance(t, tuple) for t in texts):
+            raise ConfigError("long_text windows read single texts; sentence pairs are cut (--long-text truncate)")
+        rows, owners = [], []
+        stride = long_text.stride_tokens(self.content_len)
+        for i, content in enumerate(self.content_ids(texts)):
+            for part in windows(content, self.content_len, stride, long_text.max_windows):
+                ids, types = self.template.wrap(part)
+                rows.append(TokenIds(ids, types) if any(types) else ids)
+                owners.append(i)
+        return rows, owners
 
     def with_inputs(self, inputs: tuple[str, ...]) -> Encoder:
         """The same tokenizer feeding a model that takes `inputs` (a recurrent student of a BERT teacher: no token types)."""
@@ -175,12 +230,14 @@ class Encoder:
         texts = list(texts)
         if self.siamese:
             sides = [t if isinstance(t, tuple) else (t, t) for t in texts]
-            first = self.tokenizer.encode_batch([a for a, _ in sides])
-            second = self.tokenizer.encode_batch([b for _, b in sides])
-            return [PairIds(a.ids, b.ids) for a, b in zip(first, second)]
+            first, second = self._singles([a for a, _ in sides]), self._singles([b for _, b in sides])
+            return [PairIds(a, b) for a, b in zip(first, second)]
         if any(isinstance(t, tuple) for t in texts):
+            if self.truncation.strategy != ("tail" if self.settings.truncation_side == "left" else "head"):
+                raise ConfigError(f"truncation {self.truncation.strategy} cuts single texts; a sentence pair read as one sequence "
+                                  f"is cut longest-first by the tokenizer: use truncation head")
             return [TokenIds(e.ids, e.type_ids) for e in self.tokenizer.encode_batch(texts)]
-        return [e.ids for e in self.tokenizer.encode_batch(texts)]
+        return self._singles(texts)
 
     def pad(self, ids: list[list[int]], to: int | None = None, type_ids: list[list[int]] | None = None) -> dict[str, torch.Tensor]:
         """Right-pad to the longest (or to `to`): input_ids and attention_mask, int64, (B, T), and token_type_ids
@@ -198,10 +255,7 @@ class Encoder:
         return {k: torch.from_numpy(v) for k, v in padded.items()}
 
     def encode(self, texts: list[TextInput], pad_to: int | None = None) -> dict[str, torch.Tensor]:
-        if self.siamese:
-            return self.pad(self.ids(texts), pad_to)
-        encodings = self.tokenizer.encode_batch(list(texts))
-        return self.pad([e.ids for e in encodings], pad_to, [e.type_ids for e in encodings])
+        return self.pad(self.ids(texts), pad_to)
 
     def encode_np(self, texts: list[TextInput], pad_to: int | None = None) -> dict[str, np.ndarray]:
         """`encode` as numpy arrays: the feeds ONNX Runtime, LiteRT and Core ML runners take."""
@@ -225,6 +279,69 @@ class Encoder:
         vocab = self.wordpiece_vocab()
         if vocab is not None and not (out / "vocab.txt").is_file():
             (out / "vocab.txt").write_text("".join(f"{t}\n" for t in vocab), encoding="utf-8")
+        (out / TRUNCATION_FILE).write_text(json.dumps({"strategy": self.truncation.strategy, "head": self.truncation.head}), encoding="utf-8")
+
+
+def read_truncation(folder: Path, side: str = "right"):
+    """A checkpoint's truncation (truncation.json), or the tokenizer's own: head, tail for a left-truncating tokenizer."""
+    from edgecore.longtext import Truncation
+
+    path = Path(folder) / TRUNCATION_FILE
+    if not path.is_file():
+        return Truncation("tail" if side == "left" else "head")
+    try:
+        return Truncation.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError, ConfigError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a truncation record ({e}); write {{\"strategy\": \"head\", \"head\": null}} "
+                              f"or delete it") from None
+
+
+def position_limit(folder: str | Path) -> int | None:
+    """The longest sequence a checkpoint's model embeds: config.json's max_position_embeddings less the positions
+    RoBERTa-like models reserve (POSITION_OFFSET); None when config.json gives none (relative positions, no file)."""
+    path = Path(folder) / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    positions = config.get("max_position_embeddings") if isinstance(config, dict) else None
+    if not isinstance(positions, int) or isinstance(positions, bool):
+        return None
+    offset = POSITION_OFFSET.get(config.get("model_type"), 0)
+    if offset and isinstance(config.get("pad_token_id"), int):
+        offset = config["pad_token_id"] + 1
+    return positions - offset
+
+
+def check_max_len(folder: str | Path, max_len: int) -> None:
+    """A ConfigError naming the limit when max_len is longer than the model's positions (position_limit)."""
+    limit = position_limit(folder)
+    if limit is not None and max_len > limit:
+        raise ConfigError(f"max_len {max_len} is longer than the model in {folder} can read: its position limit is {limit} "
+                          f"tokens; use --max-len {min(limit, AUTO_CAP)} or less, or --max-len auto")
+
+
+def auto_max_len(folder: str | Path, texts: list, percentile: int = AUTO_PERCENTILE) -> dict:
+    """The max length "auto" picks for `texts` with the checkpoint's tokenizer (special tokens included): the
+    `percentile`th token length rounded up to a multiple of AUTO_MULTIPLE, capped by the position limit and AUTO_CAP.
+    Returns {"max_len", "percentile_tokens", "median_tokens", "limit", "texts"}."""
+    from edgecore.tokenizer import load_tokenizer
+
+    if not texts:
+        raise ConfigError("max_len auto needs training texts to measure; give data with a training split, or a number")
+    tok = load_tokenizer(folder).tokenizer
+    tok.no_truncation()
+    tok.no_padding()
+    singles = [t for t in texts if isinstance(t, str)]
+    pairs = [t for t in texts if isinstance(t, tuple)]
+    lengths = [len(e.ids) for e in tok.encode_batch(singles)] + [len(e.ids) for e in tok.encode_batch(pairs)]
+    lengths.sort()
+    at = lengths[min(len(lengths) - 1, -(-len(lengths) * percentile // 100) - 1)]   # nearest-rank percentile
+    limit = position_limit(folder)
+    cap = min(AUTO_CAP, limit) if limit is not None else AUTO_CAP
+    chosen = min(cap, max(AUTO_MULTIPLE, -(-at // AUTO_MULTIPLE) * AUTO_MULTIPLE))
+    return {"max_len": chosen, "percentile": percentile, "percentile_tokens": at, "median_tokens": lengths[len(lengths) // 2],
+            "limit": limit, "texts": len(lengths)}
 
 
 def _check_inputs(inputs: tuple[str, ...]) -> None:

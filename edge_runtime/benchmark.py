@@ -404,7 +404,8 @@ def load_measured(path: str | Path, threads: int = 1, precision: str | None = No
         from edge_runtime.bundle import Bundle
 
         model_file = Bundle.open(path, verify=False).model_path(precision, fmt)
-    backend = {".onnx": "onnxruntime", ".tflite": "ai_edge_litert.interpreter", ".mlpackage": "coremltools"}.get(model_file.suffix)
+    backend = {".onnx": "onnxruntime", ".tflite": "ai_edge_litert.interpreter", ".mlpackage": "coremltools",
+               ".pte": "executorch.runtime"}.get(model_file.suffix)
     if backend:
         try:
             importlib.import_module(backend)
@@ -478,6 +479,8 @@ def bench_files(paths: Sequence[str | Path], config: BenchConfig = BenchConfig()
                 workloads[name] = fixed_length_feeds(encode, list(texts or [BENCH_TEXT]), config.seq_len, config.batch)
             elif mode == "sentences":
                 workloads[name] = sentence_feeds(encode, texts, config.batch)
+            elif bundle.long_text.windows:   # a windows bundle: each call tokenizes and runs every window of its texts, as one batch
+                workloads[name] = end_to_end(lambda t, b=bundle, tok=tok: b.windows(t, tokenizer=tok)[0], texts, config.batch)
             else:
                 workloads[name] = end_to_end(encode, texts, config.batch)
         elif mode != "fixed":

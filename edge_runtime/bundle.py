@@ -204,13 +204,50 @@ class Bundle:
         """The model file of the (precision, format) entry, checked to lie inside the bundle."""
         return self.resolve(self.model_entry(precision, fmt)["file"])
 
+    @property
+    def truncation(self):
+        """Which content tokens a long text keeps (manifest tokenizer.truncation; absent: head, or tail for a
+        left-truncating tokenizer), an edgecore.longtext.Truncation."""
+        from edgecore.longtext import Truncation
+
+        settings = self.manifest["tokenizer"]
+        if "truncation" not in settings:
+            return Truncation("tail" if settings.get("truncation_side") == "left" else "head")
+        record = settings["truncation"]
+        return Truncation(record["strategy"], record.get("head") if record["strategy"] == "head_tail" else None)
+
+    @property
+    def long_text(self):
+        """How a document longer than the model is read (manifest task.long_text; absent: truncate), an edgecore.longtext.LongText."""
+        from edgecore.longtext import LongText
+
+        return LongText.from_dict((self.manifest.get("task") or {}).get("long_text"))
+
+    @property
+    def template(self):
+        """The single-text template's special tokens, from the bundle's tokenizer.json (edgecore.longtext.Template)."""
+        if getattr(self, "_template", None) is None:
+            from edgecore.longtext import template_of
+
+            self._template = template_of(json.loads(self.resolve("tokenizer.json").read_text(encoding="utf-8")))
+        return self._template
+
+    @property
+    def content_len(self) -> int:
+        return self.template.content_len(self.max_len)
+
     def tokenizer(self):
+        """The bundle's tokenizer as `encode` and `windows` take it: the tokenizer's own truncation where it gives the
+        tokens needed (head, or tail on a left-truncating tokenizer, without windows), else none (content ids whole)."""
         from tokenizers import Tokenizer
 
         tok = Tokenizer.from_file(str(self.resolve("tokenizer.json")))
         tok.no_padding()
         side = self.manifest["tokenizer"].get("truncation_side", "right")
-        tok.enable_truncation(self.max_len, direction="left" if side == "left" else "right")
+        if self.truncation.strategy == ("tail" if side == "left" else "head") and not self.long_text.windows:
+            tok.enable_truncation(self.max_len, direction="left" if side == "left" else "right")
+        else:
+            tok.no_truncation()
         return tok
 
     @property
@@ -227,13 +264,79 @@ class Bundle:
         pair_input_ids / pair_attention_mask of the text pair, both padded to one width (a single text reads as (text, text))."""
         tok = tokenizer or self.tokenizer()
         settings = self.manifest["tokenizer"]
+        pad_id = int(settings.get("pad_id", 0))
         if self.siamese:
             sides = [t if isinstance(t, tuple) else (t, t) for t in texts]
-            first, second = tok.encode_batch([a for a, _ in sides]), tok.encode_batch([b for _, b in sides])
-            return pad_pair_ids([e.ids for e in first], [e.ids for e in second], int(settings.get("pad_id", 0)), pad_to)
-        encodings = tok.encode_batch(list(texts))
-        types = [e.type_ids for e in encodings] if "token_type_ids" in settings.get("model_inputs", ()) else None
-        return pad_ids([e.ids for e in encodings], int(settings.get("pad_id", 0)), pad_to, types)
+            first, second = self._singles(tok, [a for a, _ in sides]), self._singles(tok, [b for _, b in sides])
+            return pad_pair_ids([ids for ids, _ in first], [ids for ids, _ in second], pad_id, pad_to)
+        takes_types = "token_type_ids" in settings.get("model_inputs", ())
+        if any(isinstance(t, tuple) for t in texts):   # a pair read as one sequence: the tokenizer's pair template, longest-first
+            if tok.truncation is None:   # a copy: the caller's tokenizer stays as it was
+                from tokenizers import Tokenizer
+
+                tok = Tokenizer.from_str(tok.to_str())
+                tok.enable_truncation(self.max_len, direction="left" if settings.get("truncation_side") == "left" else "right")
+            encodings = tok.encode_batch(list(texts))
+            return pad_ids([e.ids for e in encodings], pad_id, pad_to, [e.type_ids for e in encodings] if takes_types else None)
+        rows = self._singles(tok, list(texts))
+        return pad_ids([ids for ids, _ in rows], pad_id, pad_to, [types for _, types in rows] if takes_types else None)
+
+    def _singles(self, tok, texts: list[str]) -> list[tuple[list[int], list[int]]]:
+        """(ids, token types) per single text: content ids (no special tokens) cut by the manifest's truncation, then
+        wrapped with the template: what distill.text.Encoder gives for the same text (an empty text: the specials alone)."""
+        from edgecore.longtext import cut
+
+        truncation, keep = self.truncation, self.content_len
+        return [self.template.wrap(cut(e.ids, keep, truncation)) for e in tok.encode_batch(texts, add_special_tokens=False)]
+
+    def windows(self, texts: list[str], tokenizer=None, pad_to: int | None = None) -> tuple[dict[str, np.ndarray], list[int]]:
+        """(feeds, owners): every text read as windows of content tokens by the manifest's task.long_text (stride, at most
+        max_windows of them, edgecore.longtext.windows), each wrapped with the template, all padded into one batch;
+        owners[i] is the index of the text that row i reads. Single texts only."""
+        from edgecore import ConfigError
+        from edgecore.longtext import windows
+
+        if self.siamese or any(isinstance(t, tuple) for t in texts):
+            raise ConfigError("long_text windows read single texts; a sentence-pair bundle is read with truncation")
+        tok = tokenizer or self.tokenizer()
+        if tok.truncation is not None:
+            raise ConfigError("windows need the whole text: pass the tokenizer bundle.tokenizer() gives for a windows bundle, or none")
+        policy, size = self.long_text, self.content_len
+        stride = policy.stride_tokens(size)
+        rows, owners = [], []
+        for i, e in enumerate(tok.encode_batch(list(texts), add_special_tokens=False)):
+            for part in windows(e.ids, size, stride, policy.max_windows):
+                rows.append(self.template.wrap(part))
+                owners.append(i)
+        settings = self.manifest["tokenizer"]
+        types = [t for _, t in rows] if "token_type_ids" in settings.get("model_inputs", ()) else None
+        return pad_ids([ids for ids, _ in rows], int(settings.get("pad_id", 0)), pad_to, types), owners
+
+    def logits(self, runner, texts: list, tokenizer=None, batch_size: int = 32) -> np.ndarray:
+        """(N, C) float32 logits of `texts` through `runner` the way the manifest says an app reads them: one sequence per
+        text (truncated), or, for a windows bundle, each text's windows run in batches and aggregated (task.long_text)."""
+        from edgecore.longtext import aggregate_rows
+        from edgecore.multilabel import MULTI_LABEL
+
+        tok = tokenizer or self.tokenizer()
+        policy = self.long_text
+        if not policy.windows:   # length-sorted batches (little padding), as edge_runtime.runners.logits_for_texts runs them
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]) if isinstance(texts[i], str) else sum(map(len, texts[i])))
+            rows: list = [None] * len(texts)
+            for start in range(0, len(order), batch_size):
+                chunk = order[start:start + batch_size]
+                for i, row in zip(chunk, runner(self.encode([texts[i] for i in chunk], tokenizer=tok))):
+                    rows[i] = row
+            return np.stack(rows).astype(np.float32) if rows else np.zeros((0, len(self.labels)), np.float32)
+        out = []
+        for start in range(0, len(texts), batch_size):
+            chunk = list(texts[start:start + batch_size])
+            feeds, owners = self.windows(chunk, tok)
+            rows = np.concatenate([np.asarray(runner({k: v[i:i + batch_size] for k, v in feeds.items()}))
+                                   for i in range(0, len(owners), batch_size)])
+            multi = (self.manifest.get("task") or {}).get("problem_type") == MULTI_LABEL
+            out.append(aggregate_rows(rows, owners, len(chunk), policy.aggregate, multi))
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(self.labels)), np.float32)
 
 
 def extract_zip(path: Path) -> Path:

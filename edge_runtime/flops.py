@@ -8,7 +8,7 @@ machine's best measured GEMM rate, and how far each measured latency is above it
     forms (MatMulInteger, DynamicQuantizeMatMul, QAttention, DynamicQuantizeLSTM, ...) are counted
     from those shapes. Ops with arithmetic that is not counted (Loop, Scan, Einsum, ...) are listed
     in `uncounted`, so a floor is never silently too low for a reason that could be seen.
-  * a student checkpoint folder (student.json): from its RNN config; a Hugging Face BERT folder
+  * a student checkpoint folder (student.json): from its RNN, static or CNN config; a Hugging Face BERT folder
     (config.json): from its config. The two paths agree on an exported model (tests check it).
   Element-wise ops, LayerNorm, softmax and embedding lookups are left out: they are memory-bound and
   small next to the GEMMs, which keeps the floor a lower bound.
@@ -60,7 +60,7 @@ class MacCount:
     int8: int
     batch: int
     seq_len: int
-    source: str                                           # "onnx-graph" | "rnn-config" | "bert-config"
+    source: str                                           # "onnx-graph" | "rnn-config" | "static-config" | "cnn-config" | "bert-config"
     by_op: dict[str, int] = field(default_factory=dict)
     uncounted: list[str] = field(default_factory=list)    # op types with arithmetic this count leaves out
 
@@ -102,6 +102,35 @@ def count_rnn_macs(config: dict, seq_len: int, batch: int = 1) -> MacCount:
         by_op["attention_pooling"] = batch * seq_len * 2 * h
     by_op["head"] = batch * ((2 * h * head_hidden + head_hidden * labels) if head_hidden else 2 * h * labels)
     return MacCount(sum(by_op.values()), 0, batch, seq_len, "rnn-config", by_op)
+
+
+def count_pooled_macs(config: dict, seq_len: int, batch: int = 1) -> MacCount:
+    """MACs of a static or CNN student from its config (student.json's "config", with its "kind").
+
+    static: the head's GEMMs only (the lookup and the mean / max over tokens are not counted). cnn: per kernel width
+    k, T·(k·E)·filters (each width is one GEMM over stacked windows), then the head. A siamese student's head reads
+    [u; v; |u-v|; u*v]; like count_rnn_macs, one side's encoder is counted.
+    """
+    try:
+        kind, e, labels = config["kind"], int(config["embed_dim"]), int(config.get("num_labels", 2))
+        side = 4 if config.get("siamese") else 1
+        by_op = {}
+        if kind == "static":
+            width = e * (2 if config.get("pooling", "mean_max") == "mean_max" else 1) * side
+            layers = [int(config.get("head_hidden", 0))] * int(config.get("head_layers", 1)) + [labels]
+            by_op["head"] = 0
+            for out in layers:
+                by_op["head"] += batch * width * out
+                width = out
+        elif kind == "cnn":
+            widths, filters = [int(k) for k in config["widths"]], int(config["filters"])
+            by_op["conv"] = sum(batch * seq_len * k * e * filters for k in widths)
+            by_op["head"] = batch * len(widths) * filters * side * labels
+        else:
+            raise KeyError(f"kind {kind!r}")
+    except (KeyError, TypeError, ValueError) as e_:
+        raise ConfigError(f"not a static or cnn student config ({e_}); need kind, embed_dim and the kind's widths") from None
+    return MacCount(sum(by_op.values()), 0, batch, seq_len, f"{kind}-config", by_op)
 
 
 def count_bert_macs(config: dict, seq_len: int, batch: int = 1) -> MacCount:
@@ -311,7 +340,10 @@ def count_macs(path: str | Path, seq_len: int = 64, batch: int = 1) -> MacCount:
         return count_macs(bundle.model_path(), seq_len, batch)
     if path.is_dir() and (path / "student.json").is_file():
         meta = json.loads((path / "student.json").read_text(encoding="utf-8"))
-        return count_rnn_macs(meta.get("config", {}), seq_len, batch)
+        config = meta.get("config", {})
+        if isinstance(config, dict) and config.get("kind") in ("static", "cnn"):
+            return count_pooled_macs(config, seq_len, batch)
+        return count_rnn_macs(config, seq_len, batch)
     if path.is_dir() and (path / "config.json").is_file():
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         if not {"hidden_size", "intermediate_size", "num_hidden_layers"} <= set(config):

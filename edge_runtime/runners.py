@@ -91,7 +91,7 @@ def load(path: str | Path, threads: int = 1, precision: str | None = None, fmt: 
 
     path = Path(path)
     if not path.exists():
-        raise UnsupportedError(f"{path} does not exist; give a .onnx/.tflite/.mlpackage file or a bundle folder")
+        raise UnsupportedError(f"{path} does not exist; give a .onnx/.tflite/.mlpackage/.pte file or a bundle folder")
     if (path / "manifest.json").is_file() or path.suffix == ".zip":
         bundle = Bundle.open(path)
         entry = bundle.model_entry(precision, fmt)
@@ -104,6 +104,10 @@ def load(path: str | Path, threads: int = 1, precision: str | None = None, fmt: 
 
 def _loader(path: Path) -> Callable[..., Runner]:
     suffix = path.suffix
+    if path.name.endswith((".text.onnx", ".mediapipe.tflite")):   # files that take the raw string (edge_runtime.text_runner)
+        from edge_runtime.text_runner import MediaPipeTextRunner, TextOnnxRunner
+
+        return TextOnnxRunner if suffix == ".onnx" else MediaPipeTextRunner
     if suffix == ".onnx":
         return OnnxRunner
     if suffix == ".tflite":
@@ -114,7 +118,11 @@ def _loader(path: Path) -> Callable[..., Runner]:
         from edge_runtime.coreml import CoreMLRunner
 
         return CoreMLRunner
-    raise UnsupportedError(f"{path.name}: unknown model file type {suffix!r}; choose a .onnx, .tflite or .mlpackage file, or a bundle folder")
+    if suffix == ".pte":
+        from edge_runtime.executorch import ExecuTorchRunner
+
+        return ExecuTorchRunner
+    raise UnsupportedError(f"{path.name}: unknown model file type {suffix!r}; choose a .onnx, .tflite, .mlpackage or .pte file, or a bundle folder")
 
 
 def logits_for_texts(runner: Runner, encode: Callable[[list[str]], dict[str, np.ndarray]], texts: list[str], batch_size: int = 32) -> np.ndarray:

@@ -37,7 +37,7 @@ DEFS = {
                                         "threads": {"type": "integer", "minimum": 1}, "x_floor": {"type": ["number", "null"], "minimum": 0}}}]},
     "macs": {"type": "object", "required": ["fp32", "int8", "total", "batch", "seq_len", "source", "by_op", "uncounted"],
              "properties": {"fp32": {"type": "integer", "minimum": 0}, "int8": {"type": "integer", "minimum": 0},
-                            "total": {"type": "integer", "minimum": 0}, "source": {"enum": ["onnx-graph", "rnn-config", "bert-config"]},
+                            "total": {"type": "integer", "minimum": 0}, "source": {"enum": ["onnx-graph", "rnn-config", "static-config", "cnn-config", "bert-config"]},
                             "by_op": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
                             "uncounted": {"type": "array", "items": {"type": "string"}}}},
     "gemm": {"type": "object", "required": ["fp32_gmacs", "int8_gmacs", "fp32_shape", "int8_shape", "cpu"],
@@ -131,8 +131,9 @@ _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 # a path inside the bundle: relative, '/'-separated, no '..' part, no backslash or NUL (resolved again on use, so a
 # symlink out of the folder is refused there)
 _REL_PATH = {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": r"^(?!/)(?![A-Za-z]:)(?!.*(^|/)\.\.(/|$))[^\\\x00]+$"}
-#: what exporters write (export.artifact.TensorSpec): int64/int32 token ids, float32/float16 logits
-TENSOR_DTYPES = ("int64", "int32", "float32", "float16")
+#: what exporters write (export.artifact.TensorSpec): int64/int32 token ids, float32/float16 logits, the string of a
+#: string-input file (export.text_input)
+TENSOR_DTYPES = ("int64", "int32", "float32", "float16", "string")
 _TENSOR = {"type": "object", "required": ["name", "dtype", "shape"],
            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 256}, "dtype": {"enum": list(TENSOR_DTYPES)},
                           "shape": {"type": "array", "maxItems": 8, "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]}}}}
@@ -151,6 +152,10 @@ MANIFEST_SCHEMA = {
                                      **{f"{role}_id": {"type": ["integer", "null"], "minimum": 0} for role in ("cls", "sep", "unk", "mask")},
                                      "model": {"enum": ["WordPiece", "BPE", "Unigram", "WordLevel"]},
                                      "truncation_side": {"enum": ["left", "right"]},
+                                     # which content tokens a long text keeps (edgecore.longtext.Truncation)
+                                     "truncation": {"type": "object", "required": ["strategy"],
+                                                    "properties": {"strategy": {"enum": ["head", "tail", "head_tail"]},
+                                                                   "head": {"type": "integer", "minimum": 0}}},
                                      "model_inputs": {"type": "array", "minItems": 2, "uniqueItems": True,
                                                       "items": {"enum": ["input_ids", "attention_mask", "token_type_ids",
                                                                          "pair_input_ids", "pair_attention_mask"]}}}},
@@ -161,12 +166,21 @@ MANIFEST_SCHEMA = {
                                                   # multi-label: a label is predicted when sigmoid(logit) >= its threshold
                                                   "problem_type": {"enum": ["single_label_classification", "multi_label_classification"]},
                                                   "thresholds": {"type": "array", "minItems": 1, "maxItems": 100000,
-                                                                 "items": {"type": "number", "minimum": 0, "maximum": 1}}}},
+                                                                 "items": {"type": "number", "minimum": 0, "maximum": 1}},
+                                                  # documents longer than the model: cut once, or windows aggregated (edgecore.longtext.LongText)
+                                                  "long_text": {"type": "object", "required": ["mode"],
+                                                                "properties": {"mode": {"enum": ["truncate", "windows"]},
+                                                                               "stride": {"type": "integer", "minimum": 1},
+                                                                               "aggregate": {"enum": ["mean", "max"]},
+                                                                               "max_windows": {"type": "integer", "minimum": 1}}}}},
         "models": {"type": "array", "minItems": 1, "maxItems": 64, "items": {
             "type": "object", "required": ["file", "format", "precision"],
             "properties": {"file": _REL_PATH, "format": {"enum": list(EXPORT_FORMATS)}, "precision": {"enum": list(ALL_PRECISIONS)},
                            "sha256": _SHA256, "inputs": {"type": "array", "maxItems": 16, "items": _TENSOR},
-                           "outputs": {"type": "array", "maxItems": 16, "items": _TENSOR}, "default": {"type": "boolean"}}}},
+                           "outputs": {"type": "array", "maxItems": 16, "items": _TENSOR}, "default": {"type": "boolean"},
+                           # absent: the file takes token ids; "text": it takes the raw string, tokenized by `runtime`
+                           # (onnxruntime-extensions' op inside the file, or MediaPipe Tasks from the file's metadata)
+                           "input": {"enum": ["ids", "text"]}, "runtime": {"enum": ["onnxruntime-extensions", "mediapipe-tasks"]}}}},
         "files": {"type": "array", "minItems": 1, "maxItems": 100000, "items": {
             "type": "object", "required": ["path", "sha256", "size"],
             "properties": {"path": _REL_PATH, "sha256": _SHA256, "size": {"type": "integer", "minimum": 0}}}},

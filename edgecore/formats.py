@@ -12,6 +12,7 @@ PRECISIONS: dict[str, tuple[str, ...]] = {
     "onnx": ("fp32", "fp16", "int8", "int8-static"),
     "tflite": ("fp32", "fp16", "int8", "int8-weight", "int8-full"),
     "coreml": ("fp32", "fp16", "int8", "palettize4", "palettize6"),
+    "executorch": ("fp32", "int8"),
 }
 #: Formats an exporter writes, in the order a bundle lists them.
 EXPORT_FORMATS: tuple[str, ...] = tuple(PRECISIONS)

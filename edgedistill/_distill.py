@@ -23,7 +23,7 @@ def run_distill(req, console=None) -> dict:
     teacher = load_teacher(req.teacher)
     same_shape(ds, teacher.multi_label, f"the teacher {req.teacher}")
     ds = align_labels(ds, teacher.label_names, model=f"the teacher {req.teacher}")
-    run, metrics, save = (_transformer if req.student == "transformer" else _rnn)(req, teacher, ds)
+    run, metrics, save = {"transformer": _transformer, "static": _fast, "cnn": _fast}.get(req.student, _rnn)(req, teacher, ds)
     metrics = {"kind": req.student, "test_accuracy": run.test_accuracy, "teacher_test_accuracy": teacher.metrics.get("test_accuracy"),
                "best_dev_accuracy": run.result.best_dev_accuracy, "steps": run.result.steps, "seconds": round(run.result.seconds, 1),
                "trained_on": run.trained_on, "world_size": ctx.world_size, **metrics}
@@ -67,6 +67,47 @@ def _rnn(req, teacher, ds):
     run = train_rnn_student(req.student, ds, enc, cfg, train_cfg, logits, table, checkpoint_dir=ckpt, keep_ids=keep,
                             extra_texts=extra, extra_logits=extra_logits)
     metrics = {"transfer_sentences": len(ds.train) + len(extra), "vocab_rows": run.model.config.vocab_size,
+               "params": run.model.num_parameters(), "params_non_embedding": run.model.num_parameters(False)}
+
+    def save(all_metrics: dict) -> None:
+        task = {"task": all_metrics["task"]} if "task" in all_metrics else {}
+        save_student(run.model, req.out, enc, ds.label_names, {"train": asdict(train_cfg), "request": _request_dict(req),
+                                                              "result": all_metrics, "history": run.result.history, **task}, force=True)
+        shutil.rmtree(ckpt, ignore_errors=True)
+    return run, metrics, save
+
+
+def _fast(req, teacher, ds):
+    """The fast corner: a static-embedding student (table from the teacher's encoder, PCA, SIF weights) or a Kim-style
+    CNN over the teacher's word embeddings; trained like the recurrent students (distill.recipes.train_student)."""
+    from distill import TrainConfig, save_student, transfer_set
+    from distill.recipes import reduce_embeddings, select_vocabulary, static_token_table, teacher_word_embeddings, train_student
+    from distill.students.cnn import CNNStudentConfig
+    from distill.students.static import StaticStudentConfig
+    from distill.teacher import sharded_teacher_logits
+
+    train_cfg = TrainConfig(loss=req.loss, temperature=_or(req.temperature, 1.0), alpha=req.alpha, epochs=_or(req.epochs, 12), seed=req.seed,
+                            bf16=req.bf16, **({"lr": req.lr} if req.lr is not None else {}))
+    logits = sharded_teacher_logits(teacher, ds.train.inputs)[0] if train_cfg.uses_teacher else None
+    extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed) if train_cfg.uses_teacher else ([], None)
+    enc = _encoder_of(req, teacher, ds)   # pairs: the siamese form
+    keep = select_vocabulary(enc, ds.train.inputs + extra, req.min_count) if req.prune_vocab else None
+    common = dict(vocab_size=enc.settings.vocab_size, num_labels=len(ds.label_names), freeze_embeddings=req.freeze_embeddings,
+                  pad_id=enc.settings.pad_id, siamese=ds.has_pairs)
+    if req.student == "static":
+        width = req.embed_dim or min(128, teacher.model.config.hidden_size)
+        table = static_token_table(teacher.model, teacher.encoder, ds.train.inputs + extra, width, keep)
+        cfg = StaticStudentConfig(embed_dim=width, pooling="mean" if req.pooling == "mean" else "mean_max",
+                                  head_hidden=_or(req.hidden, 256), head_layers=_or(req.layers, 1), **common)
+    else:
+        table = teacher_word_embeddings(teacher.model)
+        if req.embed_dim:
+            table = reduce_embeddings(table, req.embed_dim, keep)
+        cfg = CNNStudentConfig(embed_dim=table.shape[1], filters=_or(req.hidden, 128), **common)
+    ckpt = req.out.with_name(f".{req.out.name}.trainer")
+    run = train_student(req.student, ds, enc, cfg, train_cfg, logits, table, checkpoint_dir=ckpt, keep_ids=keep,
+                        extra_texts=extra, extra_logits=extra_logits)
+    metrics = {"transfer_sentences": len(ds.train) + len(extra), "vocab_rows": run.model.config.vocab_size, "embed_dim": cfg.embed_dim,
                "params": run.model.num_parameters(), "params_non_embedding": run.model.num_parameters(False)}
 
     def save(all_metrics: dict) -> None:

@@ -188,7 +188,21 @@ def _export_coreml(job: _Job) -> dict:
     return arts
 
 
-EXPORTERS = {"onnx": _export_onnx, "tflite": _export_tflite, "coreml": _export_coreml}
+def _export_executorch(job: _Job) -> dict:
+    from export.executorch import ExecuTorchConfig, to_executorch
+
+    meta = {**job.meta, "edgedistill.tokenizer": json.dumps(asdict(job.encoder.settings))}
+    arts = {}
+    for p in job.config.precisions:
+        # dynamic shapes where torch.export keeps them (Transformers), else one method per --buckets length (LSTM / GRU);
+        # non-strict below fp32: a file past its tolerance is kept here, then measured and left out like any other
+        e_cfg = ExecuTorchConfig(p, buckets=job.config.buckets)
+        arts[p] = _attempt(to_executorch, job.model, job.sample, job.tmp / f"model.{p}.pte", e_cfg, metadata=meta,
+                           validate_with=job.validate, strict=(p == "fp32"))
+    return arts
+
+
+EXPORTERS = {"onnx": _export_onnx, "tflite": _export_tflite, "coreml": _export_coreml, "executorch": _export_executorch}
 
 
 def export(config, console=None) -> tuple[Path | None, list[dict], int]:
@@ -221,6 +235,14 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
     if encoder.siamese and not dataset.has_pairs:
         raise UnsupportedError(f"{config.checkpoint} is a siamese {kind} student of sentence pairs; {dataset.name} holds single texts: "
                                f"give its pair data (--text-pair-column names the second text)")
+    from edgecore.longtext import LongText
+
+    policy = LongText(config.long_text, config.stride, config.aggregate, config.max_windows)
+    if policy.windows and (dataset.has_pairs or encoder.siamese):
+        raise UnsupportedError(f"--long-text windows reads single texts; {dataset.name} holds sentence pairs: use --long-text truncate")
+    long_text = policy.to_dict(encoder.content_len)   # resolves the stride; one longer than a window fails here
+    if config.text_input or config.mediapipe:
+        _check_text_files(config, encoder, dataset.has_pairs or encoder.siamese, policy.windows)
     texts, gold = dataset.test.inputs[: config.validate], dataset.test.labels[: config.validate]
     shown = [as_text(t) for t in texts]
     source_logits = predict(model, encoder.ids(texts), encoder.pad)
@@ -253,18 +275,87 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
                 if rep.passed:
                     shipped.append(art)
         shipped.sort(key=lambda a: (config.formats.index(a.format), SHIP_ORDER[a.precision]))
+        if shipped and (config.text_input or config.mediapipe):   # listed after the ids-input files: never the default
+            text_rows, text_arts = _export_text_files(job, shipped, family, multi_label)
+            rows += text_rows
+            shipped += text_arts
         if shipped:
             bundle = write_bundle(config.out, shipped, encoder.dir,
                                   BundleConfig(config.checkpoint.name, labels, asdict(encoder.settings), f"{kind} exported by edgedistill", config.zip,
                                                task={"inputs": ["text", "text_pair"] if dataset.has_pairs else ["text"],
                                                      **({"pair_encoding": "siamese" if encoder.siamese else "joint"} if dataset.has_pairs else {}),
-                                                     "problem_type": task["problem_type"],
+                                                     "problem_type": task["problem_type"], "long_text": long_text,
                                                      **({"thresholds": list(task["thresholds"])} if multi_label else {})}),
                                   parity={"data": dataset.name, "split": "test", "sentences": len(texts), "rows": rows}, force=config.force)
     if console is not None:
         console.print(_export_table(config, rows, len(texts), dataset.name))
         console.print(f"bundle: {bundle}" if bundle else "[red]no model passed parity: nothing was written[/]")
     return bundle, rows, len(texts)
+
+
+def _check_text_files(config, encoder, pairs: bool, windows: bool) -> None:
+    """--text-input / --mediapipe refused up front, in one line, for what no route supports (before any conversion)."""
+    what = " and ".join(f for f, on in (("--text-input", config.text_input), ("--mediapipe", config.mediapipe)) if on)
+    if pairs:
+        raise UnsupportedError(f"{what} classifies one text per call; this export reads sentence pairs: leave {what} out")
+    if windows:
+        raise UnsupportedError(f"{what} truncates like the checkpoint's tokenizer; --long-text windows needs the ids-input files")
+    settings = asdict(encoder.settings)
+    if config.text_input:
+        from edgecore.tokenizer import load_tokenizer
+        from export.text_input import bert_op_settings
+
+        bert_op_settings(load_tokenizer(encoder.dir).spec, settings)
+    if config.mediapipe:
+        from export.mediapipe import check_tokenizer
+
+        check_tokenizer(settings)
+
+
+def _export_text_files(job: _Job, shipped: list, family: str, multi_label: bool) -> tuple[list[dict], list]:
+    """The string-input ONNX of every shipped ONNX file (--text-input) and the MediaPipe .tflite (--mediapipe), each checked
+    against the ids-input path on every test sentence; kept when it agrees on at least the fp32 share of its format."""
+    from edgecore.tokenizer import load_tokenizer
+    from edgecore.tolerances import tolerance
+    from export.bundle import _derive_vocab_txt
+    from export.mediapipe import to_mediapipe_tflite
+    from export.text_input import to_text_input_onnx
+
+    cfg, settings = job.config, asdict(job.encoder.settings)
+    pairs = [(t, job.encoder.encode_np([t])) for t in job.texts]
+    rows, arts = [], []
+
+    def add(fmt: str, precision: str, art, runtime: str) -> None:
+        row = {"family": family, "format": fmt, "precision": precision, "input": "text", "runtime": runtime, "accuracy": None,
+               "source_accuracy": None}
+        if isinstance(art, Exception):
+            rows.append({**row, "size_bytes": None, "passed": False, "agreement_with_source": None, "max_abs_logit_diff": None,
+                         "failures": [_failure(art)]})
+            return
+        v, need = art.validation, tolerance(fmt, "fp32").min_agreement
+        passed = v["agreement_vs_ids"] >= need
+        rows.append({**row, "size_bytes": art.size_bytes, "passed": passed, "agreement_with_source": v["agreement_vs_ids"],
+                     "max_abs_logit_diff": v.get("max_abs_logit_diff_vs_ids"), "max_abs_prob_diff": v.get("max_abs_prob_diff_vs_ids"),
+                     "failures": [] if passed else [f"agrees with the ids-input path on {v['agreement_vs_ids']:.2%} of {v['sentences']} "
+                                                     f"sentences (needs {need:.1%}): its tokenizer splits those texts differently"]})
+        if passed:
+            arts.append(art)
+
+    if cfg.text_input:
+        spec = load_tokenizer(job.encoder.dir).spec
+        for art in [a for a in shipped if a.format == "onnx"]:
+            add("onnx", art.precision, _attempt(to_text_input_onnx, art, spec, settings, job.tmp / f"model.{art.precision}.text.onnx",
+                                                validate_with=pairs), "onnxruntime-extensions")
+    if cfg.mediapipe:
+        vocab = job.tmp / "vocab.txt"
+        if (job.encoder.dir / "vocab.txt").is_file():
+            vocab.write_bytes((job.encoder.dir / "vocab.txt").read_bytes())
+        else:
+            _derive_vocab_txt(job.encoder.dir / "tokenizer.json", vocab)
+        recurrent = cfg.recurrent if cfg.recurrent in ("stock", "loop") else "loop"   # MediaPipe runs one subgraph: no WHILE loop
+        add("tflite", "fp32", _attempt(to_mediapipe_tflite, job.model, settings, vocab, tuple(job.labels), job.tmp / "model.fp32.mediapipe.tflite",
+                                       multi_label=multi_label, recurrent=recurrent, metadata=job.meta, validate_with=pairs), "mediapipe-tasks")
+    return rows, arts
 
 
 def _export_table(config, rows: list[dict], sentences: int, data_name: str):
@@ -276,7 +367,8 @@ def _export_table(config, rows: list[dict], sentences: int, data_name: str):
         table.add_column(col)
     fmt = lambda value, spec: "-" if value is None else format(value, spec)
     for r in rows:
-        table.add_row(r["format"], r["precision"], fmt(r["size_bytes"] and r["size_bytes"] / 1e6, ".2f"), fmt(r["agreement_with_source"], ".2%"),
+        shown = r["format"] + {"onnxruntime-extensions": " (text in)", "mediapipe-tasks": " (MediaPipe)"}.get(r.get("runtime"), "")
+        table.add_row(shown, r["precision"], fmt(r["size_bytes"] and r["size_bytes"] / 1e6, ".2f"), fmt(r["agreement_with_source"], ".2%"),
                       fmt(r["max_abs_logit_diff"], ".2g"), fmt(r["accuracy"], ".2%"),
                       "yes" if r["passed"] else f"[red]NO: {'; '.join(r['failures'])}[/]")
     matrix = Table(title="family x format (precisions shipped / failed)")
@@ -336,7 +428,7 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
     from distill import align_labels, cached_teacher_logits, load_teacher
     from distill.text import as_text
     from distill.trainer import predict
-    from edge_runtime import Bundle, load, logits_for_texts, parity
+    from edge_runtime import Bundle, load, parity
     from edgedistill._data import Columns, same_shape, supported_task
 
     bundle = Bundle.open(bundle_path)
@@ -363,15 +455,27 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
             same_shape(dataset, loaded.multi_label, f"the teacher {teacher}")
         teacher_logits, teacher_thresholds = cached_teacher_logits(loaded, texts)[0], loaded.thresholds
     tok = bundle.tokenizer()
-    encode = lambda t: bundle.encode(t, tokenizer=tok)
     source_logits = None
     if source is not None:
         model, encoder, _, _ = load_checkpoint(source)
-        source_logits = predict(model, encoder.ids(texts), encoder.pad)
+        if bundle.long_text.windows:   # the source read the same windows, aggregated the same way
+            from edgecore.longtext import aggregate_rows
+
+            rows, owners = encoder.windows(texts, bundle.long_text)
+            source_logits = aggregate_rows(predict(model, rows, encoder.pad), owners, len(texts), bundle.long_text.aggregate,
+                                           thresholds is not None)
+        else:
+            source_logits = predict(model, encoder.ids(texts), encoder.pad)
     reports = {}
     for entry in bundle.manifest["models"]:
         runner = load(bundle.resolve(entry["file"]))
-        logits = logits_for_texts(runner, encode, texts)
+        if entry.get("input") == "text":   # a string-input / MediaPipe file: the raw texts go in, its own tokenizer runs
+            from edge_runtime import logits_for_texts
+            from edge_runtime.text_runner import scores_to_logits, text_feeds
+
+            logits = scores_to_logits(logits_for_texts(runner, text_feeds, texts), entry.get("metadata") or {})
+        else:
+            logits = bundle.logits(runner, texts, tok)   # windows aggregated for a windows bundle (manifest task.long_text)
         rep = parity(logits, source_logits, teacher_logits, gold=gold, texts=[as_text(t) for t in texts], fmt=entry["format"],
                      precision=entry["precision"], name=entry["file"], labels=list(bundle.labels),
                      thresholds=thresholds, teacher_thresholds=teacher_thresholds)

@@ -20,7 +20,7 @@ from edgecore import ConfigError, OutputExistsError, ParityError, UnsupportedErr
 from edgecore.formats import ALL_PRECISIONS, EXPORT_FORMATS, check_precisions
 from edgedistill._data import Columns, supported_task
 
-STUDENTS = ("bilstm", "gru", "transformer")
+STUDENTS = ("bilstm", "gru", "transformer", "static", "cnn")
 LOSSES = ("mse", "kl", "ce")
 POOLINGS = ("max", "mean", "last", "attention")
 METHODS = ("distilbert", "tinybert")
@@ -94,13 +94,21 @@ class FinetuneConfig:
     epochs: float = 2.0
     lr: float = 1e-4
     batch_size: int = 32
-    max_len: int = 64
+    max_len: int | str = 64           # tokens per text, or "auto": the 95th percentile of the training texts' (docs/long-documents.md)
     peft: str = "full"                # full | freeze:K | bitfit | adapter:R
+    truncation: str | None = None     # head | tail | head_tail; None: the tokenizer's own (head)
+    head: int | None = None           # head_tail: content tokens kept from the start (None: a quarter)
     force: bool = False
 
     def __post_init__(self) -> None:
         _paths(self, "out")
-        _positive(self, ("epochs", "lr", "batch_size", "max_len"))
+        if self.max_len != "auto":
+            _positive(self, ("max_len",))
+        _positive(self, ("epochs", "lr", "batch_size"))
+        from edgecore.longtext import Truncation
+
+        if self.truncation is not None or self.head is not None:
+            Truncation(self.truncation or "head", self.head)
         if not isinstance(self.force, bool):
             raise ConfigError(f"force must be True or False (got {self.force!r})")
 
@@ -134,10 +142,21 @@ def finetune_teacher(config: FinetuneConfig, console=None) -> TeacherResult:
     if config.out.exists() and not config.force:
         prepare_output_dir(config.out, config.force)
     check_writable(config.out)
+    dataset = supported_task(config.columns.load(config.data), "teacher finetune")
+    max_len = config.max_len
+    if max_len == "auto":   # from the training texts, with the base's tokenizer (distill.text.auto_max_len)
+        from distill.teacher import resolve_base
+        from distill.text import auto_max_len
+
+        chosen = auto_max_len(resolve_base(config.base), dataset.train.inputs)
+        max_len = chosen["max_len"]
+        if console is not None:
+            console.print(f"max_len auto: {max_len} (95th percentile of {chosen['texts']} training texts: {chosen['percentile_tokens']} "
+                          f"tokens, median {chosen['median_tokens']}; position limit {chosen['limit']})")
     teacher_cfg = TeacherConfig(base=config.base, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
-                                max_len=config.max_len, peft=config.peft)
+                                max_len=max_len, peft=config.peft, truncation=config.truncation, head=config.head)
     ctx = init_distributed()
-    teacher = _finetune(supported_task(config.columns.load(config.data), "teacher finetune"), teacher_cfg)
+    teacher = _finetune(dataset, teacher_cfg)
     if ctx.is_main:
         with atomic_dir(config.out, force=True) as tmp:
             shutil.copytree(teacher.path, tmp, dirs_exist_ok=True)
@@ -151,7 +170,7 @@ class DistillConfig:
     """Distil one student from a fine-tuned teacher. `None` means the student kind's default."""
     teacher: Path
     out: Path
-    student: str = "bilstm"                 # bilstm | gru | transformer
+    student: str = "bilstm"                 # bilstm | gru | transformer | static (model2vec-style) | cnn (Kim 2014)
     data: str = "movie-snippets"
     columns: Columns = Columns()            # which columns of `data` hold text / pair / label
     # what the student learns from
@@ -161,11 +180,12 @@ class DistillConfig:
     augment: int = 0                        # teacher-labelled augmented variants per training sentence
     unlabelled: tuple[str, ...] = ()        # extra text (built-in names or CSV paths) labelled by the teacher
     # shape
-    hidden: int | None = None               # None: 256 for bilstm/gru; the teacher's width for transformer
-    layers: int | None = None               # None: 1 for bilstm/gru, 3 for transformer
-    pooling: str = "max"                    # bilstm/gru
-    embed_dim: int | None = None            # bilstm/gru: PCA of the teacher's embeddings to this width (None: the teacher's)
-    freeze_embeddings: bool = False         # bilstm/gru
+    hidden: int | None = None               # None: 256 for bilstm/gru and static's head, 128 filters per width for cnn; the teacher's width for transformer
+    layers: int | None = None               # None: 1 for bilstm/gru and static (its head's ReLU layers, 1..2), 3 for transformer
+    pooling: str = "max"                    # bilstm/gru; static: max = [mean; max], mean = mean only; cnn: max only
+    embed_dim: int | None = None            # bilstm/gru/cnn: PCA of the teacher's embeddings to this width (None: the teacher's);
+                                            # static: PCA width of its teacher-derived table (None: 128, or the teacher's if narrower)
+    freeze_embeddings: bool = False         # bilstm/gru/static/cnn
     prune_vocab: bool = True                # keep only tokens seen in the transfer text
     min_count: int = 1                      # bilstm/gru: tokens seen fewer times read as the unknown token
     matches: str | None = None              # transformer: preset (distilbert, tinybert, tinybert-hidden, none) or .json/.yaml
@@ -201,6 +221,12 @@ class DistillConfig:
         for name in ("matches", "method"):
             if getattr(self, name) is not None and self.student != "transformer":
                 raise UnsupportedError(f"{name} configures a transformer student; a {self.student} has no layers to match (drop it)")
+        if self.student == "static" and (self.pooling not in ("max", "mean") or (self.layers is not None and self.layers > 2)):
+            raise UnsupportedError(f"a static student pools with max ([mean; max]) or mean and has 1 or 2 head layers "
+                                   f"(got pooling {self.pooling}, layers {self.layers})")
+        if self.student == "cnn" and (self.pooling != "max" or self.layers is not None):
+            raise UnsupportedError(f"a cnn student has one convolution layer and max-over-time pooling; drop "
+                                   f"{'--layers' if self.layers is not None else f'--pooling {self.pooling}'}")
         stage1 = self.stage1_options()
         if stage1 and self.student != "transformer":
             raise UnsupportedError(f"{' and '.join(stage1)} set the first stage of a TinyBERT-style transformer student; "
@@ -224,7 +250,7 @@ class DistillResult:
 
 
 def distill(config: DistillConfig, console=None) -> DistillResult:
-    """Distil a student (BiLSTM/GRU on the teacher's cached logits, or a Transformer) and save it to `config.out`.
+    """Distil a student (BiLSTM/GRU, static or CNN on the teacher's cached logits, or a Transformer) and save it to `config.out`.
 
     Runs alone or under `torchrun --nproc_per_node N` (rank 0 writes).
 
@@ -267,9 +293,18 @@ class ExportConfig:
                                                   # None: auto for Transformers, off for BiLSTM/GRU
     nbits: tuple[str, ...] | None = None          # ONNX int8: node-name fragments made 8-bit MatMulNBits ("sensitive", "off");
                                                   # None: "sensitive" for BERT-named Transformers, none otherwise
+    long_text: str = "truncate"                   # documents longer than the model: truncate | windows (manifest task.long_text)
+    stride: int | None = None                     # windows: content tokens between window starts (None: half a window)
+    aggregate: str = "mean"                       # windows: mean (of logits) | max (the most confident window)
+    max_windows: int = 16                         # windows: at most this many per document (evenly spaced, first and last kept)
+    text_input: bool = False                      # also a string-input ONNX per shipped ONNX file (onnxruntime-extensions tokenizer op)
+    mediapipe: bool = False                       # also an fp32 .tflite with MediaPipe Tasks TextClassifier metadata
 
     def __post_init__(self) -> None:
         _paths(self, "checkpoint", "out")
+        from edgecore.longtext import LongText
+
+        LongText(self.long_text, self.stride, self.aggregate, self.max_windows)   # a bad policy fails here
         for name in ("formats", "precisions", "keep_fp32", "buckets", "nbits"):
             value = getattr(self, name)
             if isinstance(value, str):
@@ -296,7 +331,9 @@ class ExportConfig:
                                           or self.validate > LIMITS["validate"].high):
             raise ConfigError(f"validate must be a positive number of test sentences, at most {LIMITS['validate'].high:,.0f} "
                               f"(got {self.validate!r}); leave it out to use the whole test split")
-        for name in ("zip", "force"):
+        if self.text_input and "onnx" not in self.formats:
+            raise ConfigError("text_input (--text-input) wraps the ONNX files; add onnx to formats")
+        for name in ("zip", "force", "text_input", "mediapipe"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False (got {getattr(self, name)!r})")
         smooth = self.smooth

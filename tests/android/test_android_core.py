@@ -92,6 +92,7 @@ def vectors(javac_job, bundle_dir, tmp_path_factory):
     t0 = time.perf_counter()
     summary = _load_tool("android_vectors").write_vectors(bundle_dir, out)
     summary["families"] = _load_tool("family_vectors").write_family_vectors(bundle_dir, out)
+    summary["long_text"] = _load_tool("long_text_vectors").write_long_text_vectors(out)
     summary["wall_seconds"] = time.perf_counter() - t0
     return out, summary
 
@@ -142,7 +143,7 @@ def test_core_is_plain_java_without_android_imports():
 
 
 def test_vectors_cover_the_required_texts(vectors):
-    print(json.dumps({k: v for k, v in vectors[1].items() if k not in ("tokenizer", "families")}))
+    print(json.dumps({k: v for k, v in vectors[1].items() if k not in ("tokenizer", "families", "long_text")}))
     _, summary = vectors
     cats = summary["categories"]
     assert summary["texts"] >= 10_000
@@ -255,6 +256,42 @@ def test_task_manifests_agree_with_the_python_schema(vectors):
             except SchemaError:
                 pass
     print("refused by the Java core but valid under the schema (cross-field rules a JSON schema may not express):", accepted_by_schema_only)
+
+
+LONG_TEXT_FAMILIES = ("bert", "mpnet", "roberta", "xlm-roberta")
+
+
+def test_long_text_vectors_cover_strategies_windows_and_bad_input(vectors):
+    """tools/long_text_vectors.py: four tests/families.py tokenizers (WordPiece, BPE, Unigram), movie texts of about
+    100-2,000 content tokens, runs of one word at the window edges, empty / punctuation / zero-width / whitespace
+    texts and a ~200,000-character one; every strategy (13 settings) and 12 windows settings."""
+    lt = vectors[1]["long_text"]
+    print(json.dumps(lt, indent=1))
+    assert set(lt["families"]) == set(LONG_TEXT_FAMILIES)
+    assert {"movie", "run", "empty", "punctuation", "zero-width", "huge"} <= set(lt["categories"]) and lt["huge_chars"] >= 200_000
+    for name, f in lt["families"].items():
+        assert f["truncation_vectors"] >= 500 and f["window_vectors"] >= 450 and f["windows"] >= 2000, (name, f)
+        assert f["cut"] > 300 and f["capped"] > 100 and f["one_window"] > 100, (name, f)
+        assert f["content_tokens"]["min_movie"] <= 150 and f["content_tokens"]["max_movie"] >= 1700 and f["content_tokens"]["huge"] > 50_000, (name, f)
+    assert {f["model"] for f in lt["families"].values()} == {"WordPiece", "BPE", "Unigram"}
+    assert lt["aggregate"]["rows"] >= 1000 and lt["aggregate"]["ties"] >= 500, lt["aggregate"]
+    assert lt["manifests"]["read"] >= 6 and lt["manifests"]["refused"] >= 10, lt["manifests"]
+
+
+def test_java_long_text_equals_python(junit):
+    """Every truncation strategy's encoding (ids, mask, type ids, whether it cut) and every window of every windows
+    setting (count; ids, attention mask, token type ids of each, as the app feeds them) equal the reference for each
+    family; mean / max aggregation (single- and multi-label, ties) equal edgecore.longtext.aggregate; the long_text /
+    truncation records read or refused; a real bundle opened with tail truncation and windows."""
+    junit.assert_class_passed("LongTextParityTest", 5)
+    for name in LONG_TEXT_FAMILIES:
+        line = junit.parity_line(f"long_text family={name}")
+        assert "mismatches=0" in line and "window_vectors=" in line, (name, line)
+        print(line)
+    for what in ("long_text_aggregate", "long_text_manifests"):
+        line = junit.parity_line(what)
+        assert "mismatches=0" in line, line
+        print(line)
 
 
 def test_java_latency_stats_equal_edge_runtime(junit):

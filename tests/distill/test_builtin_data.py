@@ -115,7 +115,7 @@ def _install_trec(cache, monkeypatch, text):
 # Listing
 
 def test_builtin_lists_both_new_sets_as_name_file_description():
-    assert set(BUILTIN) == set(SENTIMENT) | {"snli", "trec"}
+    assert set(BUILTIN) == set(SENTIMENT) | {"snli", "trec", "imdb"}
     assert list(BUILTIN)[:4] == list(SENTIMENT)   # the sentiment sets first, in their old order
     for name, entry in BUILTIN.items():   # `edgedistill data list` unpacks (file, what)
         file, what = entry

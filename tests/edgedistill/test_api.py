@@ -48,7 +48,7 @@ def test_readme_python_example_runs(tiny_bert_dir, movie_csv, cache, tmp_path, m
     (lambda: ed.ExportConfig(checkpoint="c", out="o", smooth="1.5"), "smooth"),
     (lambda: ed.ExportConfig(checkpoint="c", out="o", buckets=(16, "x")), "buckets"),
     (lambda: ed.ExportConfig(checkpoint="c", out="o", recurrent="unrolled"), "recurrent"),
-    (lambda: ed.DistillConfig(teacher="t", out="o", student="cnn"), "student"),
+    (lambda: ed.DistillConfig(teacher="t", out="o", student="mlp"), "student"),
     (lambda: ed.DistillConfig(teacher="t", out="o", epochs=0), "epochs"),
     (lambda: ed.DistillConfig(teacher="t", out="o", lr=math.nan), "lr"),
     (lambda: ed.DistillConfig(teacher="t", out="o", temperature=math.inf), "temperature"),

@@ -224,7 +224,7 @@ def test_unknown_precision(student_dir, capsys, monkeypatch, tmp_path):
 
 
 def test_unknown_student_kind(capsys, monkeypatch, tmp_path):
-    assert_clean(*cli(["distill", "--teacher", tmp_path, "--student", "cnn", "--out", tmp_path / "s"], capsys, monkeypatch), "'cnn'", "bilstm")
+    assert_clean(*cli(["distill", "--teacher", tmp_path, "--student", "mlp", "--out", tmp_path / "s"], capsys, monkeypatch), "'mlp'", "bilstm")
 
 
 @pytest.mark.parametrize("student", ["bilstm", "transformer"])

@@ -9,6 +9,7 @@ import android.widget.Button;
 import android.widget.EditText;
 import android.widget.TextView;
 import java.io.File;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ExecutorService;
@@ -107,13 +108,18 @@ public final class MainActivity extends Activity {
                 try {
                     EdgeBundle b = bundle;
                     long t0 = System.nanoTime();
-                    // one text; or a pair: joint (pair template, token type ids) or siamese (each text alone), as the manifest says
-                    ModelInputs in = pair == null ? b.inputs(text) : b.inputs(text, pair);
+                    // one text: its one truncated input, or every window of it when the manifest says task.long_text windows;
+                    // a pair: joint (pair template, token type ids) or siamese (each text alone), as the manifest says
+                    List<ModelInputs> ins = pair == null ? b.windowInputs(text) : Collections.singletonList(b.inputs(text, pair));
                     long t1 = System.nanoTime();
-                    float[] logits = runner.run(in);
+                    float[][] logits = new float[ins.size()][];
+                    for (int w = 0; w < logits.length; w++) {
+                        logits[w] = runner.run(ins.get(w));   // batch 1 per window
+                    }
                     long t2 = System.nanoTime();
-                    Prediction p = b.predict(logits);   // softmax + argmax, or sigmoid + per-label thresholds
-                    shown = describe(p, b.labels(), b.task(), in, (t1 - t0) / 1e6, (t2 - t1) / 1e6);
+                    // windows aggregated (mean, or max) then softmax + argmax, or sigmoid + per-label thresholds
+                    Prediction p = b.predict(logits);
+                    shown = describe(p, b.labels(), b.task(), ins, b.textTokenizer().truncation().toString(), (t1 - t0) / 1e6, (t2 - t1) / 1e6);
                 } catch (Exception ex) {
                     Log.e(BenchmarkInstrumentation.TAG, "classification failed", ex);
                     shown = "error: " + ex.getMessage();
@@ -130,7 +136,9 @@ public final class MainActivity extends Activity {
         });
     }
 
-    private static String describe(Prediction p, List<String> labels, Task task, ModelInputs in, double tokenizeMs, double inferMs) {
+    private static String describe(Prediction p, List<String> labels, Task task, List<ModelInputs> ins, String truncation, double tokenizeMs,
+                                   double inferMs) {
+        ModelInputs in = ins.get(0);
         StringBuilder b = new StringBuilder();
         double[] probs = p.probabilities();
         if (p.isMultiLabel()) {
@@ -151,9 +159,16 @@ public final class MainActivity extends Activity {
                 b.append(String.format(Locale.US, "%-12s %6.2f%%%n", labels.get(k), 100 * probs[k]));
             }
         }
+        if (task.readsWindows()) {
+            b.append(String.format(Locale.US, "%n%d window(s) of up to %d tokens, logits aggregated by %s%s%ntokenize %.2f ms, model %.2f ms",
+                    ins.size(), in.width(), task.longText().aggregate(),
+                    ins.size() == task.longText().maxWindows() && in.truncated() ? " (at most " + ins.size() + " windows: evenly spaced)" : "",
+                    tokenizeMs, inferMs));
+            return b.toString();
+        }
         b.append(String.format(Locale.US, "%n%d tokens%s%s%ntokenize %.2f ms, model %.2f ms", in.tokens(),
                 in.has(ModelInputs.PAIR_INPUT_IDS) ? " (two texts, each encoded alone)" : "",
-                in.truncated() ? " (truncated to max_len)" : "", tokenizeMs, inferMs));
+                in.truncated() ? " (cut to max_len: " + truncation + ")" : "", tokenizeMs, inferMs));
         return b.toString();
     }
 

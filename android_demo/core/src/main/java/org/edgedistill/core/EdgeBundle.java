@@ -13,6 +13,10 @@ import java.util.Map;
  * ModelInputs in = b.inputs("a fine film");          // or b.inputs(premise, hypothesis) for a pair task
  * float[] logits = ...;                               // run the model on in.get(name) for each input it names
  * Prediction p = b.predict(logits);                   // softmax + argmax, or sigmoid + thresholds (multi-label)
+ *
+ * List&lt;ModelInputs&gt; windows = b.windowInputs(longText); // a windows bundle: every window (else the one truncated input)
+ * float[][] each = ...;                               // the model's logits for each of them
+ * Prediction q = b.predict(each);                     // aggregated (mean or max, task.long_text), then decided
  * </pre>
  */
 public final class EdgeBundle {
@@ -46,6 +50,9 @@ public final class EdgeBundle {
             vocab = WordPieceTokenizer.readVocab(source.open("vocab.txt"));
         }
         TextTokenizer tokenizer = tokenizerFor(manifest.tokenizer(), tokenizerJson, vocab, source.describe());
+        if (manifest.task().readsWindows()) {
+            manifest.task().longText().strideTokens(tokenizer.contentLen());   // a stride longer than a window is refused here
+        }
         return new EdgeBundle(source, manifest, tokenizer);
     }
 
@@ -177,6 +184,19 @@ public final class EdgeBundle {
     /** The logits of one input decided as the task says (softmax and argmax, or sigmoid and thresholds). */
     public Prediction predict(float[] logits) {
         return manifest.task().predict(logits);
+    }
+
+    /** The logits of a text's windows ({@link #windowInputs}) aggregated as task.long_text says, then decided. */
+    public Prediction predict(float[][] windowLogits) {
+        return manifest.task().predictWindows(windowLogits);
+    }
+
+    /**
+     * The model inputs of one text as the manifest reads it: each window in a windows bundle (task.long_text),
+     * else the one truncated input of {@link #inputs(String)}.
+     */
+    public List<ModelInputs> windowInputs(String text) {
+        return manifest.task().windowInputs(tokenizer, text);
     }
 
     /** The model inputs of one text (in a siamese bundle, the text as both sides). */

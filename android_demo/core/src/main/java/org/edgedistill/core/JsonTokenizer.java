@@ -33,6 +33,7 @@ public final class JsonTokenizer implements TextTokenizer {
     private final int maxLen;
     private final int padId;
     private final int vocabSize;
+    private final Truncation truncation;
 
     /** An added token: its text as matched, its id and whitespace stripping. */
     private static final class Added {
@@ -53,6 +54,7 @@ public final class JsonTokenizer implements TextTokenizer {
         this.preTokenizer = PipelinePreTokenizer.fromJson(tj.get("pre_tokenizer"));
         this.model = SubwordModel.fromJson(tj.get("model"));
         this.post = PostProcessor.fromJson(tj.get("post_processor"));
+        this.truncation = Truncation.from(manifestTokenizer);
         checkTruncation(tj.get("truncation"));
         if (maxLen < post.addedTokens(false) || maxLen < 1) {
             throw new BundleException.Unsupported("max_len " + maxLen + " leaves no room for the " + post.addedTokens(false)
@@ -156,10 +158,30 @@ public final class JsonTokenizer implements TextTokenizer {
 
     @Override
     public Encoding encode(String text) {
-        IntList a = sequence(text);
-        int[] keep = post.keep(new int[] {a.size()}, maxLen);
-        int[][] out = post.process(java.util.Arrays.copyOf(a.a, keep[0]), null);
-        return new Encoding(out[0], out[1], keep[0] < a.size());
+        int[] content = sequence(text).toArray();
+        int keep = contentLen();
+        return wrap(truncation.cut(content, keep), content.length > keep);
+    }
+
+    @Override
+    public int[] contentIds(String text) {
+        return sequence(text).toArray();
+    }
+
+    @Override
+    public Encoding wrap(int[] content, boolean truncated) {
+        int[][] out = post.process(content, null);
+        return new Encoding(out[0], out[1], truncated);
+    }
+
+    @Override
+    public int contentLen() {
+        return Math.max(1, maxLen - post.addedTokens(false));
+    }
+
+    @Override
+    public Truncation truncation() {
+        return truncation;
     }
 
     @Override

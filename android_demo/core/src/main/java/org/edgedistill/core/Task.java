@@ -18,6 +18,9 @@ import java.util.Map;
  *   <li>{@code pair_encoding}: "joint" (default: both texts in one sequence with the tokenizer's pair
  *       template and token type ids) or "siamese" (each text encoded alone as a single text, fed as
  *       input_ids / attention_mask and pair_input_ids / pair_attention_mask).</li>
+ *   <li>{@code long_text}: how a document longer than the model is read ({@link LongText}): truncated
+ *       (default) or as windows whose logits are aggregated ({@link #windowInputs}, {@link #aggregate});
+ *       windows read single texts only.</li>
  * </ul>
  *
  * Anything else is refused when the manifest is read, with one line naming the field.
@@ -36,13 +39,15 @@ public final class Task {
     private final String problemType;
     private final double[] thresholds;
     private final String pairEncoding;
+    private final LongText longText;
 
-    private Task(List<String> inputs, List<String> labels, String problemType, double[] thresholds, String pairEncoding) {
+    private Task(List<String> inputs, List<String> labels, String problemType, double[] thresholds, String pairEncoding, LongText longText) {
         this.inputs = inputs;
         this.labels = labels;
         this.problemType = problemType;
         this.thresholds = thresholds;
         this.pairEncoding = pairEncoding;
+        this.longText = longText;
     }
 
     /**
@@ -112,6 +117,11 @@ public final class Task {
 
         String pairEncoding = choice(task, "pair_encoding", PAIR_ENCODINGS, JOINT);
         boolean pairs = inputs.contains("text_pair");
+        LongText longText = LongText.from(task.get("long_text"));
+        if (longText.isWindows() && pairs) {
+            throw new BundleException("manifest.json task.long_text mode is windows but task.inputs is " + Json.write(inputs)
+                    + "; windows read single texts (a sentence pair is cut by the tokenizer): re-export with --long-text truncate");
+        }
         if (SIAMESE.equals(pairEncoding) && !pairs) {
             throw new BundleException("manifest.json task.pair_encoding is siamese but task.inputs is " + Json.write(inputs)
                     + "; a siamese bundle classifies pairs: inputs [\"text\", \"text_pair\"]; re-export it");
@@ -134,7 +144,7 @@ public final class Task {
                         + (task.get("pair_encoding") == null ? "absent (joint)" : JOINT) + "; set it to siamese, with inputs [\"text\", \"text_pair\"]; re-export the bundle");
             }
         }
-        return new Task(inputs, labels, problemType, thresholds, pairEncoding);
+        return new Task(inputs, labels, problemType, thresholds, pairEncoding, longText);
     }
 
     private static String choice(Map<String, Object> task, String field, List<String> allowed, String absent) {
@@ -160,7 +170,7 @@ public final class Task {
 
     /** The task of a plain single-text, single-label classifier with these labels (what an absent block means). */
     public static Task singleLabel(List<String> labels) {
-        return new Task(Collections.singletonList("text"), labels, SINGLE_LABEL, null, JOINT);
+        return new Task(Collections.singletonList("text"), labels, SINGLE_LABEL, null, JOINT, LongText.DEFAULT);
     }
 
     /** ["text"] or ["text", "text_pair"]. */
@@ -227,5 +237,48 @@ public final class Task {
             return ModelInputs.siamese(sides[0], sides[1], tokenizer.padId());
         }
         return ModelInputs.of(tokenizer.encode(text, pair), tokenizer.padId());
+    }
+
+    /** task.long_text: truncate (the default) or windows with their stride, aggregate and max_windows. */
+    public LongText longText() {
+        return longText;
+    }
+
+    /** True if a text is read as windows whose logits are aggregated (task.long_text mode windows). */
+    public boolean readsWindows() {
+        return longText.isWindows();
+    }
+
+    /**
+     * The model inputs of one text as the manifest says to read it: one row of inputs per window (windows
+     * mode, at most max_windows of them, in document order), or the text's single truncated input
+     * (truncate mode, also in a siamese bundle). Run each and give the logits to {@link #predictWindows}.
+     */
+    public List<ModelInputs> windowInputs(TextTokenizer tokenizer, String text) {
+        if (!longText.isWindows()) {
+            return Collections.singletonList(inputs(tokenizer, text));
+        }
+        List<ModelInputs> out = new ArrayList<ModelInputs>();
+        for (Encoding e : longText.windows(tokenizer, text)) {
+            out.add(ModelInputs.of(e, tokenizer.padId()));
+        }
+        return Collections.unmodifiableList(out);
+    }
+
+    /**
+     * The windows' logits (one row per window, in the order {@link #windowInputs} gave them) as one row:
+     * mean, or max (the window with the highest top softmax probability; multi-label, each label's highest logit).
+     */
+    public double[] aggregate(float[][] windowLogits) {
+        return LongText.aggregate(windowLogits, longText.aggregate(), isMultiLabel());
+    }
+
+    public double[] aggregate(double[][] windowLogits) {
+        return longText.aggregate(windowLogits, isMultiLabel());
+    }
+
+    /** The windows' logits aggregated, then decided as {@link #predict(double[])} does (one row: that row's prediction). */
+    public Prediction predictWindows(float[][] windowLogits) {
+        return predict(aggregate(windowLogits));
     }
 }

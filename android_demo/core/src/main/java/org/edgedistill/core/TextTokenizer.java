@@ -8,8 +8,24 @@ package org.edgedistill.core;
  * <p>Get one from {@link EdgeBundle#textTokenizer()}.
  */
 public interface TextTokenizer {
-    /** Ids and type ids of one text with its special tokens, truncated to {@link #maxLen()}. */
+    /**
+     * Ids and type ids of one text with its special tokens, cut to {@link #maxLen()} by the manifest's
+     * tokenizer.truncation ({@link #truncation()}: head, tail or head_tail on the content ids, then the
+     * single-text template's special tokens).
+     */
     Encoding encode(String text);
+
+    /** The text's token ids without special tokens and without truncation (every token of a long document). */
+    int[] contentIds(String text);
+
+    /** Content ids (already cut) with the single-text template's special tokens around them. */
+    Encoding wrap(int[] content, boolean truncated);
+
+    /** Content tokens one sequence holds: max_len less the single-text template's special tokens, at least 1. */
+    int contentLen();
+
+    /** Which content tokens a text longer than {@link #contentLen()} keeps (manifest tokenizer.truncation). */
+    Truncation truncation();
 
     /**
      * Ids and type ids of a pair of texts (e.g. premise and hypothesis) with their special tokens, cut

@@ -29,6 +29,8 @@ public final class TokenizerSettings {
     public final int maxInputCharsPerWord;
     /** Tokens matched in the raw text before normalization, each kept whole (e.g. "[MASK]"). */
     public final List<String> specialTokens;
+    /** Which content tokens a long text keeps (manifest tokenizer.truncation; head when absent). */
+    public final Truncation truncation;
     /** tokenizer.json's post_processor (frames pairs), or null without tokenizer.json. */
     final Map<String, Object> postProcessorJson;
 
@@ -48,6 +50,7 @@ public final class TokenizerSettings {
         maxInputCharsPerWord = b.maxChars;
         specialTokens = Collections.unmodifiableList(new ArrayList<String>(b.specials));
         postProcessorJson = b.post;
+        truncation = b.truncation;
     }
 
     /**
@@ -66,6 +69,7 @@ public final class TokenizerSettings {
         if (b.maxLen < 2) {
             throw new BundleException.Unsupported("max_len " + b.maxLen + " leaves no room for [CLS] and [SEP]; export with max_len >= 2");
         }
+        b.truncation = Truncation.from(manifestTokenizer);
         b.lowercase = bool(manifestTokenizer, "lowercase", true);
         Object strip = manifestTokenizer.get("strip_accents");
         b.stripAccents = strip instanceof Boolean ? (Boolean) strip : null;
@@ -199,5 +203,6 @@ public final class TokenizerSettings {
         int maxChars = 100;
         final List<String> specials = new ArrayList<String>();
         Map<String, Object> post;
+        Truncation truncation = Truncation.DEFAULT;
     }
 }

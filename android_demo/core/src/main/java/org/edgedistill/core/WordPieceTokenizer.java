@@ -113,10 +113,16 @@ public final class WordPieceTokenizer implements TextTokenizer {
         return vocab.size();
     }
 
-    /** Ids of one text, truncated to max_len, with [CLS] and [SEP]. */
+    /** Ids of one text, cut to max_len by the truncation strategy, with [CLS] and [SEP]. */
     @Override
     public Encoding encode(String text) {
         int budget = settings.maxLen - 2;
+        if (!settings.truncation.isHead() || budget < 1 || post.addedTokens(false) != 2) {
+            int[] content = contentIds(text);
+            int keep = contentLen();
+            return wrap(settings.truncation.cut(content, keep), content.length > keep);
+        }
+        // head: the tokenizer's own truncation, stopping once max_len pieces are known
         List<Integer> pieces = new ArrayList<Integer>();
         int pos = 0;
         int k = 0;
@@ -162,6 +168,27 @@ public final class WordPieceTokenizer implements TextTokenizer {
         int[] keep = post.keep(new int[] {a.size(), b.size()}, settings.maxLen);
         int[][] out = post.process(java.util.Arrays.copyOf(a.a, keep[0]), java.util.Arrays.copyOf(b.a, keep[1]));
         return new Encoding(out[0], out[1], keep[0] < a.size() || keep[1] < b.size());
+    }
+
+    @Override
+    public int[] contentIds(String text) {
+        return sequence(text).toArray();
+    }
+
+    @Override
+    public Encoding wrap(int[] content, boolean truncated) {
+        int[][] out = post.process(content, null);
+        return new Encoding(out[0], out[1], truncated);
+    }
+
+    @Override
+    public int contentLen() {
+        return Math.max(1, settings.maxLen - post.addedTokens(false));
+    }
+
+    @Override
+    public Truncation truncation() {
+        return settings.truncation;
     }
 
     /** All the word pieces of one text (the reference cuts a pair, longest first, by the full lengths). */

@@ -1,0 +1,206 @@
+"""bench-long: long documents (issue 25) on the built-in `imdb` (IMDb reviews, Maas et al. 2011; median 172 words),
+through the Python API users call.
+
+    python benchmarks/long_table.py                                  # the table (make bench-long)
+    python benchmarks/long_table.py --tiny                           # a few minutes' proof that every part runs
+
+Parts, each written to benchmarks/results/long_table.json and .md as soon as it is done:
+
+  lengths    accuracy and latency against max length (--lengths, default 64,128,256,512): the teacher (built-in
+             MiniLM-L6 base, `finetune_teacher` at that max_len) and a BiLSTM distilled from it (which inherits the
+             length), both exported to ONNX int8; accuracy = the int8 file's on the test split (`parity`), latency =
+             p50 at batch 1, 1 thread, at that length (`bench`, fixed mode, interleaved).
+  strategies at --compare-len (default 128): head vs tail vs head_tail (teacher and student trained with it), and
+             windows (the head student's bundle exported with --long-text windows, mean of logits).
+  data_lengths  latency of the lengths part's int8 teacher and BiLSTM at the data's median and 90th-percentile token
+             length (the teacher's tokenizer, specials included, capped at 512), beside 64.
+
+Affordable on 2 cores: --max-train 4000 reviews, --test 1000, --dev 500, teacher 1 epoch, student 3 epochs. Not run
+in full here (CPU is shared); the estimate is ~3.5 h on 2 cores of an AMD EPYC (teacher fine-tuning dominates:
+~4 min at 64 tokens to ~45 min at 512 for 4,000 reviews, 7 teachers in all). `--tiny` (64 train, 32 test, lengths
+64,128, 0.05 epochs, 20 timed runs): its first part (max_len 64) took 211 s on a busy 2-core machine; the
+rest of --tiny was not run to the end here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("EDGEDISTILL_PROGRESS", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def write_split_folder(ds, folder: Path) -> Path:
+    """The data set as a user's split folder: train/validation/test .jsonl of text and label names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, part in (("train", ds.train), ("validation", ds.dev), ("test", ds.test)):
+        with (folder / f"{split}.jsonl").open("w", encoding="utf-8") as f:
+            for text, label in zip(part.texts, part.labels):
+                f.write(json.dumps({"text": text, "label": ds.label_names[label]}, ensure_ascii=False) + "\n")
+    return folder
+
+
+def token_lengths(texts: list[str]) -> dict:
+    from distill.teacher import resolve_base
+    from edgecore.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(resolve_base("minilm-l6")).tokenizer
+    tok.no_truncation()
+    n = sorted(len(e.ids) for e in tok.encode_batch(texts))
+    return {"median": n[len(n) // 2], "p90": n[int(0.9 * (len(n) - 1))], "p95": n[int(0.95 * (len(n) - 1))], "texts": len(n)}
+
+
+def pipeline(data: str, work: Path, tag: str, args, max_len: int, truncation: str | None = None, long_text: str = "truncate",
+             teacher=None, student=None) -> dict:
+    """teacher (or the given one) -> BiLSTM (or the given one) -> ONNX int8 bundles of both -> parity of each."""
+    import edgedistill as ed
+
+    t0 = time.perf_counter()
+    if teacher is None:
+        teacher = ed.finetune_teacher(ed.FinetuneConfig(out=work / f"{tag}-teacher", data=data, epochs=args.epochs, max_len=max_len,
+                                                        truncation=truncation, batch_size=16, force=True))
+    if student is None:
+        student = ed.distill(ed.DistillConfig(teacher=teacher.path, data=data, out=work / f"{tag}-bilstm", student="bilstm",
+                                              epochs=args.student_epochs, force=True))
+    out = {"max_len": max_len, "truncation": truncation or "head", "long_text": long_text,
+           "teacher_test_accuracy": teacher.metrics.get("test_accuracy")}
+    for name, source in (("teacher", teacher.path), ("bilstm", student.path)):
+        bundle = ed.export_checkpoint(ed.ExportConfig(checkpoint=source, data=data, out=work / f"{tag}-{name}-bundle", formats=("onnx",),
+                                                      precisions=("int8",), validate=args.validate, long_text=long_text, force=True))
+        check = ed.parity(ed.ParityConfig(bundle=bundle.path, teacher=teacher.path, data=data)) if bundle.path else None
+        entry = next(iter(check.models.values())) if check else {}
+        out[name] = {"bundle": str(bundle.path) if bundle.path else None, "accuracy": entry.get("accuracy"),
+                     "agreement_with_teacher": entry.get("agreement_with_teacher")}
+    out["seconds"] = round(time.perf_counter() - t0)
+    out["_teacher"], out["_student"] = teacher, student
+    return out
+
+
+def latency(bundles: list[str], seq_len: int, args) -> dict[str, float]:
+    import edgedistill as ed
+
+    report = ed.bench(ed.BenchConfig(models=tuple(bundles), runs=args.runs, warmup=max(1, args.runs // 10), seq_len=seq_len))
+    return {b: round(report.p50(b), 3) for b in bundles}
+
+
+def markdown(payload: dict) -> str:
+    d = payload["data"]
+    lines = [f"# Long documents: imdb (train {d['train']}, dev {d['dev']}, test {d['test']})", "",
+             f"Token lengths (teacher tokenizer, specials included): median {payload['lengths_of_data']['median']}, "
+             f"p90 {payload['lengths_of_data']['p90']}, p95 {payload['lengths_of_data']['p95']}. Command: `{payload['command']}`. "
+             f"Machine: {payload['machine']}. Accuracy = the ONNX int8 file's on the test split; p50 = batch 1, 1 thread, at max_len.", ""]
+    if payload.get("lengths"):
+        lines += ["## Accuracy and latency against max length", "",
+                  "| max_len | teacher int8 acc | teacher int8 p50 ms | BiLSTM int8 acc | BiLSTM agree w/ teacher | BiLSTM int8 p50 ms | teacher/BiLSTM |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in payload["lengths"]:
+            t, s = r["teacher"], r["bilstm"]
+            ratio = t["p50_ms"] / s["p50_ms"] if t.get("p50_ms") and s.get("p50_ms") else None
+            lines.append(f"| {r['max_len']} | {_pct(t['accuracy'])} | {t.get('p50_ms')} | {_pct(s['accuracy'])} | "
+                         f"{_pct(s['agreement_with_teacher'])} | {s.get('p50_ms')} | {f'{ratio:.1f}x' if ratio else '-'} |")
+        lines.append("")
+    if payload.get("strategies"):
+        lines += [f"## Strategies at max_len {payload['compare_len']}", "", "| strategy | teacher int8 acc | BiLSTM int8 acc | BiLSTM agree w/ teacher |",
+                  "|---|---|---|---|"]
+        for r in payload["strategies"]:
+            name = "windows (mean)" if r["long_text"] == "windows" else r["truncation"]
+            lines.append(f"| {name} | {_pct(r['teacher']['accuracy'])} | {_pct(r['bilstm']['accuracy'])} | {_pct(r['bilstm']['agreement_with_teacher'])} |")
+        lines.append("")
+    if payload.get("data_lengths"):
+        lines += ["## Latency at the data's lengths", "", "| tokens | teacher int8 p50 ms | BiLSTM int8 p50 ms |", "|---|---|---|"]
+        for r in payload["data_lengths"]:
+            lines.append(f"| {r['tokens']} ({r['what']}) | {r['teacher_p50_ms']} | {r['bilstm_p50_ms']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _pct(x) -> str:
+    return f"{x:.2%}" if isinstance(x, (int, float)) else "-"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-train", type=int, default=4000)
+    parser.add_argument("--test", type=int, default=1000)
+    parser.add_argument("--dev", type=int, default=500)
+    parser.add_argument("--lengths", default="64,128,256,512")
+    parser.add_argument("--compare-len", type=int, default=128)
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--student-epochs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--validate", type=int, default=None, help="export parity on the first N test reviews (default: all)")
+    parser.add_argument("--tiny", action="store_true", help="64 train, 32 test, lengths 64,128, 0.05 epochs: proves it runs")
+    parser.add_argument("--work", default="runs/bench-long")
+    parser.add_argument("--name", default=None, help="results file stem (default long_table, or long_table_tiny)")
+    args = parser.parse_args()
+    if args.tiny:
+        args.max_train, args.test, args.dev, args.lengths, args.compare_len = 64, 32, 16, "64,128", 64
+        args.epochs, args.student_epochs, args.runs, args.validate = 0.05, 1, 20, 32
+    stem = args.name or ("long_table_tiny" if args.tiny else "long_table")
+    from distill.data import SplitConfig, load_dataset
+
+    ds = load_dataset("imdb", SplitConfig(test=args.test, dev=args.dev, max_train=args.max_train))
+    work = Path(args.work)
+    data = str(write_split_folder(ds, work / "imdb-data"))
+    payload = {"command": "python benchmarks/long_table.py " + " ".join(sys.argv[1:]), "data": ds.describe(),
+               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", "settings": vars(args),
+               "lengths_of_data": token_lengths(ds.test.texts), "compare_len": args.compare_len}
+    started = time.perf_counter()
+
+    def write() -> None:
+        payload["seconds"] = round(time.perf_counter() - started)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        clean = json.loads(json.dumps(payload, default=lambda o: None))
+        (RESULTS / f"{stem}.json").write_text(json.dumps(clean, indent=2))
+        (RESULTS / f"{stem}.md").write_text(markdown(clean))
+        log(f"wrote {RESULTS / stem}.json and .md")
+
+    runs = {}
+    payload["lengths"] = []
+    for length in (int(x) for x in args.lengths.split(",")):
+        log(f"lengths: max_len {length}")
+        r = pipeline(data, work, f"len{length}", args, length)
+        p50 = latency([r["teacher"]["bundle"], r["bilstm"]["bundle"]], length, args)
+        r["teacher"]["p50_ms"], r["bilstm"]["p50_ms"] = p50[r["teacher"]["bundle"]], p50[r["bilstm"]["bundle"]]
+        runs[length] = r
+        payload["lengths"].append({k: v for k, v in r.items() if not k.startswith("_")})
+        write()
+    payload["strategies"] = []
+    head = runs.get(args.compare_len)
+    for strategy in ("head", "tail", "head_tail"):
+        log(f"strategies: {strategy} at {args.compare_len}")
+        r = head if strategy == "head" and head else pipeline(data, work, f"{strategy}{args.compare_len}", args, args.compare_len, strategy)
+        head = head or (r if strategy == "head" else None)
+        payload["strategies"].append({k: v for k, v in r.items() if not k.startswith("_")})
+        write()
+    log(f"strategies: windows at {args.compare_len}")
+    r = pipeline(data, work, f"windows{args.compare_len}", args, args.compare_len, long_text="windows",
+                 teacher=head["_teacher"], student=head["_student"])
+    payload["strategies"].append({k: v for k, v in r.items() if not k.startswith("_")})
+    write()
+    lengths = payload["lengths_of_data"]
+    longest = runs[max(runs)]
+    payload["data_lengths"] = []
+    cap = longest["max_len"]   # a bundle reads at most its max_len tokens
+    for what, tokens in (("fixed", min(cap, 64)), ("median", min(cap, lengths["median"])), ("p90", min(cap, lengths["p90"]))):
+        p50 = latency([longest["teacher"]["bundle"], longest["bilstm"]["bundle"]], tokens, args)
+        payload["data_lengths"].append({"what": what, "tokens": tokens, "max_len": longest["max_len"],
+                                        "teacher_p50_ms": p50[longest["teacher"]["bundle"]], "bilstm_p50_ms": p50[longest["bilstm"]["bundle"]]})
+    write()
+
+
+if __name__ == "__main__":
+    main()

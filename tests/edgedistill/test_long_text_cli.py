@@ -1,0 +1,77 @@
+"""Long documents through the CLI (issue 25): teacher finetune --max-len auto --truncation head_tail -> distill (the
+student inherits both) -> export --long-text windows -> parity and bench end-to-end on the bundle; the one-line errors.
+A tiny BERT over the real vocabulary, 60 documents of joined movie sentences, in-process."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from cli_helpers import cli
+
+
+@pytest.fixture
+def long_csv(movie, tmp_path):
+    texts, labels = movie
+    path = tmp_path / "long.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(60):   # documents of 1..12 sentences of one label each
+            label = i % 2
+            picked = [t for t, y in zip(texts[i * 13:], labels[i * 13:]) if y == label][: 1 + i % 12]
+            w.writerow([" ".join(picked), "positive" if label else "negative"])
+    return path
+
+
+def test_auto_length_head_tail_windows_end_to_end(tiny_bert_dir, long_csv, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EDGEDISTILL_CACHE", str(tmp_path / "cache"))
+    teacher, student, bundle = tmp_path / "teacher", tmp_path / "student", tmp_path / "bundle"
+    code, out, err = cli(["teacher", "finetune", "--data", long_csv, "--base", tiny_bert_dir, "--out", teacher, "--epochs", "1",
+                          "--batch-size", "8", "--max-len", "auto", "--truncation", "head_tail"], capsys, monkeypatch)
+    assert code == 0, err
+    assert "max_len auto:" in out
+    max_len = json.loads((teacher / "metrics.json").read_text())["config"]["max_len"]
+    assert max_len % 8 == 0 and 8 <= max_len <= 128   # the tiny BERT's 128 positions
+    assert json.loads((teacher / "truncation.json").read_text()) == {"strategy": "head_tail", "head": None}
+
+    code, _, err = cli(["distill", "--teacher", teacher, "--student", "bilstm", "--epochs", "1", "--data", long_csv, "--out", student],
+                       capsys, monkeypatch)
+    assert code == 0, err
+    assert json.loads((student / "student.json").read_text())["max_len"] == max_len
+    assert json.loads((student / "truncation.json").read_text())["strategy"] == "head_tail"
+
+    code, _, err = cli(["export", student, "--format", "onnx", "--precision", "fp32", "--data", long_csv, "--out", bundle,
+                        "--long-text", "windows", "--aggregate", "max", "--max-windows", "4"], capsys, monkeypatch)
+    assert code == 0, err
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["tokenizer"]["max_len"] == max_len
+    assert manifest["tokenizer"]["truncation"] == {"strategy": "head_tail", "head": (max_len - 2) // 4}
+    assert manifest["task"]["long_text"] == {"mode": "windows", "stride": (max_len - 2) // 2, "aggregate": "max", "max_windows": 4}
+
+    code, out, err = cli(["parity", bundle, "--teacher", teacher, "--data", long_csv, "--source", student, "--json", tmp_path / "p.json"],
+                         capsys, monkeypatch)
+    assert code == 0, err
+    report = json.loads((tmp_path / "p.json").read_text())
+    (entry,) = report["models"].values()
+    assert entry["agreement_with_source"] == 1.0   # the source read the same windows, aggregated the same way
+
+    code, out, err = cli(["bench", bundle, "--mode", "end-to-end", "--data", long_csv, "--runs", "5", "--warmup", "1"], capsys, monkeypatch)
+    assert code == 0, err
+
+
+def test_one_line_errors(tiny_bert_dir, long_csv, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("EDGEDISTILL_CACHE", str(tmp_path / "cache"))
+    code, _, err = cli(["teacher", "finetune", "--data", long_csv, "--base", tiny_bert_dir, "--out", tmp_path / "t", "--max-len", "256"],
+                       capsys, monkeypatch)
+    assert code == 2 and "max_len 256 is longer than the model" in err and "position limit is 128 tokens" in err
+    code, _, err = cli(["teacher", "finetune", "--data", long_csv, "--base", tiny_bert_dir, "--out", tmp_path / "t", "--max-len", "lots"],
+                       capsys, monkeypatch)
+    assert code == 2 and "neither a number of tokens nor auto" in err
+    code, _, err = cli(["teacher", "finetune", "--data", long_csv, "--base", tiny_bert_dir, "--out", tmp_path / "t", "--truncation", "middle"],
+                       capsys, monkeypatch)
+    assert code == 2 and "truncation 'middle' is unknown" in err
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("premise,hypothesis,label\n" + "".join(f"a man {i} walks,someone moves,{'positive' if i % 2 else 'negative'}\n" for i in range(40)))
+    code, _, err = cli(["export", tiny_bert_dir, "--data", pairs, "--out", tmp_path / "b", "--long-text", "windows"], capsys, monkeypatch)
+    assert code == 2 and "--long-text windows reads single texts" in err
