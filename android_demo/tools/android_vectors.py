@@ -324,7 +324,7 @@ def multilabel_vectors(out: Path, seed: int = 0) -> dict:
     A probability within an ulp of its threshold would be decided by the last bit of exp, which numpy's SIMD exp and
     Java's Math.exp do not always agree on; such pairs are not written, except the ties every exp computes exactly
     (0 at 0.5, saturated logits at 0 and 1)."""
-    from edgecore.multilabel import decide, sigmoid   # the project's reference: training, export, parity and reports use it
+    from edgecore.multilabel import decide, sigmoid  # the project's reference: training, export, parity and reports use it
 
     rng = np.random.default_rng(seed + 7)
     cases = [(np.array(x, dtype=np.float32), np.array(t, dtype=np.float64), "edge") for x, t in MULTILABEL_EDGES]
