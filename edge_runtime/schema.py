@@ -117,7 +117,7 @@ REPORT_SCHEMA = {
                                    "artifacts": {"type": "array", "items": {"$ref": "#/$defs/artifact"}}, "floor": {"$ref": "#/$defs/floor"}}},
         "students": {"type": "array", "items": {
             "type": "object", "required": ["name", "kind", "trained_on", "accuracy", "params", "artifacts"],
-            "properties": {"name": {"type": "string"}, "kind": {"enum": ["bilstm", "gru", "transformer"]},
+            "properties": {"name": {"type": "string"}, "kind": {"enum": ["bilstm", "gru", "static", "cnn", "transformer"]},
                            "trained_on": {"enum": ["teacher", "labels"]}, "accuracy": _FRACTION, "params": {"type": "integer", "minimum": 1},
                            "artifacts": {"type": "array", "items": {"$ref": "#/$defs/artifact"}}}}},
         "data": {"type": "object", "required": ["name", "train", "dev", "test"],

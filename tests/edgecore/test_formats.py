@@ -22,7 +22,7 @@ def test_the_tolerance_table_holds_no_pair_the_formats_table_lacks():
 
 
 def test_derived_lists_follow_the_table():
-    assert EXPORT_FORMATS == ("onnx", "tflite", "coreml") and FORMATS == ("pytorch", *EXPORT_FORMATS)
+    assert EXPORT_FORMATS == ("onnx", "tflite", "coreml", "executorch") and FORMATS == ("pytorch", *EXPORT_FORMATS)
     assert all(ps[0] == "fp32" for ps in PRECISIONS.values())           # the source precision first
     assert set(ALL_PRECISIONS) == {p for ps in PRECISIONS.values() for p in ps} and len(set(ALL_PRECISIONS)) == len(ALL_PRECISIONS)
     assert set(SHIP_ORDER) == set(ALL_PRECISIONS) and sorted(SHIP_ORDER.values()) == list(range(len(SHIP_ORDER)))
