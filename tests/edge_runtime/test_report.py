@@ -47,7 +47,7 @@ def test_report_json_validates_before_and_after_floors(tiny_run, floored_run):
 def test_schema_lists_every_mismatch(tiny_run):
     report, _ = load_run(tiny_run)
     report["teacher"]["accuracy"] = 1.7
-    report["students"][0]["kind"] = "cnn"
+    report["students"][0]["kind"] = "mlp"
     del report["data"]["test"]
     with pytest.raises(SchemaError, match=r"3 mismatch\(es\)") as e:
         validate(report, "report")
