@@ -83,3 +83,29 @@ def tool_versions(*names: str) -> dict[str, str]:
         except PackageNotFoundError:
             pass
     return out
+
+
+# What the bucketed exporters (TFLite, ExecuTorch) take: token ids and masks, token types, or a siamese pair's two sides
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "pair_input_ids", "pair_attention_mask")
+MASKS = ("attention_mask", "pair_attention_mask")
+
+
+def check_bucketed_inputs(path: Path, force: bool, sample: dict, validate_with, buckets: tuple[int, ...]) -> tuple[str, ...]:
+    """The input names of `sample` in INPUT_NAMES order, after the checks every bucketed exporter makes before any
+    work: `path` is new (or `force`), the inputs are ones it knows, and no sentence it validates on is longer than
+    the largest bucket."""
+    from edgecore import ConfigError, OutputExistsError
+
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path} already exists; pass force=True (--force) to replace it")
+    names = tuple(n for n in INPUT_NAMES if n in sample)
+    unknown = set(sample) - set(INPUT_NAMES)
+    if "input_ids" not in names or "attention_mask" not in names or unknown:
+        raise ConfigError(f"sample must hold input_ids and attention_mask (+ token_type_ids, or the siamese pair_input_ids, "
+                          f"pair_attention_mask); got {sorted(sample)}")
+    feeds = [sample, *(validate_with or [])]
+    longest = max(int(f[m].sum(1).max()) for f in feeds for m in MASKS if m in f)
+    if longest > buckets[-1]:
+        raise ConfigError(f"a validation sentence has {longest} tokens but the largest bucket is {buckets[-1]}; "
+                          f"add a bucket >= {longest} or truncate (Encoder max_len)")
+    return names

@@ -31,14 +31,12 @@ from pathlib import Path
 
 import torch
 
-from edgecore import ConfigError, OutputExistsError, ParityError, UnsupportedError, formats
+from edgecore import ConfigError, ParityError, UnsupportedError, formats
 from edgecore.tolerances import drift, tolerance
-from export.artifact import Artifact, TensorSpec, tool_versions
+from export.artifact import Artifact, TensorSpec, check_bucketed_inputs, tool_versions
 
 PRECISIONS = formats.PRECISIONS["executorch"]
 SHAPES = ("auto", "dynamic", "buckets")
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "pair_input_ids", "pair_attention_mask")
-MASKS = ("attention_mask", "pair_attention_mask")
 DEFAULT_BUCKETS = (16, 32, 64, 128)
 METADATA_METHOD = "edgedistill_metadata"   # a constant method: () -> the file's metadata as one JSON string
 DYNAMIC_METHOD = "forward"
@@ -92,18 +90,8 @@ def to_executorch(model: torch.nn.Module, sample: dict[str, torch.Tensor], path:
     """
     config = config or ExecuTorchConfig()
     path = Path(path)
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path} already exists; pass force=True (--force) to replace it")
-    names = tuple(n for n in INPUT_NAMES if n in sample)
-    unknown = set(sample) - set(INPUT_NAMES)
-    if "input_ids" not in names or "attention_mask" not in names or unknown:
-        raise ConfigError(f"sample must hold input_ids and attention_mask (+ token_type_ids, or the siamese pair_input_ids, "
-                          f"pair_attention_mask); got {sorted(sample)}")
+    names = check_bucketed_inputs(path, force, sample, validate_with, config.buckets)
     feeds = [sample, *(validate_with or [])]
-    longest = max(int(f[m].sum(1).max()) for f in feeds for m in MASKS if m in f)
-    if longest > config.buckets[-1]:
-        raise ConfigError(f"a validation sentence has {longest} tokens but the largest bucket is {config.buckets[-1]}; "
-                          f"add a bucket >= {longest} or truncate (Encoder max_len)")
     from export.onnx import LogitsOnly
 
     wrapper = LogitsOnly(model.eval(), names).eval()

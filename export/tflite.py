@@ -34,12 +34,10 @@ import torch
 
 from edgecore import ConfigError, OutputExistsError, ParityError, UnsupportedError, formats
 from edgecore.tolerances import drift, tolerance
-from export.artifact import Artifact, TensorSpec, tool_versions
+from export.artifact import MASKS, Artifact, TensorSpec, check_bucketed_inputs, tool_versions
 
 PRECISIONS = formats.PRECISIONS["tflite"]   # the source precision (fp32) first; quantize_tflite writes the rest
 RECURRENT_ROUTES = ("while", "stock", "fused", "loop")
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "pair_input_ids", "pair_attention_mask")
-MASKS = ("attention_mask", "pair_attention_mask")
 DEFAULT_BUCKETS = (16, 32, 64, 128)
 TOOLS = ("torch", "litert-torch", "ai-edge-litert", "ai-edge-quantizer")
 
@@ -105,18 +103,8 @@ def to_tflite(model: torch.nn.Module, sample: dict[str, torch.Tensor], path: str
     """
     config = config or TFLiteConfig()
     path = Path(path)
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path} already exists; pass force=True (--force) to replace it")
-    names = tuple(n for n in INPUT_NAMES if n in sample)
-    unknown = set(sample) - set(INPUT_NAMES)
-    if "input_ids" not in names or "attention_mask" not in names or unknown:
-        raise ConfigError(f"sample must hold input_ids and attention_mask (+ token_type_ids, or the siamese pair_input_ids, "
-                          f"pair_attention_mask); got {sorted(sample)}")
+    names = check_bucketed_inputs(path, force, sample, validate_with, config.buckets)
     feeds = [sample, *(validate_with or [])]
-    longest = max(int(f[m].sum(1).max()) for f in feeds for m in MASKS if m in f)
-    if longest > config.buckets[-1]:
-        raise ConfigError(f"a validation sentence has {longest} tokens but the largest bucket is {config.buckets[-1]}; "
-                          f"add a bucket >= {longest} or truncate (Encoder max_len)")
     model = model.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from distill.students.pooled import PooledStudent, check_common
+from distill.students.pooled import TextStudent, check_common
 from edgecore import ConfigError
 
 
@@ -52,7 +52,7 @@ class CNNStudentConfig:
         return {"kind": self.cell_kind, **asdict(self), "widths": list(self.widths)}
 
 
-class CNNStudent(PooledStudent):
+class CNNStudent(TextStudent):
     def __init__(self, config: CNNStudentConfig) -> None:
         super().__init__(config)
         c = config

@@ -1,8 +1,9 @@
-"""What the non-recurrent students (static, cnn) share: an embedding table read through the pruned-vocabulary
-`vocab_map` (as the recurrent student does), an `encode()` that turns one text into one pooled vector, and the
-forward that feeds the head one vector, or [u; v; |u-v|; u*v] of the two sides of a sentence pair (siamese).
+"""What every token-id student (bilstm/gru, static, cnn) shares: an embedding table read through the pruned-vocabulary
+`vocab_map`, an `encode()` that turns one text into one pooled vector, and the forward that feeds the head one
+vector, or [u; v; |u-v|; u*v] of the two sides of a sentence pair (siamese).
 
-A subclass sets `self.head` (features -> logits) and defines `encode(input_ids, attention_mask) -> (B, F)`.
+A subclass sets `self.head` (features -> logits), optionally `self.head_dropout`, and defines
+`encode(input_ids, attention_mask) -> (B, F)`.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from torch import nn
 from edgecore import ConfigError
 
 
-class PooledStudent(nn.Module):
+class TextStudent(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
         self.config = config
@@ -24,6 +25,7 @@ class PooledStudent(nn.Module):
             self.vocab_map = None
         self.embed = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.pad_id if c.pad_id < c.vocab_size else None)
         self.embed.weight.requires_grad_(not c.freeze_embeddings)
+        self.head_dropout: nn.Module = nn.Identity()   # what the pooled features pass through before the head
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pair_input_ids: torch.Tensor | None = None,
                 pair_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -37,7 +39,7 @@ class PooledStudent(nn.Module):
         elif pair_input_ids is not None:
             raise ConfigError(f"this student reads single texts; pair_input_ids are for a siamese student "
                               f"({type(self.config).__name__}(siamese=True))")
-        return self.head(u)                                        # (B, C)
+        return self.head(self.head_dropout(u))                     # (B, C)
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from distill.students.pooled import TextStudent
 from edgecore import ConfigError
 
 CELLS = ("lstm", "gru")
@@ -75,19 +76,13 @@ def reverse_within_length(lengths: torch.Tensor, width: int) -> torch.Tensor:
     return torch.where(t < lengths, lengths - 1 - t, t)            # (B, T)
 
 
-class RNNStudent(nn.Module):
+class RNNStudent(TextStudent):
+    """The embedding table (with the pruned-vocabulary `vocab_map`, saved and exported with the model: 122 KB of int32
+    for a 30,522-token tokenizer), the siamese forward and the vocabulary methods come from TextStudent."""
+
     def __init__(self, config: RNNStudentConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         c = config
-        if c.tokenizer_vocab_size is not None:
-            # tokenizer id -> embedding row; pruned ids map to the [UNK] row. A buffer: saved and exported with the model.
-            # int32: half the bytes of int64 in the exported file (122 KB for a 30,522-token tokenizer)
-            self.register_buffer("vocab_map", torch.zeros(c.tokenizer_vocab_size, dtype=torch.int32))
-        else:
-            self.vocab_map = None
-        self.embed = nn.Embedding(c.vocab_size, c.embed_dim, padding_idx=c.pad_id if c.pad_id < c.vocab_size else None)
-        self.embed.weight.requires_grad_(not c.freeze_embeddings)
         self.proj = nn.Linear(c.embed_dim, c.projection) if c.projection else None
         width = c.projection or c.embed_dim
         rnn = nn.LSTM if c.cell == "lstm" else nn.GRU
@@ -100,24 +95,12 @@ class RNNStudent(nn.Module):
         self.attn = nn.Linear(2 * c.hidden, 1) if c.pooling == "attention" else None
         self.drop_embed = nn.Dropout(c.embed_dropout)
         self.drop = nn.Dropout(c.dropout)
+        self.head_dropout = self.drop
         features = (8 if c.siamese else 2) * c.hidden             # [u; v; |u-v|; u*v] of two 2H vectors, or one 2H vector
         if c.head_hidden:
             self.head = nn.Sequential(nn.Linear(features, c.head_hidden), nn.ReLU(), nn.Dropout(c.dropout), nn.Linear(c.head_hidden, c.num_labels))
         else:
             self.head = nn.Linear(features, c.num_labels)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pair_input_ids: torch.Tensor | None = None,
-                pair_attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        u = self.encode(input_ids, attention_mask)                 # (B, 2H)
-        if self.config.siamese:
-            if pair_input_ids is None or pair_attention_mask is None:
-                raise ConfigError("a siamese student reads sentence pairs: pass pair_input_ids and pair_attention_mask "
-                                  "(Encoder.with_inputs(SIAMESE_INPUTS) encodes them)")
-            v = self.encode(pair_input_ids, pair_attention_mask)   # (B, 2H), the same encoder
-            u = torch.cat([u, v, (u - v).abs(), u * v], dim=-1)    # (B, 8H)
-        elif pair_input_ids is not None:
-            raise ConfigError("this student reads single texts; pair_input_ids are for a siamese student (RNNStudentConfig(siamese=True))")
-        return self.head(self.drop(u))                             # (B, C)
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """One text per row -> its pooled (B, 2H) vector: embedding, recurrent layers, masked pooling."""
@@ -168,30 +151,3 @@ class RNNStudent(nn.Module):
             return torch.cat([forward_last, h[:, 0, H:]], dim=-1)  # backward state at the first token
         scores = self.attn(h).masked_fill(~m, -1e4)                # (B, T, 1)
         return (torch.softmax(scores, dim=1) * h).sum(1)           # (B, 2H)
-
-    def init_embeddings(self, weight: torch.Tensor, keep_ids: list[int] | None = None) -> None:
-        """Copy a (vocab, embed_dim) matrix, e.g. the teacher's word embeddings, into the table (only `keep_ids` rows if pruned)."""
-        if keep_ids is not None:
-            weight = weight[torch.tensor(keep_ids)]
-        if tuple(weight.shape) != tuple(self.embed.weight.shape):
-            raise ConfigError(f"embedding matrix has shape {tuple(weight.shape)}, the student needs {tuple(self.embed.weight.shape)}; set embed_dim/vocab_size to match the teacher")
-        with torch.no_grad():
-            self.embed.weight.copy_(weight)
-
-    def prune_vocabulary(self, keep_ids: list[int], unk_id: int) -> None:
-        """Keep only the embedding rows of `keep_ids` (sorted tokenizer ids); every other id reads the row of
-        `unk_id` (the tokenizer's unknown token, whatever its name and id).
-
-        Call on a model built with tokenizer_vocab_size set and vocab_size == len(keep_ids), after copying
-        a full-size table in with `init_embeddings(..., keep_ids=...)` or before training from scratch.
-        """
-        if self.vocab_map is None or len(keep_ids) != self.config.vocab_size or unk_id not in keep_ids:
-            raise ConfigError(f"prune_vocabulary needs tokenizer_vocab_size set, vocab_size == len(keep_ids) ({len(keep_ids)}) and the unknown token ({unk_id}) kept")
-        row_of = {tid: row for row, tid in enumerate(keep_ids)}
-        mapping = torch.full((self.config.tokenizer_vocab_size,), row_of[unk_id], dtype=torch.int32)
-        mapping[torch.tensor(keep_ids)] = torch.arange(len(keep_ids), dtype=torch.int32)
-        self.vocab_map.copy_(mapping)
-
-    def num_parameters(self, include_embeddings: bool = True) -> int:
-        n = sum(p.numel() for p in self.parameters())  # the vocab_map buffer is not a parameter
-        return n if include_embeddings else n - self.embed.weight.numel()

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from distill.students.pooled import PooledStudent, check_common
+from distill.students.pooled import TextStudent, check_common
 from edgecore import ConfigError
 
 POOLINGS = ("mean", "mean_max")
@@ -55,7 +55,7 @@ class StaticStudentConfig:
         return {"kind": self.cell_kind, **asdict(self)}
 
 
-class StaticStudent(PooledStudent):
+class StaticStudent(TextStudent):
     def __init__(self, config: StaticStudentConfig) -> None:
         super().__init__(config)
         c = config
