@@ -27,15 +27,9 @@ class OnnxRunner:
         import onnxruntime as ort
 
         t0 = time.perf_counter()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types for unreadable models
-            first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-            raise UnsupportedError(f"{path} is not a model onnxruntime can load ({first}); re-export it with `edgedistill export`") from None
+        from edge_runtime._ort import cpu_session
+
+        self.session, options = cpu_session(path, threads, "a model onnxruntime can load", "re-export it with `edgedistill export`")
         meta = self.session.get_modelmeta().custom_metadata_map
         level = meta.get("edgedistill.session.graph_optimization_level", "all")
         if level != "all":  # rebuild: the level must be set before the session is created

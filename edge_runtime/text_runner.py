@@ -79,20 +79,13 @@ class TextOnnxRunner:
     input_names = (TEXT_INPUT,)
 
     def __init__(self, path: str | Path, threads: int = 1, precision: str | None = None) -> None:
-        import onnxruntime as ort
         from onnxruntime_extensions import get_library_path
 
+        from edge_runtime._ort import cpu_session
+
         t0 = time.perf_counter()
-        options = ort.SessionOptions()
-        options.register_custom_ops_library(get_library_path())
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types for unreadable models
-            first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-            raise UnsupportedError(f"{path} is not a string-input model onnxruntime-extensions can load ({first}); re-export it") from None
+        self.session, _ = cpu_session(path, threads, "a string-input model onnxruntime-extensions can load", "re-export it",
+                                      custom_ops=get_library_path())
         inputs = self.session.get_inputs()
         if [i.name for i in inputs] != [TEXT_INPUT] or inputs[0].type != "tensor(string)":
             raise UnsupportedError(f"{path} takes {[(i.name, i.type) for i in inputs]}, not one string `text`; load it with runners.load")
