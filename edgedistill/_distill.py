@@ -47,16 +47,10 @@ def run_distill(req, console=None) -> dict:
 
 
 def _rnn(req, teacher, ds):
-    from distill import RNNStudentConfig, TrainConfig, save_student, train_rnn_student, transfer_set
-    from distill.recipes import reduce_embeddings, select_vocabulary, teacher_word_embeddings
-    from distill.teacher import sharded_teacher_logits
+    from distill import RNNStudentConfig, save_student, train_rnn_student
+    from distill.recipes import reduce_embeddings, teacher_word_embeddings
 
-    train_cfg = TrainConfig(loss=req.loss, temperature=_or(req.temperature, 1.0), alpha=req.alpha, epochs=_or(req.epochs, 12), seed=req.seed,
-                            bf16=req.bf16, **({"lr": req.lr} if req.lr is not None else {}))
-    logits = sharded_teacher_logits(teacher, ds.train.inputs)[0] if train_cfg.uses_teacher else None
-    extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed) if train_cfg.uses_teacher else ([], None)
-    enc = _encoder_of(req, teacher, ds)   # pairs: the siamese student
-    keep = select_vocabulary(enc, ds.train.inputs + extra, req.min_count) if req.prune_vocab else None
+    train_cfg, logits, extra, extra_logits, enc, keep = _token_student_inputs(req, teacher, ds)
     table = teacher_word_embeddings(teacher.model)
     if req.embed_dim:
         table = reduce_embeddings(table, req.embed_dim, keep)
@@ -80,18 +74,12 @@ def _rnn(req, teacher, ds):
 def _fast(req, teacher, ds):
     """The fast corner: a static-embedding student (table from the teacher's encoder, PCA, SIF weights) or a Kim-style
     CNN over the teacher's word embeddings; trained like the recurrent students (distill.recipes.train_student)."""
-    from distill import TrainConfig, save_student, transfer_set
-    from distill.recipes import reduce_embeddings, select_vocabulary, static_token_table, teacher_word_embeddings, train_student
+    from distill import save_student
+    from distill.recipes import reduce_embeddings, static_token_table, teacher_word_embeddings, train_student
     from distill.students.cnn import CNNStudentConfig
     from distill.students.static import StaticStudentConfig
-    from distill.teacher import sharded_teacher_logits
 
-    train_cfg = TrainConfig(loss=req.loss, temperature=_or(req.temperature, 1.0), alpha=req.alpha, epochs=_or(req.epochs, 12), seed=req.seed,
-                            bf16=req.bf16, **({"lr": req.lr} if req.lr is not None else {}))
-    logits = sharded_teacher_logits(teacher, ds.train.inputs)[0] if train_cfg.uses_teacher else None
-    extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed) if train_cfg.uses_teacher else ([], None)
-    enc = _encoder_of(req, teacher, ds)   # pairs: the siamese form
-    keep = select_vocabulary(enc, ds.train.inputs + extra, req.min_count) if req.prune_vocab else None
+    train_cfg, logits, extra, extra_logits, enc, keep = _token_student_inputs(req, teacher, ds)
     common = dict(vocab_size=enc.settings.vocab_size, num_labels=len(ds.label_names), freeze_embeddings=req.freeze_embeddings,
                   pad_id=enc.settings.pad_id, siamese=ds.has_pairs)
     if req.student == "static":
@@ -149,6 +137,23 @@ def _transformer(req, teacher, ds):
                                   "label_names": list(ds.label_names), **({"task": all_metrics["task"]} if "task" in all_metrics else {})},
                                  force=True)
     return run, metrics, save
+
+
+def _token_student_inputs(req, teacher, ds):
+    """What a bilstm/gru/static/cnn student trains on: its TrainConfig, the teacher's logits of the training rows, the
+    teacher-labelled extra transfer rows (augmented, unlabelled) with their logits, its encoder (siamese on pairs) and
+    the vocabulary it keeps (None: all). A label-only run (--loss ce) gets no logits and no extra rows."""
+    from distill import TrainConfig, transfer_set
+    from distill.recipes import select_vocabulary
+    from distill.teacher import sharded_teacher_logits
+
+    train_cfg = TrainConfig(loss=req.loss, temperature=_or(req.temperature, 1.0), alpha=req.alpha, epochs=_or(req.epochs, 12), seed=req.seed,
+                            bf16=req.bf16, **({"lr": req.lr} if req.lr is not None else {}))
+    logits = sharded_teacher_logits(teacher, ds.train.inputs)[0] if train_cfg.uses_teacher else None
+    extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed) if train_cfg.uses_teacher else ([], None)
+    enc = _encoder_of(req, teacher, ds)
+    keep = select_vocabulary(enc, ds.train.inputs + extra, req.min_count) if req.prune_vocab else None
+    return train_cfg, logits, extra, extra_logits, enc, keep
 
 
 def _encoder_of(req, teacher, ds):
