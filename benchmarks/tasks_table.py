@@ -53,6 +53,10 @@ ASPECTS = {   # aspect -> keyword rule on the lowercased sentence (the derived l
 }
 
 
+ASPECTS_SOURCE = ("DERIVED from the built-in movie-snippets (vaderSentiment 3.3.2 sdist): its human sentiment label as `positive`, "
+                  "plus five aspect labels set by keyword rules (benchmarks/tasks_table.py ASPECTS)")
+
+
 def write_aspects_folder(folder: Path, seed: int = 13, test: int = 1000, dev: int = 1000) -> Path:
     """The derived multi-label task as a user's split folder: {"text", "labels": [names]} rows, a seeded split."""
     import random
@@ -216,6 +220,7 @@ def main() -> None:
                 ("bilstm-distilled", dict(student="bilstm", loss="mse", epochs=12)),
                 ("bilstm-labels-only", dict(student="bilstm", loss="ce", epochs=12)),
                 ("transformer-3l", dict(student="transformer", layers=3, epochs=3))], data=folder)
+            payload["tasks"]["aspects"]["data"]["source"] = ASPECTS_SOURCE
             write()
         if "snli" in tasks:
             ds = load_dataset("snli", SplitConfig(dev=1000, seed=13, max_train=args.snli_train))
