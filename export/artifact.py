@@ -109,3 +109,15 @@ def check_bucketed_inputs(path: Path, force: bool, sample: dict, validate_with, 
         raise ConfigError(f"a validation sentence has {longest} tokens but the largest bucket is {buckets[-1]}; "
                           f"add a bucket >= {longest} or truncate (Encoder max_len)")
     return names
+
+
+def check_buckets(value) -> tuple[int, ...]:
+    """Sequence-length buckets as a sorted tuple: distinct whole numbers in 2..4096; a ConfigError naming the fault."""
+    from edgecore import ConfigError
+
+    buckets = tuple(value) if not isinstance(value, (int, str)) else ()
+    if not buckets or not all(isinstance(b, int) and not isinstance(b, bool) and 2 <= b <= 4096 for b in buckets):
+        raise ConfigError(f"buckets must be sequence lengths in 2..4096, e.g. (16, 32, 64, 128); got {value!r}")
+    if len(set(buckets)) != len(buckets):
+        raise ConfigError(f"buckets repeat a length: {value!r}; list each length once, e.g. (16, 32, 64, 128)")
+    return tuple(sorted(buckets))

@@ -33,7 +33,7 @@ import torch
 
 from edgecore import ConfigError, ParityError, UnsupportedError, formats
 from edgecore.tolerances import drift, tolerance
-from export.artifact import Artifact, TensorSpec, check_bucketed_inputs, tool_versions
+from export.artifact import Artifact, TensorSpec, check_bucketed_inputs, check_buckets, tool_versions
 
 PRECISIONS = formats.PRECISIONS["executorch"]
 SHAPES = ("auto", "dynamic", "buckets")
@@ -59,12 +59,7 @@ class ExecuTorchConfig:
             raise UnsupportedError(f"precision {self.precision!r} is not an ExecuTorch precision; choose one of {', '.join(PRECISIONS)}")
         if self.shapes not in SHAPES:
             raise ConfigError(f"shapes {self.shapes!r} is not known; choose one of {', '.join(SHAPES)}")
-        buckets = tuple(self.buckets) if not isinstance(self.buckets, (int, str)) else ()
-        if not buckets or not all(isinstance(b, int) and not isinstance(b, bool) and 2 <= b <= 4096 for b in buckets):
-            raise ConfigError(f"buckets must be sequence lengths in 2..4096, e.g. (16, 32, 64, 128); got {self.buckets!r}")
-        if len(set(buckets)) != len(buckets):
-            raise ConfigError(f"buckets repeat a length: {self.buckets!r}; list each length once, e.g. (16, 32, 64, 128)")
-        object.__setattr__(self, "buckets", tuple(sorted(buckets)))
+        object.__setattr__(self, "buckets", check_buckets(self.buckets))
         if not 1 <= self.max_batch <= 1024:
             raise ConfigError(f"max_batch must be in 1..1024 (got {self.max_batch}); 32 is the default")
 

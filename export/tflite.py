@@ -34,7 +34,7 @@ import torch
 
 from edgecore import ConfigError, OutputExistsError, ParityError, UnsupportedError, formats
 from edgecore.tolerances import drift, tolerance
-from export.artifact import MASKS, Artifact, TensorSpec, check_bucketed_inputs, tool_versions
+from export.artifact import MASKS, Artifact, TensorSpec, check_bucketed_inputs, check_buckets, tool_versions
 
 PRECISIONS = formats.PRECISIONS["tflite"]   # the source precision (fp32) first; quantize_tflite writes the rest
 RECURRENT_ROUTES = ("while", "stock", "fused", "loop")
@@ -55,12 +55,7 @@ class TFLiteConfig:
             raise UnsupportedError(f"precision {self.precision!r} is not a TFLite precision; choose one of {', '.join(PRECISIONS)}")
         if self.recurrent not in RECURRENT_ROUTES:
             raise ConfigError(f"recurrent {self.recurrent!r} is not known; choose one of {', '.join(RECURRENT_ROUTES)}")
-        buckets = tuple(self.buckets) if not isinstance(self.buckets, (int, str)) else ()
-        if not buckets or not all(isinstance(b, int) and not isinstance(b, bool) and 2 <= b <= 4096 for b in buckets):
-            raise ConfigError(f"buckets must be sequence lengths in 2..4096, e.g. (16, 32, 64, 128); got {self.buckets!r}")
-        if len(set(buckets)) != len(buckets):
-            raise ConfigError(f"buckets repeat a length: {self.buckets!r}; list each length once, e.g. (16, 32, 64, 128)")
-        object.__setattr__(self, "buckets", tuple(sorted(buckets)))
+        object.__setattr__(self, "buckets", check_buckets(self.buckets))
         if not 1 <= self.loop_unroll <= 64:
             raise ConfigError(f"loop_unroll must be in 1..64 (got {self.loop_unroll}); 4 is the measured default")
         if self.calibration_size < 1:

@@ -123,3 +123,18 @@ def build(kind: str, out: str | Path, texts: list[str], num_labels: int = 2, see
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return model, tokenizer
+
+
+def pairs_csv(path, movie, n=240):
+    """A sentence-pair CSV (premise, hypothesis, label) of real movie sentences, labelled by whether both halves share
+    a sentiment: a derived task that exercises the pair plumbing, not a benchmark."""
+    import csv
+
+    texts, labels = movie
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["premise", "hypothesis", "label"])
+        for i in range(n):
+            j = (i * 7 + 3) % n
+            w.writerow([texts[i], texts[j], "same" if labels[i] == labels[j] else "different"])
+    return path

@@ -4,31 +4,19 @@ A tiny BERT and tokenizer built here; the pairs are real movie sentences, labell
 sentiment (a derived task: it exercises the plumbing, not a benchmark)."""
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import torch
 from cli_helpers import cli
-from families import build
-
-
-def _pairs_csv(path, movie, n=240):
-    texts, labels = movie
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["premise", "hypothesis", "label"])
-        for i in range(n):
-            j = (i * 7 + 3) % n
-            w.writerow([texts[i], texts[j], "same" if labels[i] == labels[j] else "different"])
-    return path
+from families import build, pairs_csv
 
 
 def test_pair_task_teacher_student_bundle_parity(movie, tmp_path, capsys, monkeypatch):
     from transformers import AutoTokenizer
 
     build("bert", tmp_path / "base", movie[0][:1500])
-    data = _pairs_csv(tmp_path / "pairs.csv", movie)
+    data = pairs_csv(tmp_path / "pairs.csv", movie)
     code, out, err = cli(["teacher", "finetune", "--base", tmp_path / "base", "--data", data, "--epochs", "1", "--max-len", "48",
                           "--out", tmp_path / "teacher"], capsys, monkeypatch)
     assert code == 0, err

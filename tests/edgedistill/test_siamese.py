@@ -4,14 +4,13 @@ teacher fine-tuned on pairs -> siamese BiLSTM / GRU -> ONNX, TFLite and Core ML 
 that encodes pairs side by side -> parity. A tiny BERT and tokenizer built here; the pairs are real movie sentences."""
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
 import pytest
 import torch
 from cli_helpers import cli
-from families import build
+from families import build, pairs_csv
 
 from distill import RNNStudent, RNNStudentConfig
 from edgecore import ConfigError
@@ -20,17 +19,6 @@ from edgecore.tokenizer import SIAMESE_INPUTS
 FIRST = ["a fine film", "dull and long, with a plot that never finds its feet", "an astonishing ride"]
 SECOND = ["a good movie that runs too long", "boring", "it works"]
 
-
-def _pairs_csv(path, movie, n=240):
-    """Pairs of real movie sentences labelled by whether both halves share a sentiment (as in test_sentence_pairs.py)."""
-    texts, labels = movie
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["premise", "hypothesis", "label"])
-        for i in range(n):
-            j = (i * 7 + 3) % n
-            w.writerow([texts[i], texts[j], "same" if labels[i] == labels[j] else "different"])
-    return path
 
 
 def _siamese(cell="lstm", **overrides):
@@ -132,7 +120,7 @@ def test_siamese_students_from_the_cli(movie, tmp_path, capsys, monkeypatch, cac
     from edge_runtime import Bundle, load
 
     build("bert", tmp_path / "base", movie[0][:1500])
-    data = _pairs_csv(tmp_path / "pairs.csv", movie)
+    data = pairs_csv(tmp_path / "pairs.csv", movie)
     _run(["teacher", "finetune", "--base", tmp_path / "base", "--data", data, "--epochs", "1", "--max-len", "32",
           "--out", tmp_path / "teacher"], capsys, monkeypatch)
     tiny = ["--hidden", "8", "--embed-dim", "16", "--epochs", "1"]
