@@ -15,9 +15,14 @@ machine's best measured GEMM rate, and how far each measured latency is above it
 - `measure_gemm_rates()` times onnxruntime's MatMul (fp32) and MatMulInteger (uint8 x int8, what
   dynamic int8 models run) on one pinned core, at a large GEMM shape (the best case) and at M=1
   (a GEMV: what a batch-1 RNN step is), plus numpy's fp32 matmul for reference.
-- `floor(macs, rates, latency_ms, threads)`: floor_ms = fp32 MACs / fp32 rate + int8 MACs / int8 rate,
-  divided by the threads in use; `x_floor` = latency / floor_ms. A model at 30x its floor is bound by
-  something else (memory, dispatch overhead, GEMV shapes, sequential RNN steps), not arithmetic.
+- `floor(macs, rates, latency_ms, threads)`: a floor per op kind (`FLOOR_RULE`). Each MAC runs at the rate of
+  the kernel class that runs it: GEMMs with M > 1 rows (the input projections of LSTM/GRU over all time steps at
+  once, CNN windows, Transformer projections and attention at M = seq) at the measured GEMM rate; the recurrent
+  multiplies of LSTM/GRU (H x gates*H per step, one step after the other: sequential) and any GEMM with M = 1
+  (a batch-1 head or pooler) at the measured M=1 (GEMV) rate; fp32 or int8 by the op. Summed, divided by the
+  threads in use; `x_floor` = latency / floor_ms. `MacCount.gemv_fp32 / gemv_int8` hold the one-row share and
+  `sequential` the recurrent share. A model far above this floor is bound by something the floor leaves out
+  (dispatch overhead, element-wise ops, memory), which a per-op profile shows (benchmarks/profile_students.py).
 """
 from __future__ import annotations
 
@@ -40,6 +45,7 @@ INT8_OPS = {"MatMulInteger", "QLinearMatMul", "DynamicQuantizeMatMul", "MatMulIn
 NO_MAC_OPS = {
     "Abs", "Add", "And", "ArgMax", "ArgMin", "BiasGelu", "Cast", "CastLike", "Ceil", "Clip", "Concat", "Constant",
     "ConstantOfShape", "CumSum", "DequantizeLinear", "Div", "Dropout", "DynamicQuantizeLinear", "Elu", "EmbedLayerNormalization",
+    "QEmbedLayerNormalization",
     "Equal", "Erf", "Exp", "Expand", "FastGelu", "Flatten", "Floor", "Gather", "GatherElements", "GatherND", "Gelu", "Greater",
     "GreaterOrEqual", "Identity", "LayerNormalization", "LeakyRelu", "Less", "LessOrEqual", "Log", "LogSoftmax", "Max", "Mean",
     "Min", "Mod", "Mul", "Neg", "NonZero", "Not", "OneHot", "Or", "Pad", "Pow", "QuantizeLinear", "Range", "Reciprocal",
@@ -63,13 +69,33 @@ class MacCount:
     source: str                                           # "onnx-graph" | "rnn-config" | "static-config" | "cnn-config" | "bert-config"
     by_op: dict[str, int] = field(default_factory=dict)
     uncounted: list[str] = field(default_factory=list)    # op types with arithmetic this count leaves out
+    gemv_fp32: int = 0      # of `fp32`, the MACs that run one row at a time (M = 1): RNN recurrences at batch 1, batch-1 heads
+    gemv_int8: int = 0      # of `int8`, the same
+    sequential: int = 0     # of the total, the recurrent multiplies (h_{t-1} x R per step: each step waits for the last)
 
     @property
     def total(self) -> int:
         return self.fp32 + self.int8
 
+    @property
+    def gemm_fp32(self) -> int:
+        """fp32 MACs that run as GEMMs with M > 1 rows."""
+        return self.fp32 - self.gemv_fp32
+
+    @property
+    def gemm_int8(self) -> int:
+        return self.int8 - self.gemv_int8
+
     def to_dict(self) -> dict:
         return {**asdict(self), "total": self.total}
+
+
+def _fp32_count(by_op: dict, gemv: dict, sequential: int, batch: int, seq_len: int, source: str) -> MacCount:
+    """A config count (all fp32: a config says nothing of quantization); `gemv` names the by_op entries (or parts) at M = 1.
+    At batch 1 and one token every GEMM has one row."""
+    if batch * seq_len == 1:
+        gemv = by_op
+    return MacCount(sum(by_op.values()), 0, batch, seq_len, source, by_op, gemv_fp32=sum(gemv.values()), sequential=sequential)
 
 
 # ---------------------------------------------------------------------------------------------- from configs
@@ -79,6 +105,9 @@ def count_rnn_macs(config: dict, seq_len: int, batch: int = 1) -> MacCount:
 
     Per direction and layer, each step is gates x H x (input + H) MACs (LSTM 4 gates, GRU 3); the
     embedding lookup is free, the projection and head are GEMMs, attention pooling is 2H per token.
+    Of the RNN's MACs, gates x H x input per step is the input projection (one GEMM over all steps) and
+    gates x H x H the recurrence (`sequential`; M = batch rows per step, so one row at batch 1); the head
+    is a GEMM with M = batch.
     """
     try:
         cell, e, h, layers = config.get("cell", "lstm"), int(config["embed_dim"]), int(config["hidden"]), int(config.get("layers", 1))
@@ -93,15 +122,17 @@ def count_rnn_macs(config: dict, seq_len: int, batch: int = 1) -> MacCount:
     if proj:
         by_op["projection"] = batch * seq_len * e * int(proj)
         width = int(proj)
-    rnn = 0
+    rnn = recurrent = 0
     for layer in range(layers):
         d_in = width if layer == 0 else 2 * h
         rnn += 2 * batch * seq_len * gates * h * (d_in + h)
+        recurrent += 2 * batch * seq_len * gates * h * h
     by_op[cell.upper()] = rnn
     if config.get("pooling") == "attention":
         by_op["attention_pooling"] = batch * seq_len * 2 * h
     by_op["head"] = batch * ((2 * h * head_hidden + head_hidden * labels) if head_hidden else 2 * h * labels)
-    return MacCount(sum(by_op.values()), 0, batch, seq_len, "rnn-config", by_op)
+    gemv = {"recurrence": recurrent, "head": by_op["head"]} if batch == 1 else {}
+    return _fp32_count(by_op, gemv, recurrent, batch, seq_len, "rnn-config")
 
 
 def count_pooled_macs(config: dict, seq_len: int, batch: int = 1) -> MacCount:
@@ -130,14 +161,14 @@ def count_pooled_macs(config: dict, seq_len: int, batch: int = 1) -> MacCount:
             raise KeyError(f"kind {kind!r}")
     except (KeyError, TypeError, ValueError) as e_:
         raise ConfigError(f"not a static or cnn student config ({e_}); need kind, embed_dim and the kind's widths") from None
-    return MacCount(sum(by_op.values()), 0, batch, seq_len, f"{kind}-config", by_op)
+    return _fp32_count(by_op, {"head": by_op["head"]} if batch == 1 else {}, 0, batch, seq_len, f"{kind}-config")
 
 
 def count_bert_macs(config: dict, seq_len: int, batch: int = 1) -> MacCount:
     """MACs of a BERT-style encoder classifier (Hugging Face config.json) at (batch, seq_len).
 
-    Per layer: Q, K, V and output projections 4·T·d², scores and weighted sum 2·T²·d, feed-forward 2·T·d·f;
-    then the pooler d² and the classifier d·labels.
+    Per layer: Q, K, V and output projections 4·T·d², scores and weighted sum 2·T²·d, feed-forward 2·T·d·f
+    (GEMMs with M = T rows); then the pooler d² and the classifier d·labels (M = batch: one row at batch 1).
     """
     try:
         d, f, layers = int(config["hidden_size"]), int(config["intermediate_size"]), int(config["num_hidden_layers"])
@@ -147,7 +178,8 @@ def count_bert_macs(config: dict, seq_len: int, batch: int = 1) -> MacCount:
     t, b = seq_len, batch
     by_op = {"attention_projections": layers * b * 4 * t * d * d, "attention_core": layers * b * 2 * t * t * d,
              "feed_forward": layers * b * 2 * t * d * f, "pooler": b * d * d, "classifier": b * d * labels}
-    return MacCount(sum(by_op.values()), 0, batch, seq_len, "bert-config", by_op)
+    gemv = {"pooler": by_op["pooler"], "classifier": by_op["classifier"]} if b == 1 else {}
+    return _fp32_count(by_op, gemv, 0, batch, seq_len, "bert-config")
 
 
 # ---------------------------------------------------------------------------------------------- from an ONNX graph
@@ -195,7 +227,7 @@ def count_onnx_macs(path: str | Path, seq_len: int = 64, batch: int = 1) -> MacC
     for out, value in zip(session.get_outputs(), values):
         shapes[out.name] = tuple(np.shape(value))
     shapes.update({k: v.shape for k, v in feeds.items()})
-    fp32 = int8 = 0
+    fp32 = int8 = gemv_fp32 = gemv_int8 = sequential = 0
     by_op: dict[str, int] = {}
     uncounted: set[str] = set()
     for node in graph.node:
@@ -204,12 +236,14 @@ def count_onnx_macs(path: str | Path, seq_len: int = 64, batch: int = 1) -> MacC
             if node.op_type not in NO_MAC_OPS:
                 uncounted.add(f"{node.domain + '.' if node.domain else ''}{node.op_type}")
             continue
+        gemv, seq = _node_gemv(node, shapes, macs)
         by_op[node.op_type] = by_op.get(node.op_type, 0) + macs
+        sequential += seq
         if node.op_type in INT8_OPS:
-            int8 += macs
+            int8, gemv_int8 = int8 + macs, gemv_int8 + gemv
         else:
-            fp32 += macs
-    return MacCount(fp32, int8, batch, seq_len, "onnx-graph", by_op, sorted(uncounted))
+            fp32, gemv_fp32 = fp32 + macs, gemv_fp32 + gemv
+    return MacCount(fp32, int8, batch, seq_len, "onnx-graph", by_op, sorted(uncounted), gemv_fp32, gemv_int8, sequential)
 
 
 _ONNX_DTYPES = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 10: np.float16, 11: np.float64}
@@ -254,6 +288,41 @@ def _matmul_macs(a: tuple, b: tuple) -> int:
     return int(np.prod(batch, dtype=np.int64)) * m * k * n
 
 
+RNN_GATES = {"LSTM": 4, "DynamicQuantizeLSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def _rows(a: tuple, b: tuple) -> int:
+    """M of a MatMul as its kernel sees it: all leading rows of A against a 2-D weight, else A's own rows per batch."""
+    a = (1,) + a if len(a) == 1 else a
+    return int(np.prod(a[:-1], dtype=np.int64)) if len(b) <= 2 else a[-2]
+
+
+def _node_gemv(node, shapes: dict, macs: int) -> tuple[int, int]:
+    """(MACs at one row at a time, recurrent MACs) of a counted node: the recurrence of an RNN op (its rows per step
+    are the batch), or a whole GEMM whose M is 1."""
+    op, ins = node.op_type, [shapes.get(i) if i else None for i in node.input]
+    if op in RNN_GATES:
+        x, h = ins[0], _attr(node, "hidden_size")
+        seq, b = (x[1], x[0]) if _attr(node, "layout", 0) else (x[0], x[1])
+        directions = ins[1][0]
+        recurrent = directions * seq * b * RNN_GATES[op] * h * h
+        return (recurrent if b == 1 else 0), recurrent
+    if op in ("MatMul", "MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "FusedMatMul", "QLinearMatMul"):
+        a, b = ins[0], ins[3 if op == "QLinearMatMul" else 1]
+        if op == "FusedMatMul" and _attr(node, "transA", 0):
+            a = a[:-2] + (a[-1], a[-2])
+        return (macs if _rows(a, b) == 1 else 0), 0
+    if op == "MatMulNBits":
+        return (macs if int(np.prod(ins[0][:-1], dtype=np.int64)) == 1 else 0), 0
+    if op in ("Gemm", "QGemm"):
+        a = ins[0]
+        return (macs if (a[1] if _attr(node, "transA", 0) else a[0]) == 1 else 0), 0
+    out = shapes.get(node.output[0]) if node.output else None   # Conv: one output position is one row
+    if op in ("Conv", "ConvInteger", "QLinearConv") and out is not None and int(np.prod(out[2:], dtype=np.int64)) * out[0] == 1:
+        return macs, 0
+    return 0, 0   # attention: M = sequence rows
+
+
 def _node_macs(node, shapes: dict) -> int | None:
     """MACs of one node from its operands' shapes; None when it has none (or they cannot be counted)."""
     op, ins = node.op_type, [shapes.get(i) if i else None for i in node.input]
@@ -289,7 +358,7 @@ def _node_macs(node, shapes: dict) -> int | None:
         if x is None or w is None or not h:
             return None
         seq, b = (x[1], x[0]) if _attr(node, "layout", 0) else (x[0], x[1])
-        gates = {"LSTM": 4, "DynamicQuantizeLSTM": 4, "GRU": 3, "RNN": 1}[op]
+        gates = RNN_GATES[op]
         directions = w[0]
         return directions * seq * b * gates * h * (x[2] + h)
     if op in ("Attention", "QAttention"):
@@ -501,15 +570,27 @@ def measure_gemm_rates(shapes: tuple[tuple[int, int, int], ...] = DEFAULT_SHAPES
                      round(time.perf_counter() - t0, 2))
 
 
+FLOOR_RULE = ("floor = each op kind's MACs at its measured single-core rate: GEMMs with M > 1 rows (RNN input projections over all "
+              "steps, CNN windows, Transformer projections and attention) at the GEMM rate; RNN recurrences (one step after the other) "
+              "and M = 1 GEMMs (batch-1 heads) at the M=1 (GEMV) rate; fp32 or int8 by the op; summed, / threads")
+
+
 def floor(macs: MacCount, rates: GemmRates, latency_ms: float | None = None, threads: int = 1) -> dict:
-    """The FLOP floor of `macs` on this machine at `threads` (single-core rates x threads, capped by the cores allowed).
+    """The FLOP floor of `macs` on this machine at `threads` (single-core rates x threads, capped by the cores allowed):
+    `FLOOR_RULE`. `floor_ms_by_kind` splits it (GEMM / GEMV x fp32 / int8); `floor_ms_gemm_rate_only` is the older,
+    lower bound that ran every MAC at the GEMM rate.
 
     >>> floor(count_macs("m.onnx", 64), measure_gemm_rates(), latency_ms=0.9)["x_floor"]  # doctest: +SKIP
-    14.2
+    4.1
     """
     cores = max(1, min(threads, len(os.sched_getaffinity(0))))
-    one_core = macs.fp32 / (rates.fp32_gmacs * 1e6) + macs.int8 / (rates.int8_gmacs * 1e6)   # GMAC/s * 1e6 = MACs per ms
+    per_ms = 1e6   # GMAC/s * 1e6 = MACs per ms
+    by_kind = {"gemm_fp32": macs.gemm_fp32 / (rates.fp32_gmacs * per_ms), "gemv_fp32": macs.gemv_fp32 / (rates.gemv_fp32_gmacs * per_ms),
+               "gemm_int8": macs.gemm_int8 / (rates.int8_gmacs * per_ms), "gemv_int8": macs.gemv_int8 / (rates.gemv_int8_gmacs * per_ms)}
+    one_core = sum(by_kind.values())
     floor_ms = one_core / cores
+    gemm_only = (macs.fp32 / (rates.fp32_gmacs * per_ms) + macs.int8 / (rates.int8_gmacs * per_ms)) / cores
     d = {"macs": macs.to_dict(), "floor_ms": floor_ms, "floor_ms_one_core": one_core, "threads": cores,
-         "x_floor": (latency_ms / floor_ms) if latency_ms and floor_ms > 0 else None}
+         "x_floor": (latency_ms / floor_ms) if latency_ms and floor_ms > 0 else None,
+         "floor_ms_by_kind": {k: v / cores for k, v in by_kind.items()}, "floor_ms_gemm_rate_only": gemm_only}
     return d

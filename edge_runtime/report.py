@@ -79,7 +79,7 @@ def add_floors(report: dict, run_dir: str | Path | None = None, rates=None) -> d
     checkpoint config; TFLite / Core ML files reuse their model's PyTorch count (same arithmetic). The
     GEMM rates are measured now, on this machine: run it where the latencies were measured.
     """
-    from edge_runtime.flops import MacCount, count_macs, floor, measure_gemm_rates
+    from edge_runtime.flops import FLOOR_RULE, MacCount, count_macs, floor, measure_gemm_rates
 
     run_dir = Path(run_dir) if run_dir is not None else None
     out = copy.deepcopy(report)
@@ -116,8 +116,7 @@ def add_floors(report: dict, run_dir: str | Path | None = None, rates=None) -> d
     for art in teacher.get("artifacts", []):
         attach(art, art.get("path"), TEACHER_KEY, art["format"], art["precision"], (art.get("latency_ms") or {}).get("p50"))
     out["floors"] = {"gemm": rates.to_dict(), "seq_len": seq_len, "batch": batch, "threads": threads,
-                     "note": "floor = fp32 MACs / fp32 GEMM rate + int8 MACs / int8 GEMM rate (single-core rates x threads); "
-                             "x floor = p50 / floor. Element-wise ops, normalisation and lookups are not counted."}
+                     "note": FLOOR_RULE + "; x floor = p50 / floor. Element-wise ops, normalisation and lookups are not counted."}
     return out
 
 
