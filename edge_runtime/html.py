@@ -1,8 +1,9 @@
 """report.json + bench.json -> one self-contained HTML page: headline figures, an accuracy-vs-latency
 Pareto plot over every model x format x precision, latency histograms from the raw samples, size
-bars, latency as a multiple of the FLOP floor, and the full table.
+bars, latency as a multiple of the FLOP floor, and the full table. A report.json with a "frontier" key (frontier.json,
+see edge_runtime.frontier) also gets the frontier section; `render_frontier_html` makes that section a page of its own.
 
-Plots are SVG drawn here in Python and inlined; the only script sorts the table and links rows to
+Plots are SVG drawn here in Python and inlined; the only script sorts the tables and links rows to
 points. Nothing is fetched: no fonts, no CDN, not even a favicon (`data:` URL).
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import numpy as np
 
 from edge_runtime._rows import TEACHER_KEY, rows
+from edge_runtime.frontier import check_frontier, pareto_front, pareto_rows
 
 TEACHER_COLOR = "#374151"
 PALETTE = ["#2563eb", "#ea580c", "#059669", "#9333ea", "#db2777", "#0891b2", "#ca8a04", "#4f46e5"]
@@ -114,19 +116,11 @@ def _marker(shape: str, x: float, y: float, r: float, color: str, filled: bool, 
 
 # ---------------------------------------------------------------------------------------------- plots
 
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of points no other point beats on both (lower latency x, higher accuracy y), by latency."""
-    front = []
-    for i, (x, y) in enumerate(points):
-        dominated = any((x2 <= x and y2 >= y) and (x2 < x or y2 > y) for j, (x2, y2) in enumerate(points) if j != i)
-        if not dominated:
-            front.append(i)
-    return sorted(front, key=lambda i: (points[i][0], -points[i][1]))
-
-
-def _place_labels(items: list[tuple[float, float, str]], box: tuple[float, float, float, float]) -> list[tuple[float, float, str, str]]:
-    """Put each label beside its point where it overlaps no marker, no earlier label, and stays in the plot (greedy)."""
-    placed: list[tuple[float, float, float, float]] = [(x - 8, y - 8, x + 8, y + 8) for x, y, _ in items]
+def _place_labels(items: list[tuple[float, float, str]], box: tuple[float, float, float, float],
+                  taken: list[tuple[float, float, float, float]] = ()) -> list[tuple[float, float, str, str]]:
+    """Put each label beside its point where it overlaps no marker, no earlier label, nothing in `taken` (rects already
+    drawn), and stays in the plot (greedy)."""
+    placed: list[tuple[float, float, float, float]] = [(x - 8, y - 8, x + 8, y + 8) for x, y, _ in items] + list(taken)
     out = []
     x0, y0, x1, y1 = box
     for x, y, text in items:
@@ -149,18 +143,26 @@ def _place_labels(items: list[tuple[float, float, str]], box: tuple[float, float
     return out
 
 
-def pareto_svg(table_rows: list[dict], colors: dict[str, str]) -> str:
-    pts = [r for r in table_rows if r.get("p50") and r.get("accuracy") is not None]
+def front_plot_svg(points: list[dict], *, svg_id: str, aria: str, x_title: str, y_title: str = "test accuracy",
+                   hlines: tuple[tuple[float, str], ...] = (), vlines: tuple[tuple[float, str], ...] = (),
+                   empty: str = "No rows with both values to plot.") -> str:
+    """Accuracy (linear y) against a cost (log x, lower is better), the Pareto front drawn as a dashed staircase.
+
+    Each point: {"x", "y", "color", "shape" (a MARKERS shape), "label", "tip", "key"}; front points are filled, labelled
+    first and carry class "on-front". `hlines` / `vlines`: dotted reference lines (value, label), e.g. the teacher's accuracy.
+    """
+    pts = [p for p in points if p.get("x") and p["x"] > 0 and p.get("y") is not None]
     if not pts:
-        return '<p class="muted">No rows with both a latency and an accuracy.</p>'
+        return f'<p class="muted">{_e(empty)}</p>'
     W, H, L, R, T, B = 760, 420, 64, 20, 16, 48
-    xs, ys = [r["p50"] for r in pts], [r["accuracy"] for r in pts]
+    xs = [p["x"] for p in pts] + [v for v, _ in vlines if v and v > 0]
+    ys = [p["y"] for p in pts] + [v for v, _ in hlines if v is not None]
     xlo, xhi = min(xs) / 1.35, max(xs) * 1.35
     span = max(ys) - min(ys)
     pad = max(0.01, span * 0.12)
     ylo, yhi = max(0.0, min(ys) - pad), min(1.0, max(ys) + pad)
     X, Y = Axis(xlo, xhi, L, W - R, log=True), Axis(ylo, yhi, H - B, T)
-    out = [f'<svg viewBox="0 0 {W} {H}" role="img" aria-label="accuracy against p50 latency" class="plot" id="pareto">']
+    out = [f'<svg viewBox="0 0 {W} {H}" role="img" aria-label="{_e(aria)}" class="plot" id="{_e(svg_id)}">']
     for v in log_ticks(xlo, xhi):
         out.append(f'<line x1="{X(v):.1f}" x2="{X(v):.1f}" y1="{T}" y2="{H - B}" class="grid"/>'
                    f'<text x="{X(v):.1f}" y="{H - B + 16}" class="tick" text-anchor="middle">{_tick_label(v)}</text>')
@@ -168,32 +170,56 @@ def pareto_svg(table_rows: list[dict], colors: dict[str, str]) -> str:
         out.append(f'<line x1="{L}" x2="{W - R}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" class="grid"/>'
                    f'<text x="{L - 6}" y="{Y(v) + 4:.1f}" class="tick" text-anchor="end">{_tick_label(v, pct=True)}</text>')
     out.append(f'<rect x="{L}" y="{T}" width="{W - L - R}" height="{H - T - B}" class="frame"/>')
-    out.append(f'<text x="{(L + W - R) / 2}" y="{H - 10}" class="axis-title" text-anchor="middle">p50 latency, ms (log scale; left is faster)</text>'
-               f'<text transform="translate(16 {(T + H - B) / 2}) rotate(-90)" class="axis-title" text-anchor="middle">test accuracy</text>')
-    front = pareto_front([(r["p50"], r["accuracy"]) for r in pts])
+    out.append(f'<text x="{(L + W - R) / 2}" y="{H - 10}" class="axis-title" text-anchor="middle">{_e(x_title)}</text>'
+               f'<text transform="translate(16 {(T + H - B) / 2}) rotate(-90)" class="axis-title" text-anchor="middle">{_e(y_title)}</text>')
+    taken = []   # reference-line labels count as placed labels for the point labels
+    for v, text in hlines:
+        if v is not None:
+            out.append(f'<g class="refline"><title>{_e(text)}</title><line x1="{L}" x2="{W - R}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" class="ref"/>'
+                       f'<text x="{L + 6}" y="{Y(v) - 4:.1f}" class="label">{_e(text)}</text></g>')
+            taken.append((L, Y(v) - 14, L + 6.3 * len(text) + 10, Y(v) - 1))   # top left: the corner no real model reaches
+    for v, text in vlines:
+        if v and v > 0:
+            out.append(f'<g class="refline"><title>{_e(text)}</title><line x1="{X(v):.1f}" x2="{X(v):.1f}" y1="{T}" y2="{H - B}" class="ref"/>'
+                       f'<text transform="translate({X(v) - 4:.1f} {H - B - 6}) rotate(-90)" class="label">{_e(text)}</text></g>')
+            taken.append((X(v) - 14, H - B - 6.3 * len(text) - 10, X(v), H - B))   # bottom: slow and inaccurate, usually empty
+    front = pareto_front([(p["x"], p["y"]) for p in pts])
     if len(front) > 1:
         path, prev = [], None
         for i in front:
-            x, y = X(pts[i]["p50"]), Y(pts[i]["accuracy"])
+            x, y = X(pts[i]["x"]), Y(pts[i]["y"])
             path.append(f"M{x:.1f},{y:.1f}" if prev is None else f"H{x:.1f}V{y:.1f}")
             prev = (x, y)
         out.append(f'<path d="{"".join(path)}" class="front"/>')
     labels = []
-    order = sorted(range(len(pts)), key=lambda i: (i not in front, pts[i]["p50"]))   # front points get labels first
+    on_front = set(front)
+    order = sorted(range(len(pts)), key=lambda i: (i not in on_front, pts[i]["x"]))   # front points get labels first
     for i in order:
-        r = pts[i]
-        x, y = X(r["p50"]), Y(r["accuracy"])
-        color = colors.get(r["model"], "#000")
-        agreement = f' · agreement {r["agreement"]:.2%}' if r.get("agreement") is not None else ""
-        tip = (f'{r["model"]} · {r["format"]} {r["precision"]}\np50 {_ms(r["p50"])} ms · accuracy {r["accuracy"]:.2%}'
-               f'{agreement} · {r["size_mb"]:.1f} MB{" · on the Pareto front" if i in front else ""}')
-        out.append(f'<g class="pt" data-key="{_e(r["key"])}"><title>{_e(tip)}</title>'
-                   + _marker(MARKERS.get(r["format"], "circle"), x, y, 6.5, color, i in front) + "</g>")
-        labels.append((x, y, f'{r["format"]} {r["precision"]}' if not r["is_teacher"] else f'teacher {r["format"]} {r["precision"]}'))
-    for lx, ly, anchor, text in _place_labels(labels, (L, T, W - R, H - B)):
+        p = pts[i]
+        x, y = X(p["x"]), Y(p["y"])
+        tip = p["tip"] + (" · on the Pareto front" if i in on_front else "")
+        out.append(f'<g class="pt{" on-front" if i in on_front else ""}" data-key="{_e(p["key"])}"><title>{_e(tip)}</title>'
+                   + _marker(p.get("shape", "circle"), x, y, 6.5, p["color"], i in on_front) + "</g>")
+        labels.append((x, y, p["label"]))
+    for lx, ly, anchor, text in _place_labels(labels, (L, T, W - R, H - B), taken):
         out.append(f'<text x="{lx:.1f}" y="{ly:.1f}" {anchor} class="label">{_e(text)}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def pareto_svg(table_rows: list[dict], colors: dict[str, str]) -> str:
+    points = []
+    for r in table_rows:
+        if not r.get("p50") or r.get("accuracy") is None:
+            continue
+        agreement = f' · agreement {r["agreement"]:.2%}' if r.get("agreement") is not None else ""
+        points.append({"x": r["p50"], "y": r["accuracy"], "color": colors.get(r["model"], "#000"), "shape": MARKERS.get(r["format"], "circle"),
+                       "key": r["key"],
+                       "label": f'{r["format"]} {r["precision"]}' if not r["is_teacher"] else f'teacher {r["format"]} {r["precision"]}',
+                       "tip": (f'{r["model"]} · {r["format"]} {r["precision"]}\np50 {_ms(r["p50"])} ms · accuracy {r["accuracy"]:.2%}'
+                               f'{agreement} · {r["size_mb"]:.1f} MB')})
+    return front_plot_svg(points, svg_id="pareto", aria="accuracy against p50 latency",
+                          x_title="p50 latency, ms (log scale; left is faster)", empty="No rows with both a latency and an accuracy.")
 
 
 def histogram_svg(name: str, samples: list[float], color: str, w: int = 360, h: int = 150) -> str:
@@ -289,7 +315,10 @@ svg g.pt, svg g.bar { cursor:default; } svg g.hl rect, svg g.hl circle, svg g.hl
 table { border-collapse:collapse; width:100%; font-size:12.5px; font-variant-numeric:tabular-nums; }
 th, td { padding:5px 6px; border-bottom:1px solid var(--line); text-align:right; white-space:nowrap; }
 th { background:var(--card); position:sticky; top:0; cursor:pointer; user-select:none; font-weight:600; white-space:normal; vertical-align:bottom; }
-th:nth-child(-n+4), td:nth-child(-n+4) { text-align:left; }
+th:nth-child(-n+4), td:nth-child(-n+4), th.t, td.t { text-align:left; }
+svg .ref { stroke:#374151; stroke-width:1.2; stroke-dasharray:2 3; opacity:.8; }
+table.budgets { width:auto; } table.budgets td.none { color:var(--muted); }
+table.budgets th:nth-child(n+3), table.budgets td:nth-child(n+3) { text-align:right; }
 th[aria-sort=ascending]::after { content:" \\25B2"; font-size:9px; } th[aria-sort=descending]::after { content:" \\25BC"; font-size:9px; }
 tr.teacher td { background:#f3f4f6; } tr.hl td { background:#fef9c3; } td.fail { color:#b91c1c; font-weight:600; }
 dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:2px 14px; font-size:12.5px; } dl.facts dt { color:var(--muted); } dl.facts dd { margin:0; }
@@ -297,8 +326,8 @@ dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:2px 14px; fo
 
 JS = """
 (function () {
-  var table = document.getElementById("rows");
   function key(td) { var v = td.getAttribute("data-v"); return v === null ? td.textContent : (v === "" ? null : parseFloat(v)); }
+  document.querySelectorAll("table.sortable").forEach(function (table) {
   Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
     th.addEventListener("click", function () {
       var asc = th.getAttribute("aria-sort") !== "ascending";
@@ -314,8 +343,9 @@ JS = """
       list.forEach(function (r) { body.appendChild(r); });
     });
   });
+  });
   function mark(k, on) {
-    document.querySelectorAll('[data-key="' + k + '"]').forEach(function (el) { el.classList.toggle("hl", on); });
+    document.querySelectorAll('[data-key="' + (window.CSS && CSS.escape ? CSS.escape(k) : k) + '"]').forEach(function (el) { el.classList.toggle("hl", on); });
   }
   document.querySelectorAll("[data-key]").forEach(function (el) {
     var k = el.getAttribute("data-key");
@@ -389,9 +419,11 @@ TABLE = [("model", "model", None), ("trained_on", "trained on", None), ("format"
          ("max_diff", "max |Δlogit|", "{:.2g}"), ("floor_ms", "floor ms", "{:.3g}"), ("x_floor", "x floor", "times"), ("parity_passed", "parity", None)]
 
 
-def _table(table_rows: list[dict]) -> str:
-    cols = [c for c in TABLE if any(r.get(c[0]) is not None for r in table_rows)]
-    head = "".join(f'<th scope="col">{_e(t)}</th>' for _, t, _ in cols)
+def _table(table_rows: list[dict], columns: list[tuple[str, str, str | None]] = TABLE, table_id: str = "rows") -> str:
+    """A sortable table: one row per dict (its "key" links it to plot points), columns (key, heading, format) where the
+    format is None (text), "text" (text, left-aligned), "ms", "times" or a str.format pattern; empty columns are dropped."""
+    cols = [c for c in columns if any(r.get(c[0]) is not None for r in table_rows)]
+    head = "".join(f'<th scope="col"{" class=t" if pat == "text" else ""}>{_e(t)}</th>' for _, t, pat in cols)
     body = []
     for r in table_rows:
         cells = []
@@ -400,15 +432,16 @@ def _table(table_rows: list[dict]) -> str:
             if key == "parity_passed":
                 text, cls, dv = ("-" if v is None else "pass" if v else "FAIL"), ("fail" if v is False else ""), None
             elif v is None:
-                text, cls, dv = "-", "", ""
-            elif pat is None:
-                text, cls, dv = str(v), "", None
+                text, cls, dv = "-", "t" if pat == "text" else "", ""
+            elif pat is None or pat == "text":
+                text, cls, dv = str(v), "t" if pat == "text" else "", None
             else:
                 text, cls, dv = (_ms(v) if pat == "ms" else _times(v) if pat == "times" else pat.format(v)), "", repr(float(v))
             attrs = (f' class="{cls}"' if cls else "") + (f' data-v="{_e(dv)}"' if dv is not None else "")
             cells.append(f"<td{attrs}>{_e(text)}</td>")
-        body.append(f'<tr data-key="{_e(r["key"])}"{" class=teacher" if r["is_teacher"] else ""}>{"".join(cells)}</tr>')
-    return f'<div class="tablewrap"><table id="rows"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+        body.append(f'<tr data-key="{_e(r["key"])}"{" class=teacher" if r.get("is_teacher") else ""}>{"".join(cells)}</tr>')
+    return (f'<div class="tablewrap"><table id="{_e(table_id)}" class="sortable"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
 def _histograms(table_rows: list[dict], bench: dict | None, colors: dict[str, str]) -> str:
@@ -493,10 +526,153 @@ def render_html(report: dict, bench: dict | None = None) -> str:
 <h2>File sizes</h2>
 {hbar_svg(size_items, "MB")}
 {floor_section}
+{frontier_section(report["frontier"]) if report.get("frontier") else ""}
 <h2>All figures</h2>
 <p class="note">Click a heading to sort. x teacher = the teacher's PyTorch p50 / this p50. Agreement: same label as the teacher on the test split. max |Δlogit|: vs the file's own PyTorch source.</p>
 {_table(table_rows)}
 <h2>How this was measured</h2>
 <dl class="facts">{facts_html}</dl>
+</main><script>{JS}</script></body></html>
+"""
+
+
+# ---------------------------------------------------------------------------------------------- the frontier (issue #23)
+
+#: fixed colours for the known student kinds, so a kind keeps its colour from run to run
+KIND_COLORS = {"static": "#059669", "cnn": "#ea580c", "bilstm": "#2563eb", "bigru": "#0891b2", "gru": "#0891b2",
+               "transformer": "#9333ea", "teacher": TEACHER_COLOR, "peer": "#db2777"}
+PEER_MARKER, OURS_MARKER = "diamond", "circle"
+BUDGET_TABLE = [("budget", "p50 budget", "text"), ("ship", "ship", "text"), ("accuracy", "test acc", "{:.2%}"), ("p50_ms", "p50 ms", "ms"),
+                ("size_mb", "size MB", "{:.2f}"), ("x_teacher_int8", "x teacher int8", "times")]
+FRONTIER_TABLE = [("name", "name", None), ("kind", "kind", None), ("format", "format", None), ("precision", "prec.", None),
+                  ("training", "training", "text"), ("origin", "ours / peer", "text"), ("accuracy", "test acc", "{:.2%}"),
+                  ("p50_ms", "p50 ms (seq 64)", "ms"), ("p50_ms_median", "p50 ms (median length)", "ms"), ("size_mb", "size MB", "{:.2f}"),
+                  ("x_teacher_torch", "x teacher torch", "times"), ("x_teacher_int8", "x teacher int8", "times"),
+                  ("front", "on the front of", "text")]
+
+
+def _kind_colors(frontier_rows: list[dict]) -> dict[str, str]:
+    colors, k = {}, 0
+    for r in frontier_rows:
+        kind = str(r.get("kind"))
+        if kind not in colors:
+            if kind in KIND_COLORS:
+                colors[kind] = KIND_COLORS[kind]
+            else:
+                free = [c for c in PALETTE if c not in KIND_COLORS.values()] or PALETTE
+                colors[kind] = free[k % len(free)]
+                k += 1
+    return colors
+
+
+def _frontier_points(frontier_rows: list[dict], x_key: str, colors: dict[str, str]) -> list[dict]:
+    points = []
+    for r in frontier_rows:
+        x, acc = r.get(x_key), r.get("accuracy")
+        if x is None or acc is None:
+            continue
+        size = f' · {r["size_mb"]:.2f} MB' if r.get("size_mb") is not None else ""
+        speed = f' · {_times(r["x_teacher_int8"])} the teacher int8' if r.get("x_teacher_int8") else ""
+        points.append({"x": x, "y": acc, "color": colors[str(r.get("kind"))], "shape": PEER_MARKER if r.get("peer") else OURS_MARKER,
+                       "key": f'frontier:{r["name"]}', "label": str(r["name"]),
+                       "tip": (f'{r["name"]} · {r.get("kind")} · {r.get("format", "?")} {r.get("precision", "?")}{" · peer" if r.get("peer") else ""}'
+                               f'\naccuracy {acc:.2%} · p50 {_ms(r.get("p50_ms"))} ms{size}{speed}'
+                               f'{" · " + str(r["training"]) if r.get("training") else ""}')})
+    return points
+
+
+def _frontier_legend(colors: dict[str, str], has_peers: bool) -> str:
+    parts = [f'<span><svg viewBox="0 0 14 14"><rect x="1" y="1" width="12" height="12" rx="2" fill="{c}"/></svg>{_e(k)}</span>' for k, c in colors.items()]
+    parts.append(f'<span><svg viewBox="0 0 14 14">{_marker(OURS_MARKER, 7, 7, 4.5, "#374151", False)}</svg>ours</span>')
+    if has_peers:
+        parts.append(f'<span><svg viewBox="0 0 14 14">{_marker(PEER_MARKER, 7, 7, 4.5, "#374151", False)}</svg>peer (another library)</span>')
+    parts.append('<span><svg viewBox="0 0 14 14"><circle cx="7" cy="7" r="4.5" fill="#374151"/></svg>filled: on the Pareto front</span>')
+    parts.append('<span><svg viewBox="0 0 14 14"><line x1="0" x2="14" y1="7" y2="7" class="ref"/></svg>teacher</span>')
+    return '<div class="legend">' + "".join(parts) + "</div>"
+
+
+def _budget_text(b: dict, row: dict | None) -> str:
+    if not b.get("ship"):
+        return f'under {_num(b["ms"])} ms: nothing measured runs this fast'
+    acc = f' at {b["accuracy"]:.1%}' if b.get("accuracy") is not None else ""
+    return f'under {_num(b["ms"])} ms ship {b["ship"]}{acc}' + (f' ({_ms(row["p50_ms"])} ms, {row["size_mb"]:.2f} MB)' if row else "")
+
+
+def _budget_table(budgets: list[dict], by_name: dict[str, dict]) -> str:
+    if not budgets:
+        return '<p class="muted">No latency budgets in this frontier.</p>'
+    body = []
+    for b in budgets:
+        row = by_name.get(b.get("ship")) if b.get("ship") else None
+        acc = b.get("accuracy") if b.get("accuracy") is not None else (row or {}).get("accuracy")
+        cells = [f'<td class="t">&le; {_e(_num(b["ms"]))} ms</td>']
+        if row is None and not b.get("ship"):
+            cells.append(f'<td class="t none" colspan="{len(BUDGET_TABLE) - 1}">nothing measured runs this fast</td>')
+        else:
+            cells.append(f'<td class="t"><b>{_e(b["ship"])}</b></td>')
+            cells.append(f'<td>{acc:.2%}</td>' if acc is not None else "<td>-</td>")
+            for key, _, pat in BUDGET_TABLE[3:]:
+                v = (row or {}).get(key)
+                text = "-" if v is None else _ms(v) if pat == "ms" else _times(v) if pat == "times" else pat.format(v)
+                cells.append(f"<td>{_e(text)}</td>")
+        key = f' data-key="frontier:{_e(b["ship"])}"' if b.get("ship") else ""
+        body.append(f'<tr{key} title="{_e(_budget_text(b, row))}">{"".join(cells)}</tr>')
+    head = "".join(f'<th scope="col"{" class=t" if pat == "text" else ""}>{_e(t)}</th>' for _, t, pat in BUDGET_TABLE)
+    return (f'<div class="tablewrap"><table id="frontier-budgets" class="budgets"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def frontier_section(frontier: dict) -> str:
+    """The frontier's part of a page: two plots (accuracy vs p50 latency, vs size), the budget table, the full table."""
+    check_frontier(frontier)
+    frontier_rows = frontier["rows"]
+    teacher = frontier["teacher"]
+    colors = _kind_colors(frontier_rows)
+    t_acc = teacher.get("accuracy")
+    hline = ((t_acc, f'{teacher.get("name", "teacher")} {t_acc:.1%}'),)
+    vlines = tuple((teacher.get(k), f"teacher {label} {_ms(teacher.get(k))} ms") for k, label in (("p50_ms_torch", "torch"), ("p50_ms_int8", "int8"))
+                   if teacher.get(k))
+    lat = front_plot_svg(_frontier_points(frontier_rows, "p50_ms", colors), svg_id="frontier-latency", aria="accuracy against p50 latency, every student kind",
+                         x_title="p50 latency, ms, seq 64 (log scale; left is faster)", hlines=hline, vlines=vlines,
+                         empty="No frontier rows with both a latency and an accuracy.")
+    size = front_plot_svg(_frontier_points(frontier_rows, "size_mb", colors), svg_id="frontier-size", aria="accuracy against file size, every student kind",
+                          x_title="file size, MB (log scale; left is smaller)", hlines=hline,
+                          empty="No frontier rows with both a size and an accuracy.")
+    fronts = {"latency": set(pareto_rows(frontier_rows, "p50_ms")), "size": set(pareto_rows(frontier_rows, "size_mb"))}
+    table_rows = [{**r, "key": f'frontier:{r["name"]}', "is_teacher": r.get("kind") == "teacher", "origin": "peer" if r.get("peer") else "ours",
+                   "front": ", ".join(k for k, names in fronts.items() if r["name"] in names) or None} for r in frontier_rows]
+    by_name = {r["name"]: r for r in frontier_rows}
+    t_lat = ", ".join(f"{label} {_ms(teacher.get(k))} ms" for k, label in (("p50_ms_torch", "PyTorch"), ("p50_ms_int8", "ONNX int8")) if teacher.get(k))
+    return f"""<h2>Accuracy against latency, every student kind</h2>
+<p class="note">{_e(frontier.get("setup", ""))}. Colour: student kind; diamond: a peer library's model. The dashed staircase is the Pareto front
+(filled points): nothing else is both faster and more accurate. Dotted: the teacher ({_e(f"{t_acc:.2%}")}{_e("; " + t_lat if t_lat else "")}).</p>
+{lat}
+<h2>Accuracy against size</h2>
+<p class="note">The same rows against file size; the front here is the smallest file for its accuracy.</p>
+{size}
+{_frontier_legend(colors, any(r.get("peer") for r in frontier_rows))}
+<h2>What to ship under a latency budget</h2>
+<p class="note">For each p50 budget (batch 1, seq 64), the most accurate row that runs within it; ties go to the faster.</p>
+{_budget_table(frontier.get("budgets") or [], by_name)}
+<h2>Every frontier row</h2>
+<p class="note">Click a heading to sort. x teacher = the teacher's p50 (PyTorch, or its ONNX int8) / this p50. p50 at the median length: the data's median
+token count instead of 64.</p>
+{_table(table_rows, FRONTIER_TABLE, "frontier-rows")}"""
+
+
+def render_frontier_html(frontier: dict) -> str:
+    """frontier.json (see `edge_runtime.frontier`) -> one self-contained page: the two plots, the budget table, the full table.
+
+    >>> open("frontier.html", "w").write(render_frontier_html(json.load(open("benchmarks/results/frontier.json"))))  # doctest: +SKIP
+    """
+    check_frontier(frontier)
+    title = frontier["title"]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,"><title>{_e(title)}</title><style>{CSS}</style></head>
+<body><main>
+<h1>{_e(title)}</h1>
+<p class="lead">{_e(frontier["setup"])}</p>
+{frontier_section(frontier)}
 </main><script>{JS}</script></body></html>
 """

@@ -30,6 +30,7 @@ class PageCheck:
     ready: str | None = None                               # document.documentElement's data-report-ready
     svg_count: int = 0
     screenshot: bytes | None = None
+    value: object = None                                   # what `expression` evaluated to, after the load and the settle
 
     @property
     def errors(self) -> list[str]:
@@ -125,8 +126,9 @@ class DevToolsPipe:
             self.proc.stderr.close()
 
 
-def check_page(path: Path, screenshot: bool = False, settle: float = 0.5) -> PageCheck:
-    """Load a local HTML file in headless chromium and report what it did (see PageCheck)."""
+def check_page(path: Path, screenshot: bool = False, settle: float = 0.5, expression: str | None = None) -> PageCheck:
+    """Load a local HTML file in headless chromium and report what it did (see PageCheck); `expression`: JavaScript
+    evaluated in the page afterwards, its JSON-able result in `check.value`."""
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
         cdp = DevToolsPipe(profile)
         try:
@@ -137,7 +139,14 @@ def check_page(path: Path, screenshot: bool = False, settle: float = 0.5) -> Pag
             cdp.send("Page.navigate", {"url": path.resolve().as_uri()}, session=session)
             cdp.wait_for("Page.loadEventFired")
             cdp.drain(settle)   # late errors (timers, async handlers) still count
-            check = PageCheck()
+            value = None
+            if expression is not None:   # before the events are read: errors it causes (e.g. in click handlers) count too
+                res = cdp.send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session=session)
+                if "exceptionDetails" in res:
+                    raise RuntimeError(f"the check's own expression failed: {res['exceptionDetails'].get('exception', {}).get('description')}")
+                value = res["result"].get("value")
+                cdp.drain(0.2)
+            check = PageCheck(value=value)
             for e in cdp.events:
                 method, p = e.get("method"), e.get("params", {})
                 if method == "Runtime.consoleAPICalled":

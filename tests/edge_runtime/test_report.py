@@ -71,7 +71,9 @@ def test_floors_count_every_row_and_agree_across_formats(floored_run, rates):
     assert t_onnx["int8"]["macs"]["int8"] > 0 and not t_onnx["int8"]["macs"]["uncounted"]
     for fl in [teacher["floor"], *t_onnx.values(), *by_fmt.values()]:
         assert fl["x_floor"] > 1.0, fl        # nothing beats its own floor
-        expected = fl["macs"]["fp32"] / (rates.fp32_gmacs * 1e6) + fl["macs"]["int8"] / (rates.int8_gmacs * 1e6)
+        m = fl["macs"]   # the per-op-kind floor: one-row MACs (recurrences, batch-1 heads) at the GEMV rates, the rest at the GEMM rates
+        expected = ((m["fp32"] - m["gemv_fp32"]) / rates.fp32_gmacs + m["gemv_fp32"] / rates.gemv_fp32_gmacs
+                    + (m["int8"] - m["gemv_int8"]) / rates.int8_gmacs + m["gemv_int8"] / rates.gemv_int8_gmacs) / 1e6
         assert fl["floor_ms"] == pytest.approx(expected)
     assert report["floors"]["seq_len"] == 32 and report["floors"]["gemm"]["fp32_gmacs"] == rates.fp32_gmacs
     assert "x floor" in markdown_table(report)
@@ -206,3 +208,165 @@ def test_schema_formats_and_precisions_are_the_one_table():
 
     artifact = DEFS["artifact"]["properties"]
     assert artifact["format"]["enum"] == list(FORMATS) and artifact["precision"]["enum"] == list(ALL_PRECISIONS)
+
+
+# ---------------------------------------------------------------------------------------------- the frontier (issue #23)
+
+def _frontier() -> dict:
+    """Nine rows whose fronts and budget picks are worked out by hand in the tests below."""
+    def row(name, kind, fmt, prec, acc, p50, size, peer=False, training="distilled, aug"):
+        return {"name": name, "kind": kind, "format": fmt, "precision": prec, "accuracy": acc, "p50_ms": p50, "p50_ms_median": p50 * 0.6,
+                "size_mb": size, "x_teacher_torch": 30.0 / p50, "x_teacher_int8": 9.0 / p50, "peer": peer, "training": training}
+
+    rows_ = [row("static fp32", "static", "onnx", "fp32", 0.780, 0.05, 4.0),
+             row("static int8", "static", "onnx", "int8", 0.775, 0.04, 1.1),
+             row("cnn int8", "cnn", "onnx", "int8", 0.800, 0.30, 2.0),
+             row("bilstm int8", "bilstm", "onnx", "int8", 0.8175, 1.37, 2.1),
+             row("bigru fp32", "bigru", "onnx", "fp32", 0.810, 2.5, 8.0, training="label-only"),
+             row("transformer int8", "transformer", "onnx", "int8", 0.8475, 2.7, 14.6, training="assistant"),
+             row("teacher int8", "teacher", "onnx", "int8", 0.863, 9.0, 23.0, training="fine-tuned"),
+             row("fasttext", "peer", "fasttext", "fp32", 0.790, 0.05, 40.0, peer=True, training="label-only"),
+             row("<model2vec>", "peer", "model2vec", "fp32", 0.760, 0.02, 30.0, peer=True, training="label-only")]
+    from edge_runtime.frontier import frontier_budgets
+
+    return {"title": "Every student kind on movie-snippets", "setup": "movie-snippets test 2,000; 1 thread, batch 1, seq 64",
+            "teacher": {"name": "teacher", "accuracy": 0.862, "p50_ms_torch": 30.0, "p50_ms_int8": 9.0},
+            "rows": rows_, "budgets": frontier_budgets(rows_, [0.01, 0.1, 0.5, 1, 3, 10])}
+
+
+LATENCY_FRONT = ["<model2vec>", "static int8", "fasttext", "cnn int8", "bilstm int8", "transformer int8", "teacher int8"]
+SIZE_FRONT = ["static int8", "cnn int8", "bilstm int8", "transformer int8", "teacher int8"]
+
+
+def test_pareto_rows_on_latency_and_on_size():
+    from edge_runtime.frontier import pareto_rows
+
+    rows_ = _frontier()["rows"]
+    # static fp32 ties fasttext on latency but is less accurate; bigru is slower and worse than bilstm
+    assert pareto_rows(rows_, "p50_ms") == LATENCY_FRONT
+    assert pareto_rows(rows_, "size_mb") == SIZE_FRONT
+    twins = [{"name": "a", "accuracy": 0.8, "p50_ms": 1.0}, {"name": "b", "accuracy": 0.8, "p50_ms": 1.0}, {"name": "c", "accuracy": 0.7, "p50_ms": None}]
+    assert pareto_rows(twins, "p50_ms") == ["a", "b"]      # equal points: neither beats the other; no latency: not on it
+    assert pareto_rows([], "p50_ms") == []
+
+
+def test_frontier_budgets_pick_the_most_accurate_row_within_each_budget():
+    from edge_runtime.frontier import frontier_budgets
+
+    picks = frontier_budgets(_frontier()["rows"], [0.01, 0.1, 0.5, 1, 1.37, 3, 10])
+    assert [p["ship"] for p in picks] == [None, "fasttext", "cnn int8", "cnn int8", "bilstm int8", "transformer int8", "teacher int8"]
+    assert picks[0] == {"ms": 0.01, "ship": None, "accuracy": None, "p50_ms": None, "size_mb": None}   # empty budget
+    assert picks[1]["accuracy"] == 0.79 and picks[4]["p50_ms"] == 1.37          # a row exactly at the budget fits it
+
+
+def test_frontier_budgets_break_ties_by_speed_then_size():
+    from edge_runtime.frontier import frontier_budgets
+
+    rows_ = [{"name": "slow", "accuracy": 0.8, "p50_ms": 0.9, "size_mb": 1.0}, {"name": "fast", "accuracy": 0.8, "p50_ms": 0.4, "size_mb": 5.0},
+             {"name": "fast-small", "accuracy": 0.8, "p50_ms": 0.4, "size_mb": 2.0}, {"name": "worse", "accuracy": 0.7, "p50_ms": 0.1, "size_mb": 0.5}]
+    assert [p["ship"] for p in frontier_budgets(rows_, [0.2, 1])] == ["worse", "fast-small"]
+    assert [p["ship"] for p in frontier_budgets(rows_[:2], [1])] == ["fast"]
+    assert frontier_budgets([], [1])[0]["ship"] is None
+
+
+def test_frontier_rejects_bad_budgets_and_rows():
+    from edge_runtime.frontier import check_frontier, frontier_budgets
+    from edgecore import ConfigError
+
+    with pytest.raises(ConfigError, match="budget -1 is not a positive number"):
+        frontier_budgets([], [1, -1])
+    with pytest.raises(ConfigError, match="'3'"):
+        frontier_budgets([], ["3"])
+    with pytest.raises(DataError, match="no 'name'"):
+        frontier_budgets([{"accuracy": 0.8, "p50_ms": 1.0}], [1])
+    bad = _frontier()
+    del bad["rows"][2]["p50_ms"]
+    with pytest.raises(DataError, match=r"row 2 has no 'p50_ms'"):
+        check_frontier(bad)
+    bad = _frontier()
+    bad["rows"][1]["name"] = "static fp32"
+    with pytest.raises(DataError, match="unique.*static fp32 repeat"):
+        check_frontier(bad)
+    with pytest.raises(DataError, match="no 'budgets'"):
+        check_frontier({k: v for k, v in _frontier().items() if k != "budgets"})
+
+
+def test_frontier_page_is_self_contained_and_escapes_names():
+    from edge_runtime.html import render_frontier_html
+
+    page = render_frontier_html(_frontier())
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", page)
+    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
+    assert "<model2vec>" not in page and "&lt;model2vec&gt;" in page
+    assert 'id="frontier-latency"' in page and 'id="frontier-size"' in page and 'id="frontier-budgets"' in page
+
+
+# what the browser reports about a frontier page: point / front counts per plot, table rows, and the effect of a click
+FRONTIER_PROBE = """(function () {
+  function plot(id) {
+    var svg = document.getElementById(id);
+    return {points: svg.querySelectorAll("g.pt").length, front: svg.querySelectorAll("g.pt.on-front").length,
+            filled: Array.prototype.filter.call(svg.querySelectorAll("g.pt.on-front > :not(title)"),
+                                                function (m) { return m.getAttribute("fill") !== "#fff"; }).length,
+            steps: svg.querySelectorAll("path.front").length, refs: svg.querySelectorAll("g.refline").length,
+            peers: svg.querySelectorAll("g.pt > polygon").length,
+            front_keys: Array.prototype.map.call(svg.querySelectorAll("g.pt.on-front"), function (g) { return g.getAttribute("data-key"); })};
+  }
+  var table = document.getElementById("frontier-rows"), heads = table.tHead.rows[0].cells, acc = null;
+  for (var i = 0; i < heads.length; i++) if (heads[i].textContent === "test acc") acc = heads[i];
+  acc.click(); acc.click();   // descending
+  var main = document.getElementById("rows");
+  return {latency: plot("frontier-latency"), size: plot("frontier-size"),
+          budgets: Array.prototype.map.call(document.querySelectorAll("#frontier-budgets tbody tr"),
+                                            function (r) { return r.cells[1].textContent; }),
+          rows: table.tBodies[0].rows.length, first_by_accuracy: table.tBodies[0].rows[0].cells[0].textContent,
+          sort_state: acc.getAttribute("aria-sort"), main_rows: main ? main.tBodies[0].rows.length : null,
+          width: document.getElementById("frontier-latency").getBoundingClientRect().width};
+})()"""
+
+
+def _check_frontier_probe(value: dict, main_rows: int | None) -> None:
+    def keys(names):
+        return [f"frontier:{n}" for n in names]
+
+    assert value["latency"]["points"] == 9 and value["size"]["points"] == 9
+    assert value["latency"]["front"] == value["latency"]["filled"] == len(LATENCY_FRONT)
+    assert sorted(value["latency"]["front_keys"]) == sorted(keys(LATENCY_FRONT))
+    assert value["size"]["front"] == value["size"]["filled"] == len(SIZE_FRONT) and sorted(value["size"]["front_keys"]) == sorted(keys(SIZE_FRONT))
+    assert value["latency"]["steps"] == value["size"]["steps"] == 1
+    assert value["latency"]["refs"] == 3 and value["size"]["refs"] == 1     # teacher accuracy (+ its torch and int8 p50)
+    assert value["latency"]["peers"] == value["size"]["peers"] == 2         # the two peers' diamonds; ours are circles
+    assert value["budgets"] == ["nothing measured runs this fast", "fasttext", "cnn int8", "cnn int8", "transformer int8", "teacher int8"]
+    assert value["rows"] == 9 and value["first_by_accuracy"] == "teacher int8" and value["sort_state"] == "descending"
+    assert value["main_rows"] == main_rows and value["width"] > 500
+
+
+def test_frontier_page_renders_in_headless_chromium(chromium, tmp_path):
+    from edge_runtime.html import render_frontier_html
+
+    path = tmp_path / "frontier.html"
+    path.write_text(render_frontier_html(_frontier()))
+    check = chromium(path, settle=0.2, expression=FRONTIER_PROBE)
+    assert check.errors == [], check.errors
+    assert check.ready == "1", "the page's script did not run to its end"
+    assert all(u.startswith(("file://", "data:")) for u in check.requests), check.requests
+    _check_frontier_probe(check.value, None)
+
+
+def test_report_with_a_frontier_key_carries_the_section(chromium, tmp_path):
+    """render_html adds the frontier section when report.json has "frontier"; both tables still sort in one page."""
+    report = {"teacher": {"name": "teacher", "accuracy": 0.862, "params": 22_700_000, "latency_ms": {"p50": 30.0, "p90": 31.0, "p99": 33.0},
+                          "size_bytes": 90_900_000},
+              "students": [{"name": "bilstm", "kind": "bilstm", "trained_on": "teacher", "accuracy": 0.8175, "params": 1_000_000,
+                            "artifacts": [{"format": "onnx", "precision": "int8", "path": "x.onnx", "size_bytes": 2_100_000,
+                                           "latency_ms": {"p50": 1.37, "p90": 1.5, "p99": 1.9}, "accuracy": 0.8175,
+                                           "agreement_with_teacher": 0.83, "max_abs_logit_diff": 0.01}]}],
+              "data": {"name": "movie-snippets", "train": 7041, "dev": 1000, "test": 2000}, "machine": {"cpu": "x", "threads": 1}}
+    assert 'id="frontier-latency"' not in render_html(report)
+    report["frontier"] = _frontier()
+    path = tmp_path / "report.html"
+    path.write_text(render_html(report))
+    check = chromium(path, settle=0.2, expression=FRONTIER_PROBE)
+    assert check.errors == [] and check.ready == "1", check.errors
+    assert all(u.startswith(("file://", "data:")) for u in check.requests), check.requests
+    _check_frontier_probe(check.value, 2)
