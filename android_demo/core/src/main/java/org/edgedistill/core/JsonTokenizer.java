@@ -22,18 +22,15 @@ import java.util.Map;
  * with a {@link BundleException.Unsupported} naming the component; nothing is tokenized approximately.
  * A Java string may hold a lone surrogate, which a Rust string cannot: it is read as U+FFFD.
  */
-public final class JsonTokenizer implements TextTokenizer {
+public final class JsonTokenizer extends AbstractTextTokenizer {
     private final PipelineNormalizer normalizer;
     private final PipelinePreTokenizer preTokenizer;
     private final SubwordModel model;
-    private final PostProcessor post;
     private final List<Added> raw = new ArrayList<Added>();          // matched in the raw text, longest first
     private final List<Added> normalized = new ArrayList<Added>();   // matched in the normalized text, longest first
     private final Map<String, Integer> addedIds = new HashMap<String, Integer>();
-    private final int maxLen;
     private final int padId;
     private final int vocabSize;
-    private final Truncation truncation;
 
     /** An added token: its text as matched, its id and whitespace stripping. */
     private static final class Added {
@@ -43,18 +40,13 @@ public final class JsonTokenizer implements TextTokenizer {
         boolean rstrip;
     }
 
-    private JsonTokenizer(Map<String, Object> manifestTokenizer, Map<String, Object> tj) {
-        Object ml = manifestTokenizer.get("max_len");
-        if (!(ml instanceof Number)) {
-            throw new BundleException("manifest.json tokenizer settings lack max_len; re-export the bundle");
-        }
-        this.maxLen = ((Number) ml).intValue();
-        this.padId = manifestTokenizer.get("pad_id") instanceof Number ? ((Number) manifestTokenizer.get("pad_id")).intValue() : 0;
-        this.normalizer = PipelineNormalizer.fromJson(tj.get("normalizer"));
-        this.preTokenizer = PipelinePreTokenizer.fromJson(tj.get("pre_tokenizer"));
-        this.model = SubwordModel.fromJson(tj.get("model"));
-        this.post = PostProcessor.fromJson(tj.get("post_processor"));
-        this.truncation = Truncation.from(manifestTokenizer);
+    private JsonTokenizer(int maxLen, int padId, PipelineNormalizer normalizer, PipelinePreTokenizer preTokenizer,
+            SubwordModel model, PostProcessor post, Truncation truncation, Map<String, Object> tj) {
+        super(post, maxLen, truncation);
+        this.padId = padId;
+        this.normalizer = normalizer;
+        this.preTokenizer = preTokenizer;
+        this.model = model;
         checkTruncation(tj.get("truncation"));
         if (maxLen < post.addedTokens(false) || maxLen < 1) {
             throw new BundleException.Unsupported("max_len " + maxLen + " leaves no room for the " + post.addedTokens(false)
@@ -74,7 +66,18 @@ public final class JsonTokenizer implements TextTokenizer {
      * @throws BundleException.Unsupported if tokenizer.json uses a component the core does not implement
      */
     public static JsonTokenizer fromJson(Map<String, Object> manifestTokenizer, Map<String, Object> tokenizerJson) {
-        return new JsonTokenizer(manifestTokenizer, tokenizerJson);
+        Object ml = manifestTokenizer.get("max_len");
+        if (!(ml instanceof Number)) {
+            throw new BundleException("manifest.json tokenizer settings lack max_len; re-export the bundle");
+        }
+        int padId = manifestTokenizer.get("pad_id") instanceof Number ? ((Number) manifestTokenizer.get("pad_id")).intValue() : 0;
+        // parsed in pipeline order: of several unsupported parts, the first is the one refused
+        PipelineNormalizer normalizer = PipelineNormalizer.fromJson(tokenizerJson.get("normalizer"));
+        PipelinePreTokenizer preTokenizer = PipelinePreTokenizer.fromJson(tokenizerJson.get("pre_tokenizer"));
+        SubwordModel model = SubwordModel.fromJson(tokenizerJson.get("model"));
+        PostProcessor post = PostProcessor.fromJson(tokenizerJson.get("post_processor"));
+        return new JsonTokenizer(((Number) ml).intValue(), padId, normalizer, preTokenizer, model, post,
+                Truncation.from(manifestTokenizer), tokenizerJson);
     }
 
     @SuppressWarnings("unchecked")
@@ -164,42 +167,6 @@ public final class JsonTokenizer implements TextTokenizer {
     }
 
     @Override
-    public int[] contentIds(String text) {
-        return sequence(text).toArray();
-    }
-
-    @Override
-    public Encoding wrap(int[] content, boolean truncated) {
-        int[][] out = post.process(content, null);
-        return new Encoding(out[0], out[1], truncated);
-    }
-
-    @Override
-    public int contentLen() {
-        return Math.max(1, maxLen - post.addedTokens(false));
-    }
-
-    @Override
-    public Truncation truncation() {
-        return truncation;
-    }
-
-    @Override
-    public Encoding encode(String text, String pair) {
-        if (pair == null) {
-            return encode(text);
-        }
-        IntList a = sequence(text);
-        IntList b = sequence(pair);
-        int[] keep = post.keep(new int[] {a.size(), b.size()}, maxLen);
-        int[][] out = post.process(java.util.Arrays.copyOf(a.a, keep[0]), java.util.Arrays.copyOf(b.a, keep[1]));
-        return new Encoding(out[0], out[1], keep[0] < a.size() || keep[1] < b.size());
-    }
-
-    /**
-     * The ids of one text before truncation. The whole text is tokenized: the reference decides how to
-     * cut a pair (longest first) on the sequences' full lengths.
-     */
     IntList sequence(String text) {
         IntList ids = new IntList(64);
         for (PipelinePreTokenizer.Piece p : pieces(text)) {
@@ -331,11 +298,6 @@ public final class JsonTokenizer implements TextTokenizer {
             }
         }
         return true;
-    }
-
-    @Override
-    public int maxLen() {
-        return maxLen;
     }
 
     @Override

@@ -21,7 +21,7 @@ import java.util.Map;
  * is cut longest first and framed [CLS] A [SEP] B [SEP] (B typed 1), or as tokenizer.json's
  * post-processor says. Other pipelines run in {@link JsonTokenizer}.
  */
-public final class WordPieceTokenizer implements TextTokenizer {
+public final class WordPieceTokenizer extends AbstractTextTokenizer {
     static final Charset UTF8 = Charset.forName("UTF-8");
 
     private final TokenizerSettings settings;
@@ -33,14 +33,30 @@ public final class WordPieceTokenizer implements TextTokenizer {
     private final int sepId;
     private final int unkId;
     private volatile Map<Integer, String> tokensById;   // built on first use of tokens()
-    private final PostProcessor post;
 
     public WordPieceTokenizer(Map<String, Integer> vocab, TokenizerSettings settings) {
+        this(vocab, settings, longestFirst(settings.specialTokens));
+    }
+
+    private WordPieceTokenizer(Map<String, Integer> vocab, TokenizerSettings settings, List<String> specials) {
+        super(postProcessor(vocab, settings, specials), settings.maxLen, settings.truncation);
         this.settings = settings;
         this.vocab = vocab;
         this.normalizer = new BertNormalizer(settings);
+        this.specials = specials;
+        this.specialIds = new int[specials.size()];
+        for (int k = 0; k < specials.size(); k++) {
+            specialIds[k] = id(vocab, specials.get(k));
+        }
+        this.clsId = id(vocab, settings.clsToken);
+        this.sepId = id(vocab, settings.sepToken);
+        this.unkId = id(vocab, settings.unkToken);
+    }
+
+    /** The distinct non-empty special tokens, longest first. */
+    private static List<String> longestFirst(List<String> tokens) {
         List<String> sp = new ArrayList<String>();
-        for (String s : settings.specialTokens) {
+        for (String s : tokens) {
             if (!s.isEmpty() && !sp.contains(s)) {
                 sp.add(s);
             }
@@ -51,19 +67,25 @@ public final class WordPieceTokenizer implements TextTokenizer {
                 return b.length() - a.length();
             }
         });
-        this.specials = sp;
-        this.specialIds = new int[sp.size()];
-        for (int k = 0; k < sp.size(); k++) {
-            specialIds[k] = id(sp.get(k));
-        }
-        this.clsId = id(settings.clsToken);
-        this.sepId = id(settings.sepToken);
-        this.unkId = id(settings.unkToken);
-        this.post = settings.postProcessorJson != null ? PostProcessor.fromJson(settings.postProcessorJson)
-                : PostProcessor.bert(settings.clsToken, clsId, settings.sepToken, sepId);
+        return sp;
     }
 
-    private int id(String token) {
+    /**
+     * tokenizer.json's post-processor, else [CLS] $A [SEP]; read only once the vocabulary is known to hold
+     * every special token (longest first), then [CLS], [SEP] and [UNK], so a bad bundle fails on the first of these.
+     */
+    private static PostProcessor postProcessor(Map<String, Integer> vocab, TokenizerSettings settings, List<String> specials) {
+        for (String s : specials) {
+            id(vocab, s);
+        }
+        int cls = id(vocab, settings.clsToken);
+        int sep = id(vocab, settings.sepToken);
+        id(vocab, settings.unkToken);
+        return settings.postProcessorJson != null ? PostProcessor.fromJson(settings.postProcessorJson)
+                : PostProcessor.bert(settings.clsToken, cls, settings.sepToken, sep);
+    }
+
+    private static int id(Map<String, Integer> vocab, String token) {
         Integer v = vocab.get(token);
         if (v == null) {
             throw new BundleException("the vocabulary has no '" + token + "' token; the bundle's vocab.txt does not match its tokenizer settings");
@@ -154,56 +176,15 @@ public final class WordPieceTokenizer implements TextTokenizer {
         return new Encoding(ids, truncated);
     }
 
-    /**
-     * Ids and type ids of a pair ([CLS] A [SEP] B [SEP], B typed 1, or what tokenizer.json's
-     * post-processor says), cut to max_len longest first as the reference does.
-     */
-    @Override
-    public Encoding encode(String text, String pair) {
-        if (pair == null) {
-            return encode(text);
-        }
-        IntList a = sequence(text);
-        IntList b = sequence(pair);
-        int[] keep = post.keep(new int[] {a.size(), b.size()}, settings.maxLen);
-        int[][] out = post.process(java.util.Arrays.copyOf(a.a, keep[0]), java.util.Arrays.copyOf(b.a, keep[1]));
-        return new Encoding(out[0], out[1], keep[0] < a.size() || keep[1] < b.size());
-    }
-
-    @Override
-    public int[] contentIds(String text) {
-        return sequence(text).toArray();
-    }
-
-    @Override
-    public Encoding wrap(int[] content, boolean truncated) {
-        int[][] out = post.process(content, null);
-        return new Encoding(out[0], out[1], truncated);
-    }
-
-    @Override
-    public int contentLen() {
-        return Math.max(1, settings.maxLen - post.addedTokens(false));
-    }
-
-    @Override
-    public Truncation truncation() {
-        return settings.truncation;
-    }
-
     /** All the word pieces of one text (the reference cuts a pair, longest first, by the full lengths). */
-    private IntList sequence(String text) {
+    @Override
+    IntList sequence(String text) {
         List<Integer> pieces = allPieces(text);
         IntList out = new IntList(pieces.size());
         for (int id : pieces) {
             out.add(id);
         }
         return out;
-    }
-
-    @Override
-    public int maxLen() {
-        return settings.maxLen;
     }
 
     @Override
