@@ -41,6 +41,7 @@ LIMITS: dict[str, Limit] = {
     "stage1_lr": Limit(0, 10, low_open=True),
     "temperature": Limit(0, 1_000, low_open=True),
     "alpha": Limit(0, 1),
+    "assistant_weight": Limit(0, 1),
     "batch_size": Limit(1, 65_536),
     "max_len": Limit(8, 512),            # the teacher's positions (distill.TeacherConfig)
     "seed": Limit(0, 2**32 - 1),

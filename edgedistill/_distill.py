@@ -151,9 +151,36 @@ def _token_student_inputs(req, teacher, ds):
                             bf16=req.bf16, **({"lr": req.lr} if req.lr is not None else {}))
     logits = sharded_teacher_logits(teacher, ds.train.inputs)[0] if train_cfg.uses_teacher else None
     extra, extra_logits = transfer_set(teacher, ds, req.augment, req.unlabelled, req.seed) if train_cfg.uses_teacher else ([], None)
+    if req.assistant is not None:
+        logits, extra_logits = _assistant_targets(req, teacher, ds.train.inputs + extra, logits, extra_logits)
     enc = _encoder_of(req, teacher, ds)
     keep = select_vocabulary(enc, ds.train.inputs + extra, req.min_count) if req.prune_vocab else None
     return train_cfg, logits, extra, extra_logits, enc, keep
+
+
+def _assistant_targets(req, teacher, inputs, logits, extra_logits):
+    """Teacher-assistant targets (Mirzadeh et al. 2020): the assistant's logits of every transfer row, mixed with the
+    teacher's as `assistant_weight` x assistant + (1 - weight) x teacher. The augmented rows are still the teacher's
+    (made from its vocabulary); only who labels them changes. Its labels must be the teacher's, in the same order."""
+    import numpy as np
+
+    from distill import load_teacher
+    from distill.teacher import sharded_teacher_logits
+    from edgecore import ConfigError
+
+    assistant = load_teacher(req.assistant)
+    if tuple(assistant.label_names) != tuple(teacher.label_names):
+        raise ConfigError(f"the assistant {req.assistant} predicts labels {list(assistant.label_names)} but the teacher "
+                          f"{list(teacher.label_names)}; give an assistant distilled from this teacher (same labels, same order)")
+    if assistant.multi_label != teacher.multi_label:
+        raise ConfigError(f"the assistant {req.assistant} and the teacher differ in task shape (multi-label or not); "
+                          "give an assistant distilled from this teacher")
+    mine = sharded_teacher_logits(assistant, inputs, description="assistant logits")[0]
+    theirs = logits if extra_logits is None else np.concatenate([logits, extra_logits])
+    w = req.assistant_weight
+    mixed = (w * mine + (1.0 - w) * theirs).astype(np.float32)
+    n = len(logits)
+    return mixed[:n], (mixed[n:] if extra_logits is not None else None)
 
 
 def _encoder_of(req, teacher, ds):

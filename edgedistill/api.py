@@ -179,6 +179,8 @@ class DistillConfig:
     alpha: float = 1.0                      # weight of the distillation term
     augment: int = 0                        # teacher-labelled augmented variants per training sentence
     unlabelled: tuple[str, ...] = ()        # extra text (built-in names or CSV paths) labelled by the teacher
+    assistant: Path | None = None           # bilstm/gru/static/cnn: a teacher assistant (e.g. a distilled Transformer student folder)
+    assistant_weight: float = 1.0           # whose logits the student learns: weight x assistant's + (1 - weight) x teacher's
     # shape
     hidden: int | None = None               # None: 256 for bilstm/gru and static's head, 128 filters per width for cnn; the teacher's width for transformer
     layers: int | None = None               # None: 1 for bilstm/gru and static (its head's ReLU layers, 1..2), 3 for transformer
@@ -202,7 +204,7 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         """Checked before the teacher loads: a bad option fails in a second, not after minutes of work."""
-        _paths(self, "teacher", "out")
+        _paths(self, "teacher", "out", "assistant")
         if isinstance(self.unlabelled, str):
             object.__setattr__(self, "unlabelled", tuple(u for u in self.unlabelled.split(",") if u))
         _choice("student", self.student, STUDENTS)
@@ -212,7 +214,8 @@ class DistillConfig:
             _choice("method", self.method, METHODS)
         _positive(self, ("epochs", "hidden", "layers", "temperature", "embed_dim", "min_count", "intermediate", "lr",
                          "stage1_epochs", "stage1_lr"))
-        _positive(self, ("alpha", "augment", "seed"), allow_zero=("alpha", "augment", "seed"))
+        _positive(self, ("alpha", "augment", "seed", "assistant_weight"), allow_zero=("alpha", "augment", "seed", "assistant_weight"))
+        self._check_assistant()
         for name in ("freeze_embeddings", "prune_vocab", "bf16", "force"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be True or False (got {getattr(self, name)!r})")
@@ -231,6 +234,18 @@ class DistillConfig:
         if stage1 and self.student != "transformer":
             raise UnsupportedError(f"{' and '.join(stage1)} set the first stage of a TinyBERT-style transformer student; "
                                    f"a {self.student} trains in one (drop it)")
+
+    def _check_assistant(self) -> None:
+        if self.assistant is None:
+            if self.assistant_weight != 1.0:
+                raise ConfigError("assistant_weight mixes a teacher assistant's logits with the teacher's; give assistant too (or drop it)")
+            return
+        if self.student == "transformer":
+            raise UnsupportedError("a teacher assistant serves the token-id students (bilstm, gru, static, cnn); a transformer student "
+                                   "learns from the teacher itself (drop assistant)")
+        if self.loss == "ce":
+            raise UnsupportedError("loss ce is the label-only control and reads no logits, so a teacher assistant has nothing to give it; "
+                                   "use loss mse or kl with assistant")
 
     def stage1_options(self) -> list[str]:
         """The TinyBERT first-stage options that were given."""
@@ -260,7 +275,7 @@ def distill(config: DistillConfig, console=None) -> DistillResult:
     from edgecore import check_writable, prepare_output_dir
     from edgedistill._distill import run_distill
 
-    _refuse_overlap(config.out, {"teacher": config.teacher, "data": _data_path(config.data),
+    _refuse_overlap(config.out, {"teacher": config.teacher, "assistant": config.assistant, "data": _data_path(config.data),
                                  **{f"unlabelled {u}": _data_path(u) for u in config.unlabelled}})
     if config.out.exists() and not config.force:
         prepare_output_dir(config.out, config.force)

@@ -76,3 +76,54 @@ def test_static_and_cnn_students_from_the_cli(movie, movie_csv, tmp_path, capsys
     code, out, err = cli(["distill", "--teacher", tmp_path / "teacher", "--data", data, "--student", "cnn", "--layers", "2",
                           "--out", tmp_path / "no"], capsys, monkeypatch)
     assert_clean(code, out, err, "cnn")
+
+    # a teacher assistant: a one-block transformer student of this teacher labels the transfer set for a cnn student,
+    # half and half with the teacher; a transformer student or the label-only control cannot take one
+    _run(["distill", "--teacher", tmp_path / "teacher", "--data", data, "--student", "transformer", "--layers", "1", "--epochs", "1",
+          "--out", tmp_path / "assistant"], capsys, monkeypatch)
+    _run(["distill", "--teacher", tmp_path / "teacher", "--data", data, "--student", "cnn", "--epochs", "1", "--embed-dim", "16",
+          "--hidden", "8", "--assistant", tmp_path / "assistant", "--assistant-weight", "0.5", "--out", tmp_path / "cnn-ta"], capsys, monkeypatch)
+    request = json.loads((tmp_path / "cnn-ta" / "student.json").read_text())["request"]
+    assert request["assistant"] == str(tmp_path / "assistant") and request["assistant_weight"] == 0.5
+    for bad, word in ((["--student", "transformer"], "token-id students"), (["--student", "cnn", "--loss", "ce"], "label-only"),
+                      (["--student", "cnn", "--assistant-weight", "0.5", "--assistant", tmp_path / "nowhere"], "nowhere")):
+        if "--assistant" not in bad:
+            bad = [*bad, "--assistant", tmp_path / "assistant"]
+        code, out, err = cli(["distill", "--teacher", tmp_path / "teacher", "--data", data, *bad, "--out", tmp_path / "no"], capsys, monkeypatch)
+        assert_clean(code, out, err, word)
+
+
+def test_assistant_targets_mix_the_two_models_logits(movie, movie_csv, tmp_path, capsys, monkeypatch, cache):
+    """`_assistant_targets` is weight x assistant + (1 - weight) x teacher on every transfer row, train and extra alike; a
+    teacher with other labels is refused. The tiny teacher is its own assistant here, with a relabelled copy as the misfit."""
+    import shutil
+    from types import SimpleNamespace
+
+    import pytest
+
+    from distill import load_teacher
+    from distill.teacher import predict_logits
+    from edgecore import ConfigError
+    from edgedistill._distill import _assistant_targets
+
+    build("bert", tmp_path / "base", movie[0][:800])
+    data = movie_csv(120, balanced=True)
+    _run(["teacher", "finetune", "--base", tmp_path / "base", "--data", data, "--epochs", "1", "--max-len", "32",
+          "--out", tmp_path / "teacher"], capsys, monkeypatch)
+    teacher = load_teacher(tmp_path / "teacher")
+    texts = movie[0][:12]
+    mine = predict_logits(teacher.model, teacher.encoder, texts)
+    theirs = np.zeros_like(mine[:8]), np.ones_like(mine[8:])
+    req = SimpleNamespace(assistant=tmp_path / "teacher", assistant_weight=0.25)
+    train, extra = _assistant_targets(req, teacher, texts, *theirs)
+    np.testing.assert_allclose(train, 0.25 * mine[:8], atol=1e-4)
+    np.testing.assert_allclose(extra, 0.25 * mine[8:] + 0.75, atol=1e-4)
+    train, extra = _assistant_targets(req, teacher, texts[:8], theirs[0], None)
+    assert extra is None and train.shape == (8, 2)
+
+    shutil.copytree(tmp_path / "teacher", tmp_path / "other")
+    config = json.loads((tmp_path / "other" / "config.json").read_text())
+    config["id2label"], config["label2id"] = {"0": "bad", "1": "good"}, {"bad": 0, "good": 1}
+    (tmp_path / "other" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="same labels"):
+        _assistant_targets(SimpleNamespace(assistant=tmp_path / "other", assistant_weight=1.0), teacher, texts, *theirs)
