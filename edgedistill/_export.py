@@ -73,24 +73,25 @@ def _keep_patterns(spec: tuple[str, ...], sensitive: tuple[str, ...] | None = No
 
 
 def _nbits_patterns(config, kind: str, fp32_path: str) -> tuple[str, ...]:
-    """The MatMuls to make MatMulNBits. By default a Transformer's blocks 1-3 feed-forward MatMuls (TEACHER_NBITS:
-    the built-in teacher's int8 agreement 99.15% -> 99.6% at 1.64x instead of 1.92x the fp32 speed, onnx_table.md), when its node
-    names have BERT's layout; an explicit `nbits` that matches nothing is an error (export.nbits.nbits_targets)."""
-    from export.quantize import TEACHER_NBITS
+    """The MatMuls to make MatMulNBits. By default those of the Transformer int8 default (export.quantize.TRANSFORMER_INT8: a BERT's
+    blocks 1-3 feed-forward MatMuls, benchmarks/results/int8_batched.md) when the node names have BERT's layout; `nbits` names them
+    ("sensitive" = TEACHER_NBITS, or off); an explicit `nbits` that matches nothing is an error."""
+    from export.quantize import TEACHER_NBITS, TRANSFORMER_INT8
 
     if config.nbits is not None:
         return _keep_patterns(tuple(item for item in config.nbits if item != "off"), TEACHER_NBITS)
-    if kind != "transformer":
+    default = tuple(TRANSFORMER_INT8.get("nbits", ()))
+    if kind != "transformer" or not default:
         return ()
     import onnx
 
     from export.nbits import nbits_targets
 
     try:
-        nbits_targets(onnx.load(fp32_path, load_external_data=False), TEACHER_NBITS)
+        nbits_targets(onnx.load(fp32_path, load_external_data=False), default)
     except ConfigError:
-        return ()   # not BERT's node names (e.g. DistilBERT): SmoothQuant-only int8
-    return TEACHER_NBITS
+        return ()   # not BERT's node names (e.g. DistilBERT)
+    return default
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ def _failure(e: Exception) -> str:
 
 def _export_onnx(job: _Job) -> dict:
     from export import OnnxConfig, QuantConfig, quantize_onnx, to_onnx
+    from export.quantize import TRANSFORMER_INT8
 
     cfg = job.config
     fp32 = _attempt(to_onnx, job.model, job.sample, job.tmp / "model.fp32.onnx", OnnxConfig(), job.meta, job.validate)
@@ -152,7 +154,8 @@ def _export_onnx(job: _Job) -> dict:
         if p == "fp32":
             continue
         q_cfg = QuantConfig(p, transformer=job.kind == "transformer", keep_fp32=() if p == "fp16" else _keep_patterns(cfg.keep_fp32),
-                            smooth=job.smooth if p == "int8" else None, nbits=nbits if p == "int8" else ())
+                            smooth=job.smooth if p == "int8" else None, nbits=nbits if p == "int8" else (),
+                            per_token=bool(TRANSFORMER_INT8.get("per_token")) and p == "int8" and job.kind == "transformer")
         arts[p] = _attempt(quantize_onnx, fp32, job.tmp / f"model.{p}.onnx", q_cfg, calibration=job.calibration, validate_with=job.validate_np)
     return arts
 
@@ -246,7 +249,9 @@ def export(config, console=None) -> tuple[Path | None, list[dict], int]:
     texts, gold = dataset.test.inputs[: config.validate], dataset.test.labels[: config.validate]
     shown = [as_text(t) for t in texts]
     source_logits = predict(model, encoder.ids(texts), encoder.pad)
-    smooth = ("auto" if kind == "transformer" else None) if config.smooth is None else (None if config.smooth == "off" else config.smooth)
+    from export.quantize import TRANSFORMER_INT8
+
+    smooth = (TRANSFORMER_INT8.get("smooth") if kind == "transformer" else None) if config.smooth is None else (None if config.smooth == "off" else config.smooth)
     calibration = None
     if "int8-static" in config.precisions or (smooth is not None and "int8" in config.precisions):
         calibration = [encoder.encode_np([t]) for t in config.columns.load(config.calibration or config.data).train.inputs[:200]]

@@ -237,7 +237,7 @@ def _students(out: Path, profile: DemoProfile, config: DemoConfig, dataset, teac
 def _export(out: Path, dataset, teacher, student, console) -> dict:
     """5. The distilled student to ONNX fp32 + int8; the teacher to ONNX fp32 + its default int8 recipe."""
     from export import OnnxConfig, QuantConfig, quantize_onnx, to_onnx
-    from export.quantize import TEACHER_NBITS
+    from export.quantize import TRANSFORMER_INT8
 
     encoder = teacher.encoder
     check_texts = dataset.dev.texts[:64]
@@ -252,7 +252,7 @@ def _export(out: Path, dataset, teacher, student, console) -> dict:
                            validate_with=[{k: v.numpy() for k, v in f.items()} for f in rnn[1:]], force=True)
     t_fp32 = to_onnx(teacher.model, sample, art_dir / "teacher.fp32.onnx", OnnxConfig(), meta, validate, force=True)
     calibration = [encoder.encode_np([t]) for t in dataset.train.texts[:200]]   # SmoothQuant's
-    t_int8 = quantize_onnx(t_fp32, art_dir / "teacher.int8.onnx", QuantConfig("int8", transformer=True, smooth="auto", nbits=TEACHER_NBITS),
+    t_int8 = quantize_onnx(t_fp32, art_dir / "teacher.int8.onnx", QuantConfig("int8", transformer=True, **TRANSFORMER_INT8),
                            calibration=calibration, validate_with=validate_np, force=True)
     _log(console, f"[bold]export[/] student ONNX fp32 {s_fp32.size_bytes / 1e6:.1f} MB -> int8 {s_int8.size_bytes / 1e6:.1f} MB; "
                   f"teacher fp32 {t_fp32.size_bytes / 1e6:.1f} MB -> int8 {t_int8.size_bytes / 1e6:.1f} MB")

@@ -8,6 +8,7 @@ student of sentence pairs also takes pair_input_ids / pair_attention_mask, on th
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class OnnxConfig:
     """
     opset: int = 17
     dynamo: bool = False   # the legacy TorchScript exporter: <1 s, fp32 diff ~1e-6 on our models
+    eager_attention: bool = True   # export a Hugging Face model's attention as the eager kernel: onnxruntime fuses it (int8 Attention)
 
     def __post_init__(self) -> None:
         if not 13 <= self.opset <= 21:
@@ -47,6 +49,22 @@ class LogitsOnly(torch.nn.Module):
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
         out = self.model(**dict(zip(self.names, tensors)))
         return getattr(out, "logits", out)
+
+
+@contextlib.contextmanager
+def _eager_attention(model, on: bool = True):
+    """A Hugging Face model's attention as the eager kernel while exporting (then as it was): the eager graph is the
+    pattern onnxruntime's transformer optimizer fuses into Attention (export/quantize.py fuse_transformer)."""
+    config = getattr(model, "config", None)
+    previous = getattr(config, "_attn_implementation", None)
+    switch = on and previous not in (None, "eager") and hasattr(model, "set_attn_implementation")
+    if switch:
+        model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        if switch:
+            model.set_attn_implementation(previous)
 
 
 def to_onnx(model: torch.nn.Module, sample: dict[str, torch.Tensor], path: str | Path, config: OnnxConfig = OnnxConfig(),
@@ -72,10 +90,11 @@ def to_onnx(model: torch.nn.Module, sample: dict[str, torch.Tensor], path: str |
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp.onnx", dir=path.parent)
     os.close(fd)
     try:
-        _export(wrapper, args, names, tmp, config)
-        wrapper.eval()  # the legacy exporter restores the wrapper's previous mode, which may be train
-        feeds = [sample, *(validate_with or [])]
-        validation = check_against_torch(wrapper, names, tmp, feeds, "fp32")
+        with _eager_attention(model, config.eager_attention):   # sdpa exports a NaN guard onnxruntime's attention fusion does not recognise; same function
+            _export(wrapper, args, names, tmp, config)
+            wrapper.eval()  # the legacy exporter restores the wrapper's previous mode, which may be train
+            feeds = [sample, *(validate_with or [])]
+            validation = check_against_torch(wrapper, names, tmp, feeds, "fp32")
         import onnx
 
         proto = onnx.load(tmp)

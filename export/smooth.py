@@ -56,8 +56,8 @@ def smoothable_groups(model) -> list[Group]:
 
 def _weight_of(node, inits):
     """(initializer, stored transposed) of a node computing X @ W with a constant 2-D W, else None."""
-    if node.op_type not in ("MatMul", "Gemm") or len(node.input) < 2 or node.input[1] not in inits:
-        return None
+    if node.op_type not in ("MatMul", "Gemm", "Attention") or len(node.input) < 2 or node.input[1] not in inits:
+        return None     # Attention: onnxruntime's fused op, input @ packed QKV weight (hidden, 3 * hidden) first
     attrs = {a.name: a.i for a in node.attribute if a.name in ("transA", "transB")}
     if attrs.get("transA") or len(inits[node.input[1]].dims) != 2:
         return None
@@ -147,13 +147,14 @@ def search_alphas(model, samples: Mapping[str, list[np.ndarray]], maxima: Mappin
     best = {}
     for g in groups:
         w = np.concatenate(_weights(g, inits), axis=1)
+        levels = 63.0 if any(n.op_type == "Attention" for n in g.nodes) else 127.0   # QAttention's weights are reduce_range (7-bit)
         xs = samples[g.activation]
         ref = np.concatenate(xs) @ w
         errors = {}
         for a in grid:
             s = np.ones(w.shape[0], np.float32) if a is None else smooth_scales(maxima[g.activation], np.abs(w).max(axis=1), a)
             ws = w * s[:, None]
-            step = np.maximum(np.abs(ws).max(axis=0), MIN_MAX) / 127.0
+            step = np.maximum(np.abs(ws).max(axis=0), MIN_MAX) / levels
             wq = np.round(ws / step) * step                 # per output column, symmetric int8
             xq = np.concatenate([_fake_quant_uint8(x / s) for x in xs])
             errors[a] = float(((xq @ wq - ref) ** 2).sum())
@@ -252,3 +253,48 @@ def _load(model):
     import onnx
 
     return onnx.load(str(model)) if isinstance(model, (str, Path)) else model
+
+
+def per_token_rows(model, patterns: tuple[str, ...] | None = None, eps: float = MIN_MAX, skip: set[str] | frozenset = frozenset()) -> list[str]:
+    """Give the MatMuls of `model` (an onnx ModelProto, changed in place) with a constant 2-D weight whose name contains any of
+    `patterns` (None: every such MatMul; never those named in `skip`) per-token activation quantization on top of onnxruntime's per-tensor one:
+
+        r = max(max_j |X_ij|, eps),    Y = r * ((X / r) @ W)
+
+    computes the same function, and after the division every row spans [-1, 1], so the one uint8 range that
+    DynamicQuantizeLinear gives the tensor fits each token as well as the widest one (a token with outliers no
+    longer coarsens the step of all the others). Returns the names of the MatMuls changed.
+    """
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    inits = {i.name for i in graph.initializer}
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
+    eps_name = "PerToken/eps"
+    changed, nodes = [], []
+    for node in graph.node:
+        if (node.op_type == "MatMul" and len(node.input) == 2 and node.input[1] in inits and node.input[0] not in inits
+                and node.name not in skip and (patterns is None or any(p in node.name for p in patterns))):
+            x, base = node.input[0], f"{node.name}/PerToken"
+            if opset >= 18:
+                axes = f"{base}/axes"
+                graph.initializer.append(helper.make_tensor(axes, TensorProto.INT64, [1], [-1]))
+                reduce = helper.make_node("ReduceMax", [f"{base}/abs", axes], [f"{base}/rmax"], f"{base}/ReduceMax", keepdims=1)
+            else:
+                reduce = helper.make_node("ReduceMax", [f"{base}/abs"], [f"{base}/rmax"], f"{base}/ReduceMax", axes=[-1], keepdims=1)
+            nodes.append((node, [helper.make_node("Abs", [x], [f"{base}/abs"], f"{base}/Abs"), reduce,
+                                 helper.make_node("Max", [f"{base}/rmax", eps_name], [f"{base}/r"], f"{base}/Max"),
+                                 helper.make_node("Div", [x, f"{base}/r"], [f"{base}/x"], f"{base}/Div")]))
+            changed.append(node.name)
+    if not changed:
+        return changed
+    graph.initializer.append(helper.make_tensor(eps_name, TensorProto.FLOAT, [], [eps]))
+    for node, before in nodes:
+        at = list(graph.node).index(node)
+        for i, extra in enumerate(before):
+            graph.node.insert(at + i, extra)
+        base, y = f"{node.name}/PerToken", node.output[0]
+        node.input[0] = f"{base}/x"
+        node.output[0] = f"{base}/y"
+        graph.node.insert(at + len(before) + 1, helper.make_node("Mul", [f"{base}/y", f"{base}/r"], [y], f"{base}/Mul"))
+    return changed

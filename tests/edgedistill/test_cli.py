@@ -121,6 +121,8 @@ def test_nbits_default_for_bert_off_and_bad_patterns(tiny_bert_dir, tmp_path):
     assert "[INFO]" not in result.stderr   # onnxruntime's NBits quantizer turns the root logger to INFO on import
     int8 = next(m for m in json.loads((out / "manifest.json").read_text())["models"] if m["precision"] == "int8")
     assert json.loads((out / "manifest.json").read_text())["parity"]["sentences"] == 2000   # the whole test split by default
+    # the Transformer int8 default (export.quantize.TRANSFORMER_INT8): per-token activations, per-row embeddings, FFN NBits
+    assert int8["metadata"]["edgedistill.per_token"] == "all" and int8["metadata"]["edgedistill.embedding"] == "per-row"
     nodes = json.loads(int8["metadata"]["edgedistill.nbits"])["nodes"]   # the tiny BERT's 2 blocks: both FFN MatMuls of each
     assert len(nodes) == 4 and all(any(p in n for p in TEACHER_NBITS) for n in nodes)
     plain = run("export", tiny_bert_dir, "--precision", "fp32,int8", "--smooth", "off", "--nbits", "off", "--out", tmp_path / "plain")

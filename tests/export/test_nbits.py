@@ -35,7 +35,7 @@ def test_nbits8_replaces_only_the_matching_matmuls(tiny, tmp_path, feeds):
     ops = _ops(tmp_path / "ffn.onnx")
     assert ops["MatMulNBits"] == 3 and ops["MatMul"] == _ops(fused)["MatMul"] - 3
     nbits8(fused, tmp_path / "all.onnx", ("MatMul",))
-    assert _ops(tmp_path / "all.onnx")["MatMulNBits"] == len(weight_matmuls) == 2 * 6   # Q, K, V, attention out, FFN in, FFN out
+    assert _ops(tmp_path / "all.onnx")["MatMulNBits"] == len(weight_matmuls) == 2 * 3   # attention out, FFN in, FFN out (Q, K, V are inside the fused Attention)
     with pytest.raises(ConfigError, match="match no MatMul"):
         nbits8(fused, tmp_path / "x.onnx", ("layer.9/nothing",))
 

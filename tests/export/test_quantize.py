@@ -81,3 +81,84 @@ def test_static_int8_needs_calibration_and_uses_qdq(tiny_student, encoder, sente
 def test_unknown_precision_lists_choices():
     with pytest.raises(UnsupportedError, match="fp16, int8, int8-static"):
         QuantConfig("int4")
+
+
+def test_attention_fuses_on_the_eager_export(tiny, feeds, tmp_path):
+    """to_onnx exports eager attention; fuse_transformer reads heads and width from the graph and gets Attention (int8: QAttention)."""
+    from export.quantize import attention_shape, fuse_transformer
+
+    assert attention_shape(onnx.load(str(tiny.path))) == (4, 32)
+    fuse_transformer(str(tiny.path), str(tmp_path / "f.onnx"))
+    assert _ops(str(tmp_path / "f.onnx"))["Attention"] == 2
+    int8 = quantize_onnx(tiny, tmp_path / "q.onnx", QuantConfig("int8", transformer=True), validate_with=feeds.random(8))
+    assert _ops(int8.path)["QAttention"] == 2 and int8.validation["agreement"] >= 0.9
+
+
+def test_per_token_option_keeps_the_function_and_marks_the_file(tiny, feeds, tmp_path):
+    from export.quantize import session
+
+    data = feeds.random(16, seed=3)
+    plain = quantize_onnx(tiny, tmp_path / "p.onnx", QuantConfig("int8", transformer=True), validate_with=data)
+    per_token = quantize_onnx(tiny, tmp_path / "t.onnx", QuantConfig("int8", transformer=True, per_token=True), validate_with=data)
+    ops = _ops(per_token.path)
+    assert ops["ReduceMax"] == 2 * 3 and ops["Div"] >= 6   # 2 blocks x (attention output, intermediate, output)
+    assert per_token.metadata["edgedistill.per_token"] == "all"
+    assert per_token.validation["agreement"] >= 0.9
+    ref, got = session(tiny.path), session(per_token.path)
+    for f in data:   # int8 drift only: bounded like the plain file's
+        assert np.abs(ref.run(["logits"], f)[0] - got.run(["logits"], f)[0]).max() < 4 * plain.validation["max_abs_logit_diff"] + 0.05
+    only = quantize_onnx(tiny, tmp_path / "o.onnx", QuantConfig("int8", transformer=True, per_token=("layer.0/output/dense",)))
+    assert _ops(only.path)["ReduceMax"] == 1
+    with pytest.raises(ConfigError, match="per_token"):
+        QuantConfig("int8-static", per_token=True)
+    with pytest.raises(ConfigError, match="match no MatMul"):
+        quantize_onnx(tiny, tmp_path / "x.onnx", QuantConfig("int8", transformer=True, per_token=("layer.9/nothing",)))
+
+
+def test_transformer_int8_default_builds(tiny, feeds, tmp_path):
+    from export.quantize import TRANSFORMER_INT8
+
+    data = feeds.random(16, seed=5)
+    art = quantize_onnx(tiny, tmp_path / "d.onnx", QuantConfig("int8", transformer=True, **TRANSFORMER_INT8), calibration=data, validate_with=data)
+    assert art.validation["agreement"] >= 0.9 and _ops(art.path)["QAttention"] == 2
+
+
+def test_word_embedding_is_int8_per_row(tiny, feeds, tmp_path):
+    """The tall Gather table becomes int8 with one scale per row (rows of very different size each keep their precision);
+    smaller tables stay fp32; per-tensor is onnxruntime's own quantized Gather."""
+    from onnx import numpy_helper
+
+    from export.quantize import EMBEDDING_MIN_ROWS, rowwise_embedding
+
+    model = onnx.load(str(tiny.path))
+    table = next(i for i in model.graph.initializer if len(i.dims) == 2 and i.dims[0] == 120)
+    assert table.dims[0] < EMBEDDING_MIN_ROWS   # the tiny vocabulary is short: lower the bar for this test
+    import export.quantize as q
+
+    q.EMBEDDING_MIN_ROWS, saved = 100, q.EMBEDDING_MIN_ROWS
+    try:
+        w = numpy_helper.to_array(table).copy()
+        w[7] *= 1000.0   # one huge row: a per-tensor step would wipe out the others
+        table.CopyFrom(numpy_helper.from_array(w, table.name))
+        onnx.save(model, str(tmp_path / "big.onnx"))
+        proto = onnx.load(str(tmp_path / "big.onnx"))
+        assert len(rowwise_embedding(proto)) == 1
+        inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+        qt = next(v for k, v in inits.items() if k.endswith("/RowInt8/table"))
+        sc = next(v for k, v in inits.items() if k.endswith("/RowInt8/scale"))
+        assert qt.dtype == np.int8 and sc.shape == (120, 1)
+        np.testing.assert_allclose(qt * sc, w, atol=float(np.abs(w).max(axis=1, keepdims=True).max()) / 254 + 1e-6)
+        row_err = np.abs(qt[3] * sc[3] - w[3]).max()
+        assert row_err <= np.abs(w[3]).max() / 254 + 1e-7       # an ordinary row keeps its own 1/254 step
+        from export.onnx import artifact_for
+
+        src = artifact_for(tmp_path / "big.onnx", "fp32", {}, {}, {})
+        data = feeds.random(12, seed=7)
+        per_row = quantize_onnx(src, tmp_path / "r.onnx", QuantConfig("int8", transformer=True, embedding="per-row"), validate_with=data)
+        per_tensor = quantize_onnx(src, tmp_path / "t.onnx", QuantConfig("int8", transformer=True, embedding="per-tensor"), validate_with=data)
+        assert per_row.metadata["edgedistill.embedding"] == "per-row"
+        assert per_row.validation["max_abs_logit_diff"] < per_tensor.validation["max_abs_logit_diff"]
+    finally:
+        q.EMBEDDING_MIN_ROWS = saved
+    with pytest.raises(ConfigError, match="embedding must be"):
+        QuantConfig("int8", embedding="int4")

@@ -107,3 +107,31 @@ def test_quantize_onnx_smooth_option(tiny, tmp_path, feeds):
     names = [n.name for n in onnx.load(art.path).graph.node]
     assert sum(n.endswith("SmoothQuant_Mul") for n in names) >= 8
     assert "layer.0/intermediate/dense/MatMul" in art.metadata["edgedistill.smoothquant"]
+
+
+def test_per_token_rows_compute_the_same_logits(tiny_onnx, feeds):
+    from export.smooth import per_token_rows
+
+    model = onnx.load(tiny_onnx)
+    data = feeds.random(6, seed=2) + [feeds.padded([[2, 7, 9, 3], [2, 5, 3]])]
+    before = _logits(model, data)
+    changed = per_token_rows(model)
+    assert len(changed) == sum(1 for g in smoothable_groups(onnx.load(tiny_onnx)) for _ in g.nodes) - 2   # all but pooler/classifier Gemms
+    for a, b in zip(before, _logits(model, data)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_fused_attention_input_is_smoothed(tiny_onnx, tmp_path, feeds):
+    from export.quantize import fuse_transformer
+
+    fuse_transformer(tiny_onnx, str(tmp_path / "f.onnx"))
+    model = onnx.load(str(tmp_path / "f.onnx"))
+    groups = smoothable_groups(model)
+    assert sum(n.op_type == "Attention" for g in groups for n in g.nodes) == 2
+    data = feeds.random(6, seed=4)
+    before = _logits(model, data)
+    done = smooth_model(model, activation_maxima(model, data), alpha=0.5)
+    assert any(n.op_type == "Attention" for n in model.graph.node if n.input[0].endswith("/smoothed"))
+    assert len(done) == len(groups)
+    for a, b in zip(before, _logits(model, data)):
+        np.testing.assert_allclose(a, b, atol=1e-4)
