@@ -329,7 +329,7 @@ def export(
         validate: Optional[int] = typer.Option(None, callback=_limit("validate", hint="leave it out to use the whole test split"), help="Check parity on the first N test sentences only (default: the whole test split).", rich_help_panel=_V),
         calibration: Optional[str] = typer.Option(None, help="Data for int8-static and SmoothQuant calibration (default: --data).", rich_help_panel=_Q),
         smooth: Optional[str] = typer.Option(None, help="SmoothQuant before int8: auto (alpha searched per activation; the default for Transformers), an alpha in (0, 1), or off.", rich_help_panel=_Q),
-        nbits: Optional[str] = typer.Option(None, help="MatMul name fragments to run as 8-bit MatMulNBits (finer int8, a little slower); 'sensitive' = the feed-forward MatMuls of a BERT's blocks 1-3 (the default for BERT-named Transformers), or off.", rich_help_panel=_Q),
+        nbits: Optional[str] = typer.Option(None, help="MatMul name fragments to run as 8-bit MatMulNBits (finer int8, ~2x slower per MatMul); 'sensitive' = the feed-forward MatMuls of a BERT's blocks 1-3 (the default for BERT-named Transformers), or off.", rich_help_panel=_Q),
         keep_fp32: str = typer.Option("", help="Node-name fragments to keep fp32; 'sensitive' = the feed-forward blocks 1-3 of a BERT.", rich_help_panel=_Q),
         buckets: str = typer.Option("16,32,64,128", help="Sequence-length buckets, one signature each (LiteRT runs fixed shapes).", rich_help_panel=_TF),
         recurrent: Recurrent = typer.Option(Recurrent.while_, help="LSTM/GRU lowering: while (a WHILE loop, fast) | stock | fused | loop.", rich_help_panel=_TF),
