@@ -217,3 +217,26 @@ def test_minimum_parser_version_port():
 
     assert _pywrap_metadata_version.GetMinimumMetadataParserVersion is minimum_parser_version or \
         _pywrap_metadata_version.__doc__ is None or "stand-in" not in _pywrap_metadata_version.__doc__
+
+
+def test_mediapipe_runner_bad_input_and_truncation(bert, mediapipe_bert):
+    """The run-time rules hold for the MediaPipe file as for the string-input ONNX: invalid UTF-8 and lone surrogates are
+    refused naming the row, UTF-8 bytes read as their text, and an over-long text is cut as the ids-input files' tokenizer cuts it."""
+    from edge_runtime.runners import OnnxRunner
+    from edge_runtime.text_runner import MediaPipeTextRunner, text_feeds
+
+    _, _, encoder, art, _, texts = bert
+    runner = MediaPipeTextRunner(mediapipe_bert.path)
+    with pytest.raises(DataError, match="row 1 is not valid UTF-8"):
+        runner(text_feeds([texts[0], b"caf\xe9"]))
+    with pytest.raises(DataError, match="row 0 holds an unpaired surrogate"):
+        runner(text_feeds(["bad \udc80 text"]))
+    assert np.array_equal(runner(text_feeds([texts[0].encode()])), runner(text_feeds([texts[0]])))
+    long = " ".join(texts[:12])
+    feeds = encoder.encode_np([long])
+    assert feeds["input_ids"].shape[1] == encoder.max_len   # the ids path truncated it
+    ref = OnnxRunner(art.path)(feeds)
+    probs = np.exp(ref - ref.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    got = runner(text_feeds([long, long + " and then some more words at the end"]))
+    assert np.abs(got - probs).max() < 1e-5   # same scores as the ids file on the truncated ids; the tail never counts

@@ -107,7 +107,7 @@ final class ExecuTorchModelRunner implements ModelRunner {
 
     @Override
     public String runtimeVersion() {
-        // wiring: add `buildConfigField "String", "EXECUTORCH_VERSION", "\"1.5.1\""` next to ORT_VERSION in app/build.gradle
+        // app/build.gradle: from executorchVersion in gradle.properties
         return BuildConfig.EXECUTORCH_VERSION;
     }
 

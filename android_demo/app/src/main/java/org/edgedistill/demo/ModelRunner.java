@@ -14,7 +14,7 @@ import org.edgedistill.core.ModelInputs;
 interface ModelRunner extends Closeable {
     float[] run(ModelInputs inputs) throws Exception;
 
-    /** "onnxruntime-android" or "litert". */
+    /** "onnxruntime-android", "litert" or "executorch". */
     String runtime();
 
     String runtimeVersion();
@@ -30,8 +30,11 @@ interface ModelRunner extends Closeable {
             if ("tflite".equals(entry.format)) {
                 return new LiteRtModelRunner(modelFile, entry, threads);
             }
-            throw new BundleException.Unsupported("this app runs onnx (onnxruntime-android) and tflite (LiteRT) models; "
-                    + entry.file + " is " + entry.format + "; export the bundle with --format onnx");
+            if ("executorch".equals(entry.format)) {
+                return new ExecuTorchModelRunner(modelFile, entry, threads);
+            }
+            throw new BundleException.Unsupported("this app runs onnx (onnxruntime-android), tflite (LiteRT) and executorch "
+                    + "(ExecuTorch, XNNPACK) models; " + entry.file + " is " + entry.format + "; export the bundle with --format onnx");
         }
     }
 }
