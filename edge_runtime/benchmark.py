@@ -51,10 +51,14 @@ class BenchConfig:
     cpus: tuple[int, ...] | None = None   # pin the process to these cores while measuring
     profile: str | None = None     # device profile ("little", "big"): sets threads and cpus, see edge_runtime.device
     max_seconds: float = 0.0       # stop timed runs after this long even if `runs` is not reached (0: no cap)
+    warm_calls: int = 0            # interleaved runs: untimed calls of the same runner right before each timed one, so its
+                                   # weights are in cache as when it runs alone (0: each timed call follows the other runners)
 
     def __post_init__(self) -> None:
         if self.warmup < 0 or self.runs < 1 or self.threads < 1 or self.batch < 1 or self.seq_len < 2:
             raise ConfigError(f"need warmup >= 0, runs >= 1, threads >= 1, batch >= 1, seq_len >= 2 (got {self.warmup}, {self.runs}, {self.threads}, {self.batch}, {self.seq_len})")
+        if self.warm_calls < 0:
+            raise ConfigError(f"warm_calls must be >= 0 (got {self.warm_calls}): untimed calls before each timed one")
         if self.min_seconds < 0 or self.max_seconds < 0 or (self.max_seconds and self.max_seconds < self.min_seconds):
             raise ConfigError(f"need 0 <= min_seconds <= max_seconds (0 = no cap); got min_seconds={self.min_seconds}, max_seconds={self.max_seconds}")
         if self.cpus is not None:
@@ -332,6 +336,8 @@ def bench_interleaved(runners: dict[str, Callable], feeds, config: BenchConfig =
             k = i % len(names)
             for name in names[k:] + names[:k]:
                 c = cases[name]
+                for _ in range(config.warm_calls):
+                    c.untimed()
                 if c.encode is None:
                     feed = c.feeds[c.i % c.n]
                     t0 = perf_ns()

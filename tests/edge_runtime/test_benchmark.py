@@ -64,6 +64,15 @@ def test_compare_interleaves_and_counts_runs():
     assert results["a"].vs_baseline["baseline"] == "a" and results["a"].vs_baseline["p50_ratio"] == 1.0
 
 
+def test_warm_calls_run_the_same_runner_untimed_right_before_each_timed_call():
+    log = []
+    results = bench_interleaved({"a": Clock("a", log), "b": Clock("b", log)}, {}, BenchConfig(warmup=0, runs=2, warm_calls=1))
+    assert [n for n, _ in log] == ["a", "a", "b", "b", "b", "b", "a", "a"]   # each timed call follows its own untimed one
+    assert results["a"].runs == results["b"].runs == 2
+    with pytest.raises(ConfigError, match="warm_calls"):
+        BenchConfig(warm_calls=-1)
+
+
 def test_compare_measures_known_costs_and_their_ratio():
     log = []
     r = bench_interleaved({"slow": Clock("slow", log, 0.004), "fast": Clock("fast", log, 0.001)}, {}, BenchConfig(warmup=1, runs=15))
