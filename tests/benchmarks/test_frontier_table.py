@@ -68,3 +68,13 @@ def test_static_target_prefers_the_same_loop_timing():
     assert not table.targets([ours, m2v], 0.862)[-1]["met"]
     verdict = table.targets([ours, m2v], 0.862, same_run={"p50_ms_e2e": 0.12})   # ...faster in one loop with it
     assert verdict[-1]["met"] and "one loop" in verdict[-1]["target"]
+
+
+def test_warm_timings_get_their_own_verdicts():
+    table = load_table()
+    cnn = row("cnn int8", "cnn", 0.824, 0.5)                     # cold: 120x torch / 18x int8 ...
+    cnn["x_teacher_torch"], cnn["x_teacher_int8"] = 45.0, 18.0   # ... say 45x / 18x cold
+    cnn["x_teacher_torch_warm"], cnn["x_teacher_int8_warm"] = 64.0, 26.0
+    verdicts = {t["target"]: t["met"] for t in table.targets([cnn], 0.862)}
+    assert verdicts[">= 50x teacher PyTorch and >= 15x teacher int8, within 4 points"] is False
+    assert verdicts[">= 50x teacher PyTorch and >= 15x teacher int8, within 4 points, warm"] is True
