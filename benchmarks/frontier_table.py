@@ -88,14 +88,12 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-").replace("--", "-")
 
 
-def export(checkpoint: Path, out: Path, validate: int) -> dict:
-    """ONNX fp32 + int8 bundle of `checkpoint` (the default recipes), with parity on the test split."""
+def export(checkpoint: Path, out: Path, validate: int) -> None:
+    """ONNX fp32 + int8 bundle of `checkpoint` (the default recipes), with parity on the test split, unless `out` has one."""
     from edgedistill.api import ExportConfig, export_checkpoint
 
-    if (out / "manifest.json").is_file():
-        return json.loads((out / "manifest.json").read_text())
-    export_checkpoint(ExportConfig(checkpoint=checkpoint, out=out, formats=("onnx",), precisions=("fp32", "int8"), validate=validate, force=True))
-    return json.loads((out / "manifest.json").read_text())
+    if not (out / "manifest.json").is_file():
+        export_checkpoint(ExportConfig(checkpoint=checkpoint, out=out, formats=("onnx",), precisions=("fp32", "int8"), validate=validate, force=True))
 
 
 def plain_int8(fp32: Path, work: Path) -> Path:
@@ -221,7 +219,7 @@ def main(argv=None) -> int:
         r["p50_ms_median"] = timing["median"][r["name"]]["p50"]
         r["p50_ms_e2e"] = timing["e2e"][r["name"]]["p50"]
         r["p50_ms_warm"] = timing["seq64_warm"][r["name"]]["p50"]
-    rows += peer_rows(a.peers, n_test)
+    rows += peer_rows(a.peers)
     w_torch, w_int8 = timing["seq64_warm"]["teacher pytorch"]["p50"], timing["seq64_warm"]["teacher int8"]["p50"]
     for r in rows:
         r["x_teacher_torch"], r["x_teacher_int8"] = t_torch / r["p50_ms"], t_int8 / r["p50_ms"]
@@ -251,7 +249,7 @@ def rewrite(path: Path, peers: Path, out: Path, quick: bool) -> int:
     """A finished frontier with the peers file merged again (e.g. after fast_peers.py --ours-onnx timed our static file)."""
     frontier = json.loads(path.read_text())
     teacher = frontier["teacher"]
-    rows = [r for r in frontier["rows"] if not r["peer"]] + peer_rows(peers, 0)
+    rows = [r for r in frontier["rows"] if not r["peer"]] + peer_rows(peers)
     for r in rows:
         r["x_teacher_torch"], r["x_teacher_int8"] = teacher["p50_ms_torch"] / r["p50_ms"], teacher["p50_ms_int8"] / r["p50_ms"]
     frontier["rows"], frontier["targets"] = rows, targets(rows, teacher["accuracy"], same_run_static(peers))
@@ -268,7 +266,7 @@ def _training(opts: dict) -> str:
     return ", ".join(parts)
 
 
-def peer_rows(path: Path, n_test: int) -> list[dict]:
+def peer_rows(path: Path) -> list[dict]:
     """model2vec / fastText rows from benchmarks/peers/fast_peers.py: model-only p50 where the peer has one (else its end
     to end p50, said in `note`)."""
     if not path.is_file():
