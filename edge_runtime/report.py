@@ -184,14 +184,23 @@ def write_markdown(run_dir: str | Path) -> Path:
 
 
 def write_html(run_dir: str | Path) -> Path:
-    """Write run_dir/report.html (one self-contained file: inline SVG plots, no fetches) from report.json + bench.json.
+    """Write run_dir/report.html (one self-contained file: inline SVG plots, no fetches) from report.json + bench.json,
+    with the accuracy-latency frontier section when run_dir holds a frontier.json (`benchmarks/frontier_table.py --out RUN_DIR`).
 
     >>> write_html("runs/demo")  # doctest: +SKIP
     PosixPath('runs/demo/report.html')
     """
+    from edge_runtime.frontier import check_frontier
     from edge_runtime.html import render_html
 
     report, bench = load_run(run_dir)
+    frontier_path = Path(run_dir) / "frontier.json"
+    if frontier_path.is_file():
+        try:
+            report["frontier"] = json.loads(frontier_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(f"{frontier_path} is not valid JSON ({e}); re-run benchmarks/frontier_table.py or delete it") from None
+        check_frontier(report["frontier"])
     out = Path(run_dir) / "report.html"
     with atomic_write(out, "w") as f:
         f.write(render_html(report, bench))

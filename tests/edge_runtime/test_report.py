@@ -202,6 +202,19 @@ def test_write_reports_adds_floors_once_then_writes_both_pages(tiny_run, tmp_pat
     assert (run / "report.json").read_bytes() == before     # floors are measured once, not re-measured on every call
 
 
+def test_a_frontier_json_beside_the_report_joins_its_page(tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    assert 'id="frontier-latency"' not in write_html(run).read_text()
+    (run / "frontier.json").write_text(json.dumps(_frontier()))
+    assert 'id="frontier-latency"' in write_html(run).read_text()
+    (run / "frontier.json").write_text(json.dumps({"rows": []}))
+    with pytest.raises(DataError, match="frontier has no"):
+        write_html(run)
+
+
 def test_schema_formats_and_precisions_are_the_one_table():
     from edge_runtime.schema import DEFS
     from edgecore.formats import ALL_PRECISIONS, FORMATS
