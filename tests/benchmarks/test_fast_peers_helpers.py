@@ -1,23 +1,17 @@
 """benchmarks/peers/fast_timing.py (the end-to-end latency loop the fast peers and our static student share) and the row
 and Markdown helpers of benchmarks/peers/fast_peers.py: pure Python, no peer venv needed."""
-import importlib.util
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_script
 
 from edgecore import ConfigError
 
-PEERS = Path(__file__).resolve().parents[2] / "benchmarks" / "peers"
-
 
 def load(name: str):
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", PEERS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"peers/{name}.py")
 
 
 timing = load("fast_timing")

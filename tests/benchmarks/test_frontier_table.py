@@ -1,18 +1,12 @@
 """benchmarks/frontier_table.py judges the issue's targets from its rows: the fast target needs both speed ratios and the
 accuracy, the static-vs-peers target compares end-to-end latency and accuracy, and the Markdown names every row."""
-import importlib.util
-from pathlib import Path
+from benchmark_scripts import load_script
 
 from edge_runtime.frontier import frontier_budgets, pareto_rows
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "frontier_table.py"
-
 
 def load_table():
-    spec = importlib.util.spec_from_file_location("frontier_table_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("frontier_table.py")
 
 
 def row(name, kind, acc, p50, e2e=None, torch=60.0, int8=9.0, peer=False, size=1.0):

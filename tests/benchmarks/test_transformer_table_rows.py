@@ -1,20 +1,15 @@
 """benchmarks/transformer_table.py keeps finished student rows keyed by their full settings; a config
 field added later (at a default that keeps the old behaviour) must not orphan the rows already trained."""
-import importlib.util
 import json
-from pathlib import Path
+
+from benchmark_scripts import load_script
 
 from distill.students.transformer import TransformerStudentConfig
 from distill.transformer_trainer import TransformerDistillConfig
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "transformer_table.py"
-
 
 def load_table():
-    spec = importlib.util.spec_from_file_location("transformer_table_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("transformer_table.py")
 
 
 def old_style_key(s_cfg, d_cfg, dropped: tuple[str, ...]) -> str:
