@@ -220,19 +220,18 @@ def main(argv=None) -> int:
         r["p50_ms_e2e"] = timing["e2e"][r["name"]]["p50"]
         r["p50_ms_warm"] = timing["seq64_warm"][r["name"]]["p50"]
     rows += peer_rows(a.peers)
-    w_torch, w_int8 = timing["seq64_warm"]["teacher pytorch"]["p50"], timing["seq64_warm"]["teacher int8"]["p50"]
+    teacher_row = {"name": "teacher", "accuracy": teacher_acc, "p50_ms_torch": t_torch, "p50_ms_int8": t_int8,
+                   "p50_ms_torch_warm": timing["seq64_warm"]["teacher pytorch"]["p50"],
+                   "p50_ms_int8_warm": timing["seq64_warm"]["teacher int8"]["p50"]}
+    add_ratios(rows, teacher_row)
     for r in rows:
-        r["x_teacher_torch"], r["x_teacher_int8"] = t_torch / r["p50_ms"], t_int8 / r["p50_ms"]
-        if r.get("p50_ms_warm"):
-            r["x_teacher_torch_warm"], r["x_teacher_int8_warm"] = w_torch / r["p50_ms_warm"], w_int8 / r["p50_ms_warm"]
         r["name"] = r["name"].replace("teacher int8", "teacher onnx int8").replace("teacher fp32", "teacher onnx fp32")
     ours = [r for r in rows if not r["peer"] and r["kind"] != "teacher"]
     frontier = {
         "title": "Accuracy-latency frontier: every student kind vs the teacher (movie-snippets)",
         "setup": (f"{n_test} test sentences; ONNX Runtime / PyTorch, batch 1, 1 thread, seq 64 (and the median {median_len} tokens), "
                   f"{config.runs} interleaved runs; {platform.machine()}, {os.cpu_count()} cores, load at start {load_start[0]:.1f}"),
-        "teacher": {"name": "teacher", "accuracy": teacher_acc, "p50_ms_torch": t_torch, "p50_ms_int8": t_int8,
-                    "p50_ms_torch_warm": w_torch, "p50_ms_int8_warm": w_int8},
+        "teacher": teacher_row,
         "rows": rows,
         "budgets": frontier_budgets(ours, BUDGETS_MS),
         "pareto": {"latency": pareto_rows(ours, "p50_ms"), "size": pareto_rows(ours, "size_mb")},
@@ -250,11 +249,19 @@ def rewrite(path: Path, peers: Path, out: Path, quick: bool) -> int:
     frontier = json.loads(path.read_text())
     teacher = frontier["teacher"]
     rows = [r for r in frontier["rows"] if not r["peer"]] + peer_rows(peers)
-    for r in rows:
-        r["x_teacher_torch"], r["x_teacher_int8"] = teacher["p50_ms_torch"] / r["p50_ms"], teacher["p50_ms_int8"] / r["p50_ms"]
+    add_ratios(rows, teacher)
     frontier["rows"], frontier["targets"] = rows, targets(rows, teacher["accuracy"], same_run_static(peers))
     write(frontier, out, quick)
     return 0
+
+
+def add_ratios(rows: list[dict], teacher: dict) -> None:
+    """Each row's speed-up over the teacher in PyTorch and over its int8 file, cold and (where timed) warm."""
+    for r in rows:
+        r["x_teacher_torch"], r["x_teacher_int8"] = teacher["p50_ms_torch"] / r["p50_ms"], teacher["p50_ms_int8"] / r["p50_ms"]
+        if r.get("p50_ms_warm") and "p50_ms_torch_warm" in teacher:
+            r["x_teacher_torch_warm"] = teacher["p50_ms_torch_warm"] / r["p50_ms_warm"]
+            r["x_teacher_int8_warm"] = teacher["p50_ms_int8_warm"] / r["p50_ms_warm"]
 
 
 def _training(opts: dict) -> str:
