@@ -109,6 +109,13 @@ class _Job:
     calibration: list | None  # padded feeds for int8-static / SmoothQuant, None when neither runs
     smooth: float | str | None
 
+    @property
+    def buckets(self) -> tuple[int, ...]:
+        """The lengths bucketed files are built for: --buckets, else 16, 32, 64, ... up to the checkpoint's max_len."""
+        from export.artifact import length_buckets
+
+        return tuple(self.config.buckets) if self.config.buckets else length_buckets(self.encoder.max_len)
+
     @cached_property
     def sample(self):
         return self.encoder.encode(self.texts[:2])
@@ -164,7 +171,7 @@ def _export_tflite(job: _Job) -> dict:
     from export.tflite import TFLiteConfig, quantize_tflite, to_tflite
 
     cfg = job.config
-    t_cfg = TFLiteConfig(buckets=cfg.buckets, recurrent=cfg.recurrent)
+    t_cfg = TFLiteConfig(buckets=job.buckets, recurrent=cfg.recurrent)
     meta = {**job.meta, "edgedistill.tokenizer": json.dumps(asdict(job.encoder.settings))}
     fp32 = _attempt(to_tflite, job.model, job.sample, job.tmp / "model.fp32.tflite", t_cfg, metadata=meta, validate_with=job.validate)
     if isinstance(fp32, Exception):
@@ -199,7 +206,7 @@ def _export_executorch(job: _Job) -> dict:
     for p in job.config.precisions:
         # dynamic shapes where torch.export keeps them (Transformers), else one method per --buckets length (LSTM / GRU);
         # non-strict below fp32: a file past its tolerance is kept here, then measured and left out like any other
-        e_cfg = ExecuTorchConfig(p, buckets=job.config.buckets)
+        e_cfg = ExecuTorchConfig(p, buckets=job.buckets)
         arts[p] = _attempt(to_executorch, job.model, job.sample, job.tmp / f"model.{p}.pte", e_cfg, metadata=meta,
                            validate_with=job.validate, strict=(p == "fp32"))
     return arts

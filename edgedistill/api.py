@@ -301,7 +301,8 @@ class ExportConfig:
     validate: int | None = None                   # parity on the first N test sentences (None: the whole test split)
     zip: bool = False                             # also write BUNDLE.zip
     force: bool = False
-    buckets: tuple[int, ...] = (16, 32, 64, 128)  # TFLite sequence-length buckets, one signature each
+    buckets: tuple[int, ...] | None = None        # TFLite signatures / ExecuTorch methods of a recurrent student, one per
+                                                  # length; None: 16, 32, 64, ... up to the checkpoint's max_len
     recurrent: str = "while"                      # TFLite lowering of LSTM/GRU: while | stock | fused | loop
     keep_fp32: tuple[str, ...] = ()               # ONNX int8: node-name fragments kept fp32 ("sensitive": a BERT's FFN blocks 1-3)
     smooth: float | str | None = None             # ONNX int8 SmoothQuant: "auto", "off" or an alpha in (0, 1);
@@ -333,15 +334,12 @@ class ExportConfig:
         for fmt in self.formats:
             check_precisions(fmt, self.precisions)
         _choice("recurrent", self.recurrent, RECURRENT_ROUTES)
-        try:
-            buckets = tuple(int(b) for b in self.buckets)
-        except (TypeError, ValueError):
-            raise ConfigError(f"buckets {self.buckets!r} must be token counts, e.g. 16,32,64,128") from None
+        if self.buckets is None or self.buckets == ("auto",):
+            object.__setattr__(self, "buckets", None)
+        else:
+            self._check_buckets()
         from edgecore.limits import LIMITS
 
-        high = int(LIMITS["buckets"].high)
-        if not buckets or any(isinstance(b, bool) or b < 2 or b > high for b in buckets) or buckets != self.buckets:
-            raise ConfigError(f"buckets {self.buckets!r} must be whole token counts from 2 to {high}, e.g. 16,32,64,128")
         if self.validate is not None and (isinstance(self.validate, bool) or not isinstance(self.validate, int) or self.validate < 1
                                           or self.validate > LIMITS["validate"].high):
             raise ConfigError(f"validate must be a positive number of test sentences, at most {LIMITS['validate'].high:,.0f} "
@@ -360,6 +358,17 @@ class ExportConfig:
         if not (smooth is None or smooth in ("auto", "off") or (isinstance(smooth, float) and 0.0 < smooth < 1.0)):
             raise ConfigError(f"smooth {self.smooth!r} must be auto, off or an alpha in (0, 1), e.g. 0.8")
         object.__setattr__(self, "smooth", smooth)
+
+    def _check_buckets(self) -> None:
+        from edgecore.limits import LIMITS
+
+        try:
+            buckets = tuple(int(b) for b in self.buckets)
+        except (TypeError, ValueError):
+            raise ConfigError(f"buckets {self.buckets!r} must be token counts, e.g. 16,32,64,128, or auto") from None
+        high = int(LIMITS["buckets"].high)
+        if not buckets or any(isinstance(b, bool) or b < 2 or b > high for b in buckets) or buckets != self.buckets:
+            raise ConfigError(f"buckets {self.buckets!r} must be whole token counts from 2 to {high}, e.g. 16,32,64,128, or auto")
 
     def to_dict(self) -> dict:
         return _to_dict(self)

@@ -331,7 +331,7 @@ def export(
         smooth: Optional[str] = typer.Option(None, help="SmoothQuant before int8: auto (alpha searched per activation; the default for Transformers), an alpha in (0, 1), or off.", rich_help_panel=_Q),
         nbits: Optional[str] = typer.Option(None, help="MatMul name fragments to run as 8-bit MatMulNBits (finer int8, ~2x slower per MatMul); 'sensitive' = the feed-forward MatMuls of a BERT's blocks 1-3 (the default for BERT-named Transformers), or off.", rich_help_panel=_Q),
         keep_fp32: str = typer.Option("", help="Node-name fragments to keep fp32; 'sensitive' = the feed-forward blocks 1-3 of a BERT.", rich_help_panel=_Q),
-        buckets: str = typer.Option("16,32,64,128", help="Sequence-length buckets, one signature each (LiteRT runs fixed shapes).", rich_help_panel=_TF),
+        buckets: str = typer.Option("auto", help="Sequence-length buckets, one TFLite signature (recurrent .pte: one method) each; auto: 16, 32, 64, ... up to the checkpoint's max_len.", rich_help_panel=_TF),
         recurrent: Recurrent = typer.Option(Recurrent.while_, help="LSTM/GRU lowering: while (a WHILE loop, fast) | stock | fused | loop.", rich_help_panel=_TF),
         long_text: str = typer.Option("truncate", help="Documents longer than the model: truncate (the checkpoint's truncation) | windows (logits of windows aggregated; parity, bench and the Java core read it from the manifest).", rich_help_panel=_V),
         stride: Optional[int] = typer.Option(None, help="windows: tokens between window starts (default: half a window's content).", rich_help_panel=_V),
@@ -356,11 +356,13 @@ def export(
     result.check()
 
 
-def _buckets(value: str) -> tuple[int, ...]:
+def _buckets(value: str) -> tuple[int, ...] | None:
+    if value.strip() == "auto":
+        return None
     try:
         return tuple(int(b) for b in value.split(","))
     except ValueError:
-        raise ConfigError(f"buckets {value!r} must be comma-separated token counts, e.g. 16,32,64,128") from None
+        raise ConfigError(f"buckets {value!r} must be comma-separated token counts, e.g. 16,32,64,128, or auto") from None
 
 
 _B, _M, _DV = "Timing", "Workload", "Device"

@@ -111,6 +111,17 @@ def check_bucketed_inputs(path: Path, force: bool, sample: dict, validate_with, 
     return names
 
 
+def length_buckets(max_len: int) -> tuple[int, ...]:
+    """The sequence lengths a bucketed file (TFLite signatures, ExecuTorch methods, Core ML enumerated shapes) is
+    built for when none are given: 16, 32, 64, ... below the model's max_len, then max_len itself, so the longest
+    input the Encoder can produce always has a bucket and none is wasted past it.
+
+    >>> length_buckets(64), length_buckets(100), length_buckets(512), length_buckets(12)
+    ((16, 32, 64), (16, 32, 64, 100), (16, 32, 64, 128, 256, 512), (12,))
+    """
+    return tuple(sorted({16 << i for i in range(16) if (16 << i) < max_len} | {int(max_len)}))
+
+
 def check_buckets(value) -> tuple[int, ...]:
     """Sequence-length buckets as a sorted tuple: distinct whole numbers in 2..4096; a ConfigError naming the fault."""
     from edgecore import ConfigError

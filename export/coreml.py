@@ -36,7 +36,7 @@ import torch
 from edgecore import ConfigError, EdgedistillError, OutputExistsError, ParityError, UnsupportedError, formats
 from edgecore.fsio import replace_dir
 from edgecore.tolerances import tolerance
-from export.artifact import Artifact, TensorSpec, tool_versions
+from export.artifact import Artifact, TensorSpec, length_buckets, tool_versions
 
 PRECISIONS = formats.PRECISIONS["coreml"]
 COMPUTE_PRECISIONS = ("fp32", "fp16")
@@ -105,7 +105,7 @@ class CoreMLConfig:
     def bucket_lengths(self) -> tuple[int, ...]:
         if self.buckets is not None:
             return tuple(self.buckets)
-        return tuple(sorted({16 << i for i in range(9) if (16 << i) < self.max_seq_len} | {self.max_seq_len}))
+        return length_buckets(self.max_seq_len)
 
     @property
     def compute(self) -> str:

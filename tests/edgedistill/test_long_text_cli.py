@@ -41,20 +41,25 @@ def test_auto_length_head_tail_windows_end_to_end(tiny_bert_dir, long_csv, tmp_p
     assert json.loads((student / "student.json").read_text())["max_len"] == max_len
     assert json.loads((student / "truncation.json").read_text())["strategy"] == "head_tail"
 
-    code, _, err = cli(["export", student, "--format", "onnx", "--precision", "fp32", "--data", long_csv, "--out", bundle,
+    code, _, err = cli(["export", student, "--format", "onnx,tflite", "--precision", "fp32", "--data", long_csv, "--out", bundle,
                         "--long-text", "windows", "--aggregate", "max", "--max-windows", "4"], capsys, monkeypatch)
     assert code == 0, err
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["tokenizer"]["max_len"] == max_len
     assert manifest["tokenizer"]["truncation"] == {"strategy": "head_tail", "head": (max_len - 2) // 4}
     assert manifest["task"]["long_text"] == {"mode": "windows", "stride": (max_len - 2) // 2, "aggregate": "max", "max_windows": 4}
+    # no --buckets: the TFLite signatures run up to the chosen length and no further
+    (tfl,) = (m for m in manifest["models"] if m["format"] == "tflite")
+    buckets = [int(b) for b in tfl["metadata"]["edgedistill.buckets"].split(",")]
+    assert buckets[-1] == max_len and buckets == sorted({b for b in (16, 32, 64) if b < max_len} | {max_len}), buckets
 
     code, out, err = cli(["parity", bundle, "--teacher", teacher, "--data", long_csv, "--source", student, "--json", tmp_path / "p.json"],
                          capsys, monkeypatch)
     assert code == 0, err
     report = json.loads((tmp_path / "p.json").read_text())
-    (entry,) = report["models"].values()
-    assert entry["agreement_with_source"] == 1.0   # the source read the same windows, aggregated the same way
+    assert len(report["models"]) == 2               # ONNX and TFLite (its largest bucket is max_len)
+    for entry in report["models"].values():
+        assert entry["agreement_with_source"] == 1.0   # the source read the same windows, aggregated the same way
 
     code, out, err = cli(["bench", bundle, "--mode", "end-to-end", "--data", long_csv, "--runs", "5", "--warmup", "1"], capsys, monkeypatch)
     assert code == 0, err
