@@ -447,6 +447,43 @@ def _profile(name: str | None) -> dict | None:
     return profile_dict(name)
 
 
+LENGTH_NAMES = "a token count, median, or pNN (a percentile of the data's token lengths, e.g. p90)"
+
+
+def resolve_lengths(specs: Sequence[str | int], paths: Sequence[str | Path], texts: Sequence[str] | None = None) -> list[tuple[str, int]]:
+    """(label, tokens) per entry of `specs`: a token count stays itself ("64"); "median" or "pNN" is that percentile
+    (nearest rank) of the token lengths of `texts` through the first bundle's tokenizer, special tokens included,
+    untruncated, then capped at the smallest max_len of the bundles among `paths` (a bundle reads no more), e.g.
+    ("median", 172). Lengths as the models read them, so the fixed mode times what the data costs."""
+    from edge_runtime.bundle import Bundle
+
+    out, lengths, cap = [], None, None
+    for spec in specs:
+        text = str(spec).strip().lower()
+        if text.isdigit():
+            out.append((text, int(text)))
+            continue
+        pct = 50 if text == "median" else int(text[1:]) if text[:1] == "p" and text[1:].isdigit() and 1 <= int(text[1:]) <= 99 else None
+        if pct is None:
+            raise ConfigError(f"length {spec!r} is not {LENGTH_NAMES}")
+        if lengths is None:
+            bundles = [Path(p) for p in paths if (Path(p) / "manifest.json").is_file() or Path(p).suffix == ".zip"]
+            if not bundles or not texts:
+                raise ConfigError(f"length {spec!r} is measured on data: give --data and at least one bundle (its tokenizer counts the tokens)")
+            with Bundle.open(bundles[0], verify=False) as first:
+                tok = first.tokenizer()
+                tok.no_truncation()
+                lengths = np.sort([len(first.template.wrap(e.ids)[0]) for e in tok.encode_batch(list(texts), add_special_tokens=False)])
+            caps = []
+            for b in bundles:
+                with Bundle.open(b, verify=False) as opened:
+                    caps.append(opened.max_len)
+            cap = min(caps)
+        rank = max(1, int(np.ceil(pct / 100 * len(lengths))))   # nearest rank
+        out.append((text, int(min(cap, lengths[rank - 1]))))
+    return out
+
+
 def bench_files(paths: Sequence[str | Path], config: BenchConfig = BenchConfig(), mode: str = "fixed",
                 texts: Sequence[str] | None = None, floors: bool = False, baseline: str | None = None) -> BenchRun:
     """Load each model file or bundle (timing the load), build its feeds, time them all interleaved.

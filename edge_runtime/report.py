@@ -221,6 +221,21 @@ def write_reports(run_dir: str | Path, floors: bool = True) -> dict[str, Path]:
     return {"report.json": run_dir / "report.json", "report.md": write_markdown(run_dir), "report.html": write_html(run_dir)}
 
 
+def bench_lengths_table(payload: dict):
+    """A terminal table of a bench over several lengths: p50 per model (rows) and length (columns), with its ratio to
+    the first model at that length."""
+    from rich.table import Table
+
+    by = payload["by_length"]
+    table = Table(title="p50 ms by length (fixed mode; x = ratio to the first model at that length)")
+    table.add_column("model", justify="left")
+    for label, entry in by.items():
+        table.add_column(label if label == str(entry["seq_len"]) else f"{label} ({entry['seq_len']})", justify="right")
+    for name in next(iter(by.values()))["results"]:
+        table.add_row(name, *(f"{e['results'][name]['latency_ms']['p50']:.3f} ({e['ratios_p50_vs_baseline'][name]:.2f}x)" for e in by.values()))
+    return table
+
+
 def bench_rich_table(run: dict):
     """A terminal table of a `bench_files(...).to_dict()` document: load, latency, RSS, ratio to the baseline, floor."""
     from rich.table import Table

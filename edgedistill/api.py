@@ -440,8 +440,26 @@ class BenchConfig:
     max_seconds: float = 0.0               # stop timing after this long (0: no cap)
     floors: bool = False                   # each latency as a multiple of its FLOP floor on this machine
     device: str | None = None              # adb or adb:SERIAL: time it on an Android phone
+    lengths: tuple[str, ...] = ()          # fixed mode at each: token counts, "median", "pNN" of `data`'s token lengths
 
     def __post_init__(self) -> None:
+        if isinstance(self.lengths, (str, int)):
+            object.__setattr__(self, "lengths", tuple(x.strip() for x in str(self.lengths).split(",") if x.strip()))
+        object.__setattr__(self, "lengths", tuple(str(x).strip().lower() for x in self.lengths))
+        if self.lengths:
+            from edgecore.limits import LIMITS
+
+            for x in self.lengths:
+                if not (x.isdigit() and LIMITS["seq_len"].low <= int(x) <= LIMITS["seq_len"].high or x == "median"
+                        or (x[:1] == "p" and x[1:].isdigit() and 1 <= int(x[1:]) <= 99)):
+                    raise ConfigError(f"lengths entry {x!r} must be a token count from {LIMITS['seq_len'].low:.0f} to "
+                                      f"{LIMITS['seq_len'].high:.0f}, median or pNN (e.g. 64,median,p90)")
+            if self.mode != "fixed":
+                raise ConfigError(f"lengths time the fixed mode at several lengths; leave mode at fixed (got {self.mode!r})")
+            if self.device is not None:
+                raise UnsupportedError("lengths are timed on this machine; drop device, or time one length with seq_len")
+            if self.data is None and any(not x.isdigit() for x in self.lengths):
+                raise ConfigError("lengths median / pNN are measured on data: add data (--data), e.g. imdb")
         if isinstance(self.models, (str, Path)):
             object.__setattr__(self, "models", (self.models,))
         object.__setattr__(self, "models", tuple(Path(m) for m in self.models))
@@ -510,10 +528,35 @@ def bench(config: BenchConfig, console=None) -> BenchReport:
     texts = None
     if config.data is not None:
         texts = config.columns.load(config.data).test.inputs   # sentence pairs as (text, text_pair)
+    if config.lengths:
+        return _bench_lengths(config, texts, console)
     run = bench_files(list(config.models), config.timing(), config.mode, texts, config.floors).to_dict()
     if console is not None:
         console.print(bench_rich_table(run))
     return BenchReport(run)
+
+
+def _bench_lengths(config: BenchConfig, texts, console) -> BenchReport:
+    """One interleaved fixed-mode run per length; the report is the first length's run plus `by_length` (each run's
+    results) and `lengths` (label -> tokens)."""
+    from dataclasses import replace
+
+    from edge_runtime.benchmark import bench_files, resolve_lengths
+    from edge_runtime.report import bench_lengths_table, bench_rich_table
+
+    lengths = resolve_lengths(config.lengths, config.models, [t for t in texts if isinstance(t, str)] if texts else None)
+    runs = {}
+    for label, tokens in lengths:
+        run = bench_files(list(config.models), replace(config.timing(), seq_len=tokens), "fixed", texts, config.floors).to_dict()
+        runs[label] = run
+        if console is not None:
+            console.print(bench_rich_table(run))
+    payload = {**runs[lengths[0][0]], "lengths": dict(lengths),
+               "by_length": {label: {"seq_len": tokens, "results": runs[label]["results"], "ratios_p50_vs_baseline": runs[label]["ratios_p50_vs_baseline"]}
+                             for label, tokens in lengths}}
+    if console is not None:
+        console.print(bench_lengths_table(payload))
+    return BenchReport(payload)
 
 
 # --------------------------------------------------------------------------------------------- parity

@@ -379,6 +379,7 @@ def bench(models: list[Path] = typer.Argument(..., help="One or more model files
           floors: bool = typer.Option(False, help="Report each latency as a multiple of its FLOP floor on this machine.", rich_help_panel=_B),
           mode: Mode = typer.Option(Mode.fixed, help="fixed (batch x seq-len real tokens) | sentences (real sentences at their lengths) | end-to-end (tokenizer + model).", rich_help_panel=_M),
           seq_len: int = typer.Option(64, callback=_limit("seq_len"), help="Tokens per input in fixed mode.", rich_help_panel=_M),
+          lengths: Optional[str] = typer.Option(None, help="Fixed mode at several lengths, one interleaved run each: token counts, median, pNN of --data's token lengths (the first bundle's tokenizer, capped at max_len), e.g. 64,median,p90.", rich_help_panel=_M),
           batch: int = typer.Option(1, callback=_limit("batch"), help="Inputs per run.", rich_help_panel=_M),
           data: Optional[str] = typer.Option(None, help="Data whose test sentences feed the sentences / end-to-end modes. " + DATA_HELP, rich_help_panel=_M),
           profile: Optional[DeviceProfile] = typer.Option(None, help="little (1 thread, one core) | big (all cores): an approximation of a phone.", rich_help_panel=_DV),
@@ -395,7 +396,7 @@ def bench(models: list[Path] = typer.Argument(..., help="One or more model files
         raise ConfigError(f"cpus {cpus!r} must be comma-separated core numbers, e.g. 0 or 0,1") from None
     config = BenchConfig(models=tuple(models), runs=runs, warmup=warmup, threads=threads, batch=batch, seq_len=seq_len, mode=mode.value,
                          data=data, columns=columns, profile=profile.value if profile else None, cpus=cpu_list, min_seconds=min_seconds,
-                         max_seconds=max_seconds, floors=floors, device=device)
+                         max_seconds=max_seconds, floors=floors, device=device, lengths=lengths or ())
     _write_json(json_out, run(config, console).to_dict())
 
 

@@ -64,6 +64,23 @@ def test_auto_length_head_tail_windows_end_to_end(tiny_bert_dir, long_csv, tmp_p
     code, out, err = cli(["bench", bundle, "--mode", "end-to-end", "--data", long_csv, "--runs", "5", "--warmup", "1"], capsys, monkeypatch)
     assert code == 0, err
 
+    # latency at the data's own lengths beside a fixed one: median / p90 of the test documents' token counts, capped at max_len
+    code, out, err = cli(["bench", bundle, "--lengths", "16,median,p90", "--data", long_csv, "--runs", "3", "--warmup", "1",
+                          "--json", tmp_path / "lengths.json"], capsys, monkeypatch)
+    assert code == 0, err
+    report = json.loads((tmp_path / "lengths.json").read_text())
+    from tokenizers import Tokenizer
+
+    from edgedistill import Columns
+
+    tok = Tokenizer.from_file(str(bundle / "tokenizer.json"))
+    tok.no_truncation()
+    counts = sorted(len(tok.encode(t).ids) for t in Columns().load(str(long_csv)).test.inputs)   # the tokenizer's own specials
+    nearest = lambda q: min(max_len, counts[-(-q * len(counts) // 100) - 1])
+    assert report["lengths"] == {"16": 16, "median": nearest(50), "p90": nearest(90)}
+    assert [e["seq_len"] for e in report["by_length"].values()] == [16, nearest(50), nearest(90)]
+    assert "p50 ms by length" in out
+
 
 def test_one_line_errors(tiny_bert_dir, long_csv, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("EDGEDISTILL_CACHE", str(tmp_path / "cache"))
@@ -80,3 +97,9 @@ def test_one_line_errors(tiny_bert_dir, long_csv, tmp_path, capsys, monkeypatch)
     pairs.write_text("premise,hypothesis,label\n" + "".join(f"a man {i} walks,someone moves,{'positive' if i % 2 else 'negative'}\n" for i in range(40)))
     code, _, err = cli(["export", tiny_bert_dir, "--data", pairs, "--out", tmp_path / "b", "--long-text", "windows"], capsys, monkeypatch)
     assert code == 2 and "--long-text windows reads single texts" in err
+    code, _, err = cli(["bench", tmp_path / "b", "--lengths", "64,median"], capsys, monkeypatch)
+    assert code == 2 and "median / pNN are measured on data: add data (--data)" in err
+    code, _, err = cli(["bench", tmp_path / "b", "--lengths", "64,p100", "--data", long_csv], capsys, monkeypatch)
+    assert code == 2 and "lengths entry 'p100' must be a token count" in err
+    code, _, err = cli(["bench", tmp_path / "b", "--lengths", "64", "--mode", "sentences", "--data", long_csv], capsys, monkeypatch)
+    assert code == 2 and "lengths time the fixed mode" in err
