@@ -41,7 +41,7 @@ def test_auto_length_head_tail_windows_end_to_end(tiny_bert_dir, long_csv, tmp_p
     assert json.loads((student / "student.json").read_text())["max_len"] == max_len
     assert json.loads((student / "truncation.json").read_text())["strategy"] == "head_tail"
 
-    code, _, err = cli(["export", student, "--format", "onnx,tflite", "--precision", "fp32", "--data", long_csv, "--out", bundle,
+    code, _, err = cli(["export", student, "--format", "onnx,tflite,coreml", "--precision", "fp32", "--data", long_csv, "--out", bundle,
                         "--long-text", "windows", "--aggregate", "max", "--max-windows", "4"], capsys, monkeypatch)
     assert code == 0, err
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -57,7 +57,7 @@ def test_auto_length_head_tail_windows_end_to_end(tiny_bert_dir, long_csv, tmp_p
                          capsys, monkeypatch)
     assert code == 0, err
     report = json.loads((tmp_path / "p.json").read_text())
-    assert len(report["models"]) == 2               # ONNX and TFLite (its largest bucket is max_len)
+    assert len(report["models"]) == 3               # ONNX, TFLite (its largest bucket is max_len) and Core ML
     for entry in report["models"].values():
         assert entry["agreement_with_source"] == 1.0   # the source read the same windows, aggregated the same way
 
