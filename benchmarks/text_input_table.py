@@ -1,6 +1,6 @@
 """Issue #26 acceptance run: raw text in, label out, on the 2,000 movie-snippets test sentences.
 
-For the built-in teacher, a Transformer student and a BiLSTM student, this takes the CLI path a user would:
+For the built-in teacher, a Transformer student and a BiLSTM student (WordPiece), this takes the CLI path a user would:
 
     edgedistill export CKPT --format onnx,tflite --precision fp32,int8 --text-input --mediapipe --out WORK/NAME --json WORK/NAME.export.json
 
@@ -11,7 +11,16 @@ then, for each string-input ONNX file (`*.text.onnx`, fp32 and int8) and the Med
 - file size and size cost against the ids-input file;
 - end-to-end latency, raw string in -> logits out, batch 1, 1 thread: the string-input file against tokenizer-outside
   (HF `tokenizers` in Python via Bundle.encode + the ids-input file), all variants of one checkpoint interleaved in
-  one run (benchmarks/peers/fast_timing.py).
+  one run (benchmarks/peers/fast_timing.py);
+- token agreement: the ids the file's tokenizer op gives (export.text_input.op_token_ids) against Bundle.encode's, text
+  for text.
+
+No real SentencePiece Unigram checkpoint (XLM-R, ALBERT, DeBERTa-v2) comes from a pip package here (distill/bases.py
+ships MiniLM and all-mpnet-base-v2, both WordPiece), so the Unigram route (SentencepieceTokenizer) is checked at scale on
+TINY random-init checkpoints (`tiny-xlm-roberta`, `tiny-albert`, `tiny-deberta-v2`: tests/families.py, 2 layers, hidden 32,
+a 400-piece Unigram tokenizer trained by `tokenizers` on the movie train split), exported with
+`--format onnx --precision fp32 --text-input` (+ `--mediapipe` for tiny-albert, the Unigram family MediaPipe's preprocessor
+fits: lowercasing, [CLS]/[SEP]): their accuracy means nothing, their token and logit agreement does.
 
 A file the export could not write or left out is listed with the export's exact error. An existing export under WORK is
 reused (delete it, or pass --force, to export again).
@@ -40,10 +49,20 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks" / "peers"))
 RESULTS = ROOT / "benchmarks" / "results"
 FRONTIER = ROOT / "runs" / "frontier"
-CHECKPOINTS = ("teacher", "transformer-3L", "bilstm")
+CHECKPOINTS = ("teacher", "transformer-3L", "bilstm", "tiny-xlm-roberta", "tiny-albert", "tiny-deberta-v2")
 
 
-def checkpoint_path(name: str, wait_minutes: float) -> Path:
+def checkpoint_path(name: str, wait_minutes: float, work: Path) -> Path:
+    if name.startswith("tiny-"):   # a tiny random-init Unigram checkpoint, its tokenizer trained on the movie train split
+        path = work / "checkpoints" / name
+        if not (path / "config.json").is_file():
+            sys.path.insert(0, str(ROOT / "tests"))
+            from families import build
+
+            from distill import load_dataset
+
+            build(name.removeprefix("tiny-"), path, list(load_dataset("movie-snippets").train.texts))
+        return path
     if name == "teacher":
         from distill import TeacherConfig, finetune_teacher, load_dataset
 
@@ -59,6 +78,7 @@ def checkpoint_path(name: str, wait_minutes: float) -> Path:
 
 
 MAIN_ARGS = ("--format", "onnx,tflite", "--precision", "fp32,int8", "--text-input", "--mediapipe")
+TINY_ARGS = ("--format", "onnx", "--precision", "fp32", "--text-input")   # the tiny Unigram checkpoints: the tokenizer route only
 # what a user does when the default int8 recipe misses its tolerance on a BERT (docs/export.md, export.quantize.TEACHER_NBITS)
 INT8_RETRY_ARGS = ("--format", "onnx", "--precision", "int8", "--nbits", "sensitive", "--text-input")
 
@@ -111,6 +131,7 @@ def measure(name: str, exports: list[tuple[Path, dict]], texts: list[str], runs:
                 into[key], entries[f], paths[f] = f, e, b.resolve(e["file"])
     size = lambda f: paths[f].stat().st_size
     encode = lambda t: bundle.encode([t], tokenizer=tok)
+    tokens = token_agreement(bundle, tok, texts) if text else None
 
     # the export's rows for the text files and the ids files: a file it could not write or left out shows its exact error here
     failed = []
@@ -165,7 +186,18 @@ def measure(name: str, exports: list[tuple[Path, dict]], texts: list[str], runs:
     print(f"[{name}] timing {len(predictors)} variants interleaved, {runs} rounds", flush=True)
     timing = time_text_classifiers(predictors, texts[:timed_texts], runs=runs, warmup=20)
     return {"checkpoint": name, "bundles": [str(d) for d, _ in exports], "labels": labels, "files": rows, "failed": failed, "latency": timing,
-            "ids_sizes": {f"{k[0]} {k[1]}": size(f) for k, f in ids.items()}}
+            "ids_sizes": {f"{k[0]} {k[1]}": size(f) for k, f in ids.items()}, "tokens": tokens}
+
+
+def token_agreement(bundle, tok, texts: list[str]) -> dict:
+    """The string-input files' tokenizer op against Bundle.encode (the checkpoint's tokenizer), text for text."""
+    from export.text_input import op_settings, op_token_ids
+
+    op = op_settings(json.loads(tok.to_str()), bundle.manifest["tokenizer"])
+    got = op_token_ids(op, texts)
+    ref = [bundle.encode([t], tokenizer=tok)["input_ids"][0].tolist() for t in texts]
+    differ = [t for t, g, r in zip(texts, got, ref, strict=True) if g != r]
+    return {"op": type(op).__name__.removesuffix("OpSettings"), "texts": len(texts), "equal": len(texts) - len(differ), "first_differing": differ[:3]}
 
 
 def markdown(result: dict) -> str:
@@ -191,7 +223,17 @@ def markdown(result: dict) -> str:
             lines.append(f"| {c['checkpoint']} | {what} | - | left out by the export: {f['error']} | | | | | |")
     for c in result.get("errors", []):
         lines.append(f"| {c['checkpoint']} | - | - | FAILED: {c['error']} | | | | | |")
-    lines += ["", "## End-to-end latency (raw string in -> logits out, batch 1, 1 thread)", "",
+    lines += ["", "## Token agreement (the file's tokenizer op vs the checkpoint's tokenizer, input_ids equal text for text)", "",
+              "| checkpoint | op | texts with equal ids |", "|---|---|---:|"]
+    for c in result["checkpoints"]:
+        t = c.get("tokens")
+        if t:
+            op = {"Bert": "BertTokenizer", "Spm": "SentencepieceTokenizer"}.get(t["op"], t["op"])
+            lines.append(f"| {c['checkpoint']} | {op} | {t['equal']}/{t['texts']} ({t['equal'] / t['texts']:.2%})" +
+                         (f"; first differing: {t['first_differing']!r}" if t["first_differing"] else "") + " |")
+    lines += ["", "tiny-* rows: TINY random-init Unigram checkpoints (tests/families.py; no real Unigram base comes from a pip package here): "
+              "their agreement and latency check the SentencepieceTokenizer route, not a model.",
+              "", "## End-to-end latency (raw string in -> logits out, batch 1, 1 thread)", "",
               "Tokenizer-outside = HF `tokenizers` in Python (Bundle.encode) + the ids-input file. One interleaved run per checkpoint; "
               "x = median over rounds of (variant / tokenizer-outside ONNX fp32) in the same round.", "",
               "| checkpoint | variant | p50 ms | p90 ms | p99 ms | x vs tok-outside ONNX fp32 |", "|---|---|---:|---:|---:|---:|"]
@@ -199,7 +241,8 @@ def markdown(result: dict) -> str:
         for v, t in c["latency"].items():
             lines.append(f"| {c['checkpoint']} | {v} | {t['p50_ms']:.2f} | {t['p90_ms']:.2f} | {t['p99_ms']:.2f} | {t['paired_ratio_vs_first']:.2f} |")
     lines += ["", "Commands:", "", "```"] + [" ".join(x).replace(str(ROOT) + "/", "") for c in result["checkpoints"] for x in c["commands"]] + \
-             [f"python benchmarks/text_input_table.py  # {result['wall_seconds']:.0f} s", "```", ""]
+             [f"{cmd}  # {sec:.0f} s" for cmd, sec in result.get("earlier_runs", [])] + \
+             [f"{result.get('command', 'python benchmarks/text_input_table.py')}  # {result['wall_seconds']:.0f} s", "```", ""]
     return "\n".join(lines)
 
 
@@ -221,16 +264,19 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     texts = load_dataset("movie-snippets").test.texts[: a.sentences]
     a.work.mkdir(parents=True, exist_ok=True)
-    result = {"sentences": len(texts), "machine": {"cpu": _cpu(), "threads": 1}, "checkpoints": [], "errors": []}
+    result = {"sentences": len(texts), "machine": {"cpu": _cpu(), "threads": 1}, "checkpoints": [], "errors": [],
+              "command": " ".join(["python benchmarks/text_input_table.py", *(argv if argv is not None else sys.argv[1:])])}
     previous = a.out / "text_input.json"
     if a.keep and previous.is_file():   # the other checkpoints' figures from an earlier run of the same size stay
         old = json.loads(previous.read_text())
         if old.get("sentences") == len(texts):
             result["checkpoints"] = [c for c in old["checkpoints"] if c["checkpoint"] not in a.only.split(",")]
+            result["earlier_runs"] = old.get("earlier_runs", []) + [(old.get("command", "python benchmarks/text_input_table.py"), old["wall_seconds"])]
     for name in a.only.split(","):
-        ckpt = checkpoint_path(name, a.wait)
+        ckpt = checkpoint_path(name, a.wait, a.work)
         try:
-            out, figures, cmd, wall = export(name, ckpt, a.work, a.force)
+            args = MAIN_ARGS if not name.startswith("tiny-") else TINY_ARGS + (("--mediapipe",) if name == "tiny-albert" else ())
+            out, figures, cmd, wall = export(name, ckpt, a.work, a.force, args)
             exports, commands, walls = [(out, figures)], [cmd], [wall]
             if any(r["format"] == "onnx" and r["precision"] == "int8" and not r.get("input") and not r["passed"] for r in figures["rows"]):
                 out2, figures2, cmd2, wall2 = export(f"{name}-int8-nbits", ckpt, a.work, a.force, INT8_RETRY_ARGS)

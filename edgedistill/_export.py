@@ -315,9 +315,9 @@ def _check_text_files(config, encoder, pairs: bool, windows: bool) -> None:
     settings = asdict(encoder.settings)
     if config.text_input:
         from edgecore.tokenizer import load_tokenizer
-        from export.text_input import bert_op_settings
+        from export.text_input import op_settings
 
-        bert_op_settings(load_tokenizer(encoder.dir).spec, settings)
+        op_settings(load_tokenizer(encoder.dir).spec, settings)
     if config.mediapipe:
         from export.mediapipe import check_tokenizer
 
@@ -360,7 +360,12 @@ def _export_text_files(job: _Job, shipped: list, family: str, multi_label: bool)
                                                 validate_with=pairs), "onnxruntime-extensions")
     if cfg.mediapipe:
         vocab = job.tmp / "vocab.txt"
-        if (job.encoder.dir / "vocab.txt").is_file():
+        if settings.get("model") == "Unigram":   # MediaPipe's SentencePiece tokenizer reads the ModelProto the ONNX op gets
+            from export.text_input import op_settings
+
+            vocab = job.tmp / "sentencepiece.model"
+            vocab.write_bytes(op_settings(load_tokenizer(job.encoder.dir).spec, settings).model)
+        elif (job.encoder.dir / "vocab.txt").is_file():
             vocab.write_bytes((job.encoder.dir / "vocab.txt").read_bytes())
         else:
             _derive_vocab_txt(job.encoder.dir / "tokenizer.json", vocab)

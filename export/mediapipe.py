@@ -1,16 +1,20 @@
 """PyTorch -> a .tflite that MediaPipe Tasks' TextClassifier runs on a raw string, on Android, iOS, web and Python.
 
 MediaPipe's BERT model type reads three int32 (1, max_len) tensors that its metadata names ids / mask / segment_ids,
-tokenizes with the WordPiece vocabulary packed in the file, and reports one score per label from the labels file
+tokenizes with the WordPiece vocabulary or the sentencepiece model packed in the file, and reports one score per label from the labels file
 packed in the file. So the model is wrapped to take `input_ids`, `attention_mask`, `token_type_ids` (int32, batch 1,
 max_len) and return softmax probabilities (sigmoid for a multi-label classifier); a model without token types (the
 recurrent students, DistilBERT) ignores the segment input but keeps it, because MediaPipe requires all three. The
 metadata is written with MediaPipe's own writer (`metadata_writers.text_classifier.create_for_bert_model`).
 
 What MediaPipe's preprocessor does, which decides which checkpoints fit (mediapipe/calculators/tensor/
-bert_preprocessor_calculator.cc): ASCII-lowercases every text, WordPiece with "##", literal "[CLS]" / "[SEP]" around
-the pieces, truncation to max_len, pad id 0 (masked). So a WordPiece checkpoint with [CLS]/[SEP] that lowercases is
-accepted; BPE, Unigram, cased vocabularies and other special tokens are refused. It does **not** strip accents nor
+bert_preprocessor_calculator.cc): ASCII-lowercases every text, tokenizes (WordPiece with "##", or sentencepiece),
+looks the literal pieces "[CLS]" / "[SEP]" up around the pieces, truncation to max_len, pad id 0 (masked). So a
+WordPiece or SentencePiece Unigram checkpoint with [CLS]/[SEP] that lowercases is accepted (uncased BERT, ALBERT);
+BPE, cased vocabularies (XLM-R, DeBERTa-v2) and other special tokens (XLM-R's <s>/</s>) are refused. A Unigram
+checkpoint's file carries the sentencepiece ModelProto the string-input ONNX's op gets (export.text_input
+`sentencepiece_op_settings`: pieces in tokenizer.json id order, the normaliser as a charsmap), written with
+`metadata_writer.SentencePieceTokenizer`. For WordPiece: MediaPipe does **not** strip accents nor
 lowercase non-ASCII letters, while an uncased BERT normaliser does both: such texts ("café", "Ökonomie") tokenize
 differently; the export measures how often that changes the answer (validation `agreement_vs_ids`) and records
 `edgedistill.mediapipe.accents_differ`.
@@ -39,7 +43,8 @@ from export.artifact import Artifact, TensorSpec, tool_versions
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")   # MediaPipe's roles ids, mask, segment_ids, in this order
 SUFFIX = ".mediapipe.tflite"
 TOOLS = ("torch", "litert-torch", "ai-edge-litert", "mediapipe")
-SUPPORTED = "lowercasing WordPiece tokenizers with [CLS]/[SEP] (uncased BERT, MiniLM, ELECTRA, DistilBERT) and students of them"
+SUPPORTED = ("lowercasing WordPiece or SentencePiece Unigram tokenizers with [CLS]/[SEP] (uncased BERT, MiniLM, ELECTRA, DistilBERT, "
+             "ALBERT) and students of them")
 _MISSING_MODULE = "mediapipe.tasks.cc.metadata.python._pywrap_metadata_version"
 
 
@@ -47,9 +52,9 @@ def check_tokenizer(settings: dict) -> None:
     """Refuse, in one line, a tokenizer MediaPipe's BERT preprocessor would not reproduce."""
     def refuse(what: str) -> UnsupportedError:
         return UnsupportedError(f"{what}; MediaPipe's TextClassifier supports {SUPPORTED} (its BERT preprocessor lowercases ASCII, "
-                                f"splits WordPiece and writes literal [CLS]/[SEP])")
+                                f"splits WordPiece or sentencepiece and writes literal [CLS]/[SEP])")
 
-    if settings.get("model") != "WordPiece":
+    if settings.get("model") not in ("WordPiece", "Unigram"):
         raise refuse(f"this checkpoint's tokenizer is {settings.get('model')}")
     if settings.get("template_single") != "[CLS] $A [SEP]":
         raise refuse(f"its single-text template is {settings.get('template_single')!r}, not '[CLS] $A [SEP]'")
@@ -84,6 +89,8 @@ def to_mediapipe_tflite(model: torch.nn.Module, settings: dict, vocab_txt: str |
                         validate_with: list[tuple[str, dict]] | None = None, force: bool = False) -> Artifact:
     """Convert `model` to a fp32 .tflite with MediaPipe Tasks TextClassifier metadata at `path`, check it, return its Artifact.
 
+    `vocab_txt`: the WordPiece vocab.txt, or for a Unigram checkpoint a sentencepiece `.model` file (the bytes of
+    export.text_input.op_settings(spec, settings).model).
     `validate_with`: (text, ids feeds of that text) pairs; the file is run by LiteRT on the ids (the conversion) and by
     MediaPipe's TextClassifier on the text (conversion + MediaPipe's tokenizer), both against PyTorch's probabilities.
 
@@ -96,13 +103,17 @@ def to_mediapipe_tflite(model: torch.nn.Module, settings: dict, vocab_txt: str |
     if path.exists() and not force:
         raise OutputExistsError(f"{path} already exists; pass force=True (--force) to replace it")
     check_tokenizer(settings)
-    vocab = Path(vocab_txt).read_text(encoding="utf-8").splitlines()
-    for token in ("[CLS]", "[SEP]", "[UNK]"):
-        if token not in vocab:
-            raise UnsupportedError(f"{vocab_txt} has no {token}; MediaPipe's BERT preprocessor needs [CLS], [SEP] and [UNK]")
-    if (vocab.index("[CLS]"), vocab.index("[SEP]")) != (settings.get("cls_id"), settings.get("sep_id")):
-        raise ConfigError(f"{vocab_txt} puts [CLS]/[SEP] at ids {vocab.index('[CLS]')}/{vocab.index('[SEP]')}, the tokenizer at "
-                          f"{settings.get('cls_id')}/{settings.get('sep_id')}; rebuild vocab.txt from tokenizer.json")
+    if Path(vocab_txt).suffix == ".model":   # a Unigram checkpoint: the sentencepiece ModelProto (export.text_input)
+        found = _sentencepiece_ids(vocab_txt, ("[CLS]", "[SEP]"))
+    else:
+        vocab = Path(vocab_txt).read_text(encoding="utf-8").splitlines()
+        for token in ("[CLS]", "[SEP]", "[UNK]"):
+            if token not in vocab:
+                raise UnsupportedError(f"{vocab_txt} has no {token}; MediaPipe's BERT preprocessor needs [CLS], [SEP] and [UNK]")
+        found = (vocab.index("[CLS]"), vocab.index("[SEP]"))
+    if found != (settings.get("cls_id"), settings.get("sep_id")):
+        raise ConfigError(f"{vocab_txt} puts [CLS]/[SEP] at ids {found[0]}/{found[1]}, the tokenizer at "
+                          f"{settings.get('cls_id')}/{settings.get('sep_id')}; rebuild it from tokenizer.json")
     max_len = int(settings["max_len"])
     takes_types = "token_type_ids" in (settings.get("model_inputs") or ())
     wrapper = MediaPipeClassifier(model.eval(), takes_types, multi_label).eval()
@@ -117,7 +128,7 @@ def to_mediapipe_tflite(model: torch.nn.Module, settings: dict, vocab_txt: str |
         tools = tool_versions(*TOOLS)
         meta = {**(metadata or {}), "edgedistill.precision": "fp32", "edgedistill.input": "text", "edgedistill.runtime": "mediapipe-tasks",
                 "edgedistill.outputs": "sigmoid" if multi_label else "softmax",
-                "edgedistill.mediapipe.accents_differ": str(bool(settings.get("lowercase"))).lower(),
+                "edgedistill.mediapipe.accents_differ": str(bool(settings.get("lowercase")) and settings.get("model") == "WordPiece").lower(),
                 "edgedistill.tflite.recurrent": route["route"], "edgedistill.tflite.while_loops": str(route.get("while_loops", 0)),
                 **{f"tool.{k}": v for k, v in tools.items()}}
         from export._tflite import flatbuffer
@@ -162,13 +173,28 @@ def _input_tensor_names(path: Path) -> dict[str, str]:
     return found
 
 
+def _sentencepiece_ids(model_file: str | Path, pieces: tuple[str, ...]) -> tuple[int, ...]:
+    """The ids of `pieces` in a sentencepiece model file (what MediaPipe's LookupId gives), refusing a missing one."""
+    import sentencepiece as spm
+
+    sp = spm.SentencePieceProcessor(model_file=str(model_file))
+    ids = tuple(sp.piece_to_id(p) for p in pieces)
+    for piece, i in zip(pieces, ids):
+        if sp.id_to_piece(i) != piece:
+            raise UnsupportedError(f"{model_file} has no {piece} piece; MediaPipe's BERT preprocessor writes literal [CLS] and [SEP]")
+    return ids
+
+
 def write_metadata(model_bytes: bytes, vocab_txt: str | Path, labels: tuple[str, ...], names: dict[str, str]) -> bytes:
-    """The .tflite with MediaPipe TextClassifier metadata: BERT tokenizer + vocab.txt, the three input roles, the labels."""
+    """The .tflite with MediaPipe TextClassifier metadata: BERT tokenizer + vocab.txt (or the SentencePiece tokenizer + its
+    .model file), the three input roles, the labels."""
     _ensure_metadata_version_module()
     from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer, text_classifier
 
+    tokenizer = (metadata_writer.SentencePieceTokenizer(str(vocab_txt)) if Path(vocab_txt).suffix == ".model"
+                 else metadata_writer.BertTokenizer(str(vocab_txt)))
     writer = text_classifier.MetadataWriter.create_for_bert_model(
-        bytearray(model_bytes), metadata_writer.BertTokenizer(str(vocab_txt)), metadata_writer.Labels().add(list(labels)),
+        bytearray(model_bytes), tokenizer, metadata_writer.Labels().add(list(labels)),
         ids_name=names["input_ids"], mask_name=names["attention_mask"], segment_name=names["token_type_ids"])
     try:
         tflite, _ = writer.populate()
