@@ -447,6 +447,22 @@ def _profile(name: str | None) -> dict | None:
     return profile_dict(name)
 
 
+def bench_data_lengths(runners: Mapping, bench: Mapping, config: BenchConfig, encode: Callable, texts: Sequence[str]) -> dict:
+    """{"fixed" | "median" | "p90": {"tokens", "p50_ms": {runner: p50}}}: the fixed length's p50s (`bench`, timed
+    with `config`) beside the p50s at the median and 90th-percentile token counts of `texts` (specials included, as
+    `encode` gives them: capped at max_len), each length one more interleaved run of the same runners."""
+    counts = np.sort(np.concatenate([encode(texts[i:i + 256])["attention_mask"].sum(1) for i in range(0, len(texts), 256)]))
+    nearest = lambda q: int(counts[max(1, int(np.ceil(q / 100 * len(counts)))) - 1])
+    out = {"fixed": {"tokens": config.seq_len, "p50_ms": {k: round(r.latency_ms["p50"], 4) for k, r in bench.items()}}}
+    for label, tokens in (("median", nearest(50)), ("p90", nearest(90))):
+        if tokens == config.seq_len:
+            out[label] = {**out["fixed"]}
+            continue
+        run = bench_interleaved(runners, fixed_length_feeds(encode, texts[:40], tokens), replace(config, seq_len=tokens))
+        out[label] = {"tokens": tokens, "p50_ms": {k: round(r.latency_ms["p50"], 4) for k, r in run.items()}}
+    return out
+
+
 LENGTH_NAMES = "a token count, median, or pNN (a percentile of the data's token lengths, e.g. p90)"
 
 

@@ -473,6 +473,21 @@ def _wall(report: dict, timings: dict) -> str | None:
     return f"{report['wall_seconds']:.0f} s" + (f" ({parts})" if parts else "")
 
 
+def _lengths_section(report: dict) -> str:
+    """A table of p50 by runner and length (report.json `bench_by_length`), or nothing."""
+    by = report.get("bench_by_length")
+    if not by:
+        return ""
+    labels = list(by)
+    head = "".join(f"<th>{_e(label)} ({by[label]['tokens']} tokens)</th>" for label in labels)
+    body = "".join(f"<tr><td>{_e(name)}</td>" + "".join(f"<td>{_dur(by[label]['p50_ms'][name])}</td>" if name in by[label]["p50_ms"] else "<td>-</td>"
+                                                          for label in labels) + "</tr>"
+                   for name in by[labels[0]]["p50_ms"])
+    return ('<h2>Latency at the data\'s lengths</h2><p class="note">p50 at batch 1, each length one interleaved run; median and p90 are the '
+            'test sentences\' token counts, special tokens included.</p>'
+            f'<table class="lengths"><thead><tr><th>runner</th>{head}</tr></thead><tbody>{body}</tbody></table>\n')
+
+
 def render_html(report: dict, bench: dict | None = None) -> str:
     """The whole page as a string. `bench` is bench.json ({runner: result with latencies_ms}) or None."""
     table_rows = rows(report)
@@ -520,7 +535,7 @@ def render_html(report: dict, bench: dict | None = None) -> str:
 <p class="note">Every model x format x precision. The dashed staircase is the Pareto front: no other file is both faster and more accurate than a filled point.</p>
 {pareto_svg(table_rows, colors)}
 {_legend(colors, formats)}
-<h2>Latency distributions</h2>
+{_lengths_section(report)}<h2>Latency distributions</h2>
 <p class="note">Raw timed runs from bench.json. Black line: p50; red dashed: p99. The x-axis of each panel spans its own range.</p>
 {_histograms(table_rows, bench, colors)}
 <h2>File sizes</h2>

@@ -165,9 +165,26 @@ def markdown_report(report: dict) -> str:
                   f"{g['int8_gmacs']:.1f} GMAC/s int8 ({_mkn(g['int8_shape'])}), onnxruntime {g.get('onnxruntime', '?')} MatMul / MatMulInteger, "
                   f"best of {len(g.get('shapes', [])) or 1} shape(s); at M=1 (GEMV) {g.get('gemv_fp32_gmacs', 0):.1f} / {g.get('gemv_int8_gmacs', 0):.1f}. "
                   + floors["note"], ""]
+    lines += lengths_markdown(report)
     if "wall_seconds" in report:
         lines.append(f"Whole run: {report['wall_seconds']:.0f} s.")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def lengths_markdown(report: dict) -> list[str]:
+    """Lines of the p50-by-length table (report.json `bench_by_length`: the fixed length, the test data's median and
+    90th-percentile token counts), or none."""
+    by = report.get("bench_by_length")
+    if not by:
+        return []
+    labels = list(by)
+    lines = ["## Latency at the data's lengths", "",
+             "p50 ms, batch 1, each length one interleaved run; median and p90 are the test sentences' token counts (specials included).", "",
+             "| runner | " + " | ".join(f"{label} ({by[label]['tokens']} tokens)" for label in labels) + " |",
+             "|---|" + "---:|" * len(labels)]
+    for name in by[labels[0]]["p50_ms"]:
+        lines.append(f"| {name} | " + " | ".join(f"{by[label]['p50_ms'].get(name, float('nan')):.3f}" for label in labels) + " |")
+    return [*lines, ""]
 
 
 def write_markdown(run_dir: str | Path) -> Path:

@@ -126,6 +126,10 @@ REPORT_SCHEMA = {
         "machine": {"type": "object", "required": ["cpu", "threads"], "properties": {"cpu": {"type": "string"}, "threads": {"type": "integer", "minimum": 1}}},
         "wall_seconds": _NONNEG,
         "floors": {"type": "object", "required": ["gemm", "seq_len", "batch", "threads"], "properties": {"gemm": {"$ref": "#/$defs/gemm"}}},
+        # p50 per runner at the fixed length and at the test data's median / p90 token counts
+        "bench_by_length": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["tokens", "p50_ms"],
+            "properties": {"tokens": {"type": "integer", "minimum": 1}, "p50_ms": {"type": "object", "additionalProperties": _NONNEG}}}},
     }}
 
 _SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}

@@ -110,7 +110,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
     with clock.stage("export"):
         artifacts = _export(out, dataset, teacher, students.runs["bilstm-distilled"].model, console)
     with clock.stage("benchmark"):
-        runners, bench, bench_cfg = _benchmark(config, profile, dataset, teacher, students, artifacts)
+        runners, bench, bench_cfg, by_length = _benchmark(config, profile, dataset, teacher, students, artifacts)
     with clock.stage("parity"):
         logits, reports = _parity(profile, dataset, teacher, runners, test_logits)
     failed = _parity_failures(out, reports, artifacts)
@@ -120,6 +120,7 @@ def run_demo(config: DemoConfig, console=None) -> dict:
     report = _report(config, profile, out, dataset, teacher, students, artifacts, bench, bench_cfg, logits, reports, test_logits,
                      bundle_dir, logits_hit, clock)
     report["parity_failed"] = failed
+    report["bench_by_length"] = by_length
     _write_outputs(out, report, reports, bench, config, profile, teacher_cfg, students)
     if console is not None:
         from edge_runtime.report import rich_table
@@ -262,6 +263,7 @@ def _export(out: Path, dataset, teacher, student, console) -> dict:
 def _benchmark(config: DemoConfig, profile: DemoProfile, dataset, teacher, students: _Students, artifacts: dict):
     """6. Every model timed interleaved, so drift of the machine hits all alike."""
     from edge_runtime import BenchConfig, TorchRunner, bench_interleaved, fixed_length_feeds, load
+    from edge_runtime.benchmark import bench_data_lengths
 
     bench_cfg = BenchConfig(warmup=profile.bench_warmup, runs=profile.bench_runs, threads=config.threads, seq_len=config.seq_len)
     feeds = fixed_length_feeds(teacher.encoder.encode_np, dataset.test.texts[:40], config.seq_len)
@@ -273,7 +275,8 @@ def _benchmark(config: DemoConfig, profile: DemoProfile, dataset, teacher, stude
                "bilstm-distilled/onnx/fp32": load(artifacts["s_fp32"].path, t),
                "bilstm-distilled/onnx/int8": load(artifacts["s_int8"].path, t),
                "bilstm-labels/pytorch/fp32": TorchRunner(students.runs["bilstm-labels"].model, t)}
-    return runners, bench_interleaved(runners, feeds, bench_cfg), bench_cfg
+    bench = bench_interleaved(runners, feeds, bench_cfg)
+    return runners, bench, bench_cfg, bench_data_lengths(runners, bench, bench_cfg, teacher.encoder.encode_np, dataset.test.texts)
 
 
 def _parity(profile: DemoProfile, dataset, teacher, runners: dict, test_logits):

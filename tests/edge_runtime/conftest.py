@@ -190,6 +190,7 @@ def tiny_run(tmp_path_factory, tiny_bert_dir, encoder, movie):
 
     from distill import RNNStudent, RNNStudentConfig, save_student
     from edge_runtime import BenchConfig, TorchRunner, bench_interleaved, fixed_length_feeds, load, logits_for_texts, parity
+    from edge_runtime.benchmark import bench_data_lengths
     from export import QuantConfig, quantize_onnx, to_onnx
 
     out = tmp_path_factory.mktemp("tiny-run")
@@ -249,6 +250,7 @@ def tiny_run(tmp_path_factory, tiny_bert_dir, encoder, movie):
         "machine": {"cpu": "test machine", "threads": 1, "cores": len(os.sched_getaffinity(0))},
         "bench": {**config.to_dict(), "interleaved": True},
         "wall_seconds": 1.0,
+        "bench_by_length": bench_data_lengths(runners, bench, config, encode_np, texts),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "bench.json").write_text(json.dumps({k: v.to_dict(with_samples=True) for k, v in bench.items()}))

@@ -93,10 +93,18 @@ def test_floors_find_artifacts_moved_with_their_run_folder(tiny_run, rates, tmp_
     assert "not found" in add_floors(report, moved, rates)["students"][0]["artifacts"][1]["floor"]["error"]
 
 
-def test_markdown_file_is_written(floored_run):
+def test_markdown_file_is_written(floored_run, encoder, movie):
     text = write_markdown(floored_run).read_text()
     assert text.startswith("# edgedistill report: movie-snippets")
     assert "| model | trained on |" in text and "GMAC/s fp32" in text and text.count("\n| ") >= 8
+    # latency at the data's own lengths beside the fixed one: every benchmarked runner at each, the lengths as the data has them
+    report, bench = load_run(floored_run)
+    by = report["bench_by_length"]
+    assert list(by) == ["fixed", "median", "p90"] and set(by["median"]["p50_ms"]) == set(bench)
+    counts = sorted(int(n) for n in encoder.encode_np(movie[0][:48])["attention_mask"].sum(1))   # the run's 48 test sentences
+    assert by["fixed"]["tokens"] == report["bench"]["seq_len"]
+    assert (by["median"]["tokens"], by["p90"]["tokens"]) == (counts[23], counts[-(-90 * 48 // 100) - 1])   # nearest rank
+    assert "## Latency at the data's lengths" in text and f"median ({by['median']['tokens']} tokens)" in text
 
 
 def test_html_is_self_contained_and_carries_every_row(floored_run):
@@ -108,6 +116,7 @@ def test_html_is_self_contained_and_carries_every_row(floored_run):
         assert f'data-key="{r["key"]}"' in page
     assert page.count('<figure data-key=') == len(bench)           # one histogram per benchmarked runner
     assert 'id="pareto"' in page and "x floor" in page
+    assert page.count('<table class="lengths">') == 1 and "Latency at the data's lengths" in page
     assert "Distillation" not in page      # its students differ in kind: no like-for-like distillation gain to show
 
 
