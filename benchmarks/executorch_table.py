@@ -2,13 +2,14 @@
 driven through the CLI a user runs (issue #27's acceptance run).
 
     python benchmarks/executorch_table.py [--work runs/executorch] [--models teacher,transformer-3L,bilstm] [--runs 200]
+                                          [--reexport [teacher,transformer-3L]]
 
 Per model it runs `edgedistill export CKPT --format onnx,executorch --precision fp32,int8 --out WORK/NAME --json ...`
 (parity on the whole movie-snippets test split: 2,000 sentences), reads each file's size, agreement with the PyTorch fp32
 checkpoint, max |logit diff|, accuracy and whether it shipped (or why not) from the export's own figures, then times every
 shipped file of that model interleaved in one run (edge_runtime.bench_interleaved; batch 1, 1 thread, 64 real tokens) and
 gives each file's p50 as a ratio to the ONNX Runtime file of the same precision. An export already in WORK from the same
-command is reused (--reexport redoes it). Last, it runs `edgedistill parity` and `edgedistill bench` on one bundle's .pte
+command is reused (--reexport redoes it, for the named models only when given names). Last, it runs `edgedistill parity` and `edgedistill bench` on one bundle's .pte
 file from the CLI and records the commands and their output. Writes benchmarks/results/executorch.{json,md}.
 
 Models: the built-in teacher (distill.finetune_teacher on movie-snippets, cached), runs/frontier/transformer-3L and
@@ -43,7 +44,8 @@ def main(argv=None) -> int:
     p.add_argument("--models", default="teacher,transformer-3L,bilstm")
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--reexport", action="store_true", help="export again even when WORK holds the same command's output")
+    p.add_argument("--reexport", nargs="?", const="all", default="",
+                   help="export again even when WORK holds the same command's output: all models, or the comma-separated ones named")
     p.add_argument("--export-only", action="store_true", help="only run the exports (e.g. several models in parallel), no table")
     p.add_argument("--wait", type=float, default=0, help="seconds to wait for runs/frontier/bilstm/student.json")
     p.add_argument("--cli-demo", default="transformer-3L,bilstm", help="bundles on which `edgedistill parity` / `bench` run from the CLI ('' skips)")
@@ -59,7 +61,7 @@ def main(argv=None) -> int:
         if isinstance(ckpt, str):       # not there: reported, not hidden
             exports[name] = {"error": ckpt}
             continue
-        exports[name] = export(name, ckpt, a.work, a.reexport)
+        exports[name] = export(name, ckpt, a.work, a.reexport == "all" or name in a.reexport.split(","))
         print(f"{name}: export exit {exports[name]['exit_code']} in {exports[name]['seconds']} s", flush=True)
     if a.export_only:
         return 0
@@ -154,6 +156,7 @@ def table_rows(name: str, ckpt: Path, ex: dict, bundle_dir: Path, runs: int, war
         return rows, {}
     bundle = Bundle.open(bundle_dir)
     files = {(m["format"], m["precision"]): m["file"] for m in bundle.manifest["models"]}
+    kept = {(m["format"], m["precision"]): (m.get("metadata") or {}).get("edgedistill.executorch.int8_fp32") for m in bundle.manifest["models"]}
     tok = bundle.tokenizer()
     from distill import load_dataset
 
@@ -163,6 +166,8 @@ def table_rows(name: str, ckpt: Path, ex: dict, bundle_dir: Path, runs: int, war
         key = (r["format"], r["precision"])
         if key in files:
             r["file"] = files[key]
+            if kept.get(key) is not None:
+                r["int8_fp32_linears"] = [n for n in kept[key].split(",") if n]
         elif r["size_bytes"] and not r["shipped"] and ("onnx", "fp32") in files:
             # a file that converted but failed parity is not kept: re-make it as the CLI did, to time it all the same
             target = bundle_dir.parent / f"{name}.{r['format']}-{r['precision']}-timing-only.{'onnx' if r['format'] == 'onnx' else 'pte'}"
@@ -293,8 +298,13 @@ def markdown(payload: dict) -> str:
         lat = r.get("latency_ms", {}).get("p50")
         ratio = r.get("x_onnx_same_precision_p50")
         ratio_s = "-" if ratio is None else f"{ratio:.2f}" + (f" ({r['x_onnx_same_precision_paired']:.2f})" if "x_onnx_same_precision_paired" in r else "")
-        lines.append(f"| {r['model']} | {ext} {r['precision']} | {size} | {pct(r['agreement_with_pytorch_fp32'])} | {diff} | "
+        prec = r["precision"] + (f" ({len(r['int8_fp32_linears'])} Linears fp32)" if r.get("int8_fp32_linears") else "")
+        lines.append(f"| {r['model']} | {ext} {prec} | {size} | {pct(r['agreement_with_pytorch_fp32'])} | {diff} | "
                      f"{pct(r['accuracy'])} | {ship} | {'-' if lat is None else f'{lat:.2f}'} | {ratio_s} |")
+    for r in payload["rows"]:
+        if r.get("int8_fp32_linears"):
+            lines.append(f"\n{r['model']} {r['format']} {r['precision']}: Linears left fp32 by the quantizer (ExecuTorchConfig.int8_fp32 default): "
+                         + ", ".join(f"`{n}`" for n in r["int8_fp32_linears"]) + ".")
     lines += ["", "Commands (exit code, wall seconds on the loaded machine):", ""]
     for name, ex in payload["exports"].items():
         if "command" in ex:

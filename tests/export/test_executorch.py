@@ -2,6 +2,7 @@
 ExecuTorch runner; and the CLI writing .onnx and .pte into one bundle that `parity` passes."""
 from __future__ import annotations
 
+import fnmatch
 import json
 
 import numpy as np
@@ -68,6 +69,49 @@ def test_tiny_bert_lowers_with_dynamic_shapes_and_matches_pytorch(bert, tmp_path
         assert art.validation["max_abs_logit_diff"] < 1e-4
     print(f"\nbert {precision}: {art.size_bytes} bytes, max |d| {art.validation['max_abs_logit_diff']:.3g}, "
           f"agreement {art.validation['agreement']:.4f}, {art.validation['convert_seconds']} s")
+
+
+def test_int8_fp32_linears_stay_fp32_in_the_lowered_program(bert, tmp_path):
+    """ExecuTorchConfig.int8_fp32: the named Linears are filtered out of the XNNPACKQuantizer, so the lowered file carries
+    their fp32 weights (4 bytes each instead of 1) and the record and the file's metadata name them."""
+    model, encode, texts, _ = bert
+    linears = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    keep = ("*.layer.0.intermediate.dense", "*.layer.0.output.dense")
+    kept = ("bert.encoder.layer.0.intermediate.dense", "bert.encoder.layer.0.output.dense")
+    weights = sum(model.get_submodule(n).weight.numel() for n in kept)
+    sample, validate = encode(texts[:2]), [encode(texts[:32])]
+    arts = {name: to_executorch(model, sample, tmp_path / f"{name}.pte", ExecuTorchConfig("int8", buckets=(32,), int8_fp32=cfg),
+                                validate_with=validate, strict=False)
+            for name, cfg in (("all", ()), ("keep", keep))}
+    assert arts["all"].validation["linears"] == {"int8": len(linears), "fp32": 0}
+    assert arts["keep"].validation["linears"] == {"int8": len(linears) - 2, "fp32": 2}
+    # the two Linears' weights are in the file as fp32: ~3 bytes more per weight than their int8 copy (+ its scales)
+    grown = arts["keep"].size_bytes - arts["all"].size_bytes
+    assert 2.5 * weights < grown < 3.5 * weights, (grown, weights)
+    meta = read_metadata(arts["keep"].path)
+    assert meta["edgedistill.executorch.int8_fp32"] == ",".join(kept) and "2 Linears fp32" in meta["edgedistill.executorch.quantizer"]
+    assert arts["keep"].metadata["edgedistill.executorch.int8_fp32"] == ",".join(kept)
+    assert read_metadata(arts["all"].path)["edgedistill.executorch.int8_fp32"] == ""
+    # keeping Linears fp32 can only move the file toward PyTorch on the same sentences
+    assert arts["keep"].validation["max_abs_logit_diff"] <= arts["all"].validation["max_abs_logit_diff"] * 1.5
+
+
+def test_int8_fp32_default_and_refusals(bert):
+    from export.executorch import TRANSFORMER_INT8_FP32, fp32_linears
+
+    model = bert[0]
+    # the default keeps the Transformer-sensitive Linears a 2-block BERT has; a model without them keeps none
+    default = fp32_linears(model, ExecuTorchConfig("int8"))
+    assert default and all(any(fnmatch.fnmatchcase(n, p) for p in TRANSFORMER_INT8_FP32) for n in default)
+    assert fp32_linears(torch.nn.Sequential(torch.nn.Linear(4, 4)), ExecuTorchConfig("int8")) == ()
+    assert fp32_linears(model, ExecuTorchConfig("int8", int8_fp32=())) == ()
+    assert fp32_linears(model, ExecuTorchConfig("fp32")) == ()
+    with pytest.raises(ConfigError, match=r"'\*\.ffn\.lin2' match no nn.Linear of BertForSequenceClassification; its Linears are named like bert\.encoder"):
+        fp32_linears(model, ExecuTorchConfig("int8", int8_fp32=("*.ffn.lin2",)))
+    with pytest.raises(ConfigError, match="tuple of Linear module-name patterns"):
+        ExecuTorchConfig("int8", int8_fp32="*.layer.0.output.dense")
+    with pytest.raises(ConfigError, match="int8 only"):
+        ExecuTorchConfig("fp32", int8_fp32=("*.layer.0.output.dense",))
 
 
 # fp32 only: lowering an unrolled LSTM takes ~1 min per precision on 2 cores, and int8 of a recurrent student quantizes
