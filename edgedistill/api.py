@@ -27,6 +27,8 @@ METHODS = ("distilbert", "tinybert")
 RECURRENT_ROUTES = ("while", "stock", "fused", "loop")
 BENCH_MODES = ("fixed", "sentences", "end-to-end")
 DEVICE_PROFILES = ("little", "big")
+ARCHES = ("x86", "arm64")                        # edge_runtime.arm64.ARCHES
+ARM64_CPUS = ("cortex-a53", "cortex-a76", "max-nosme", "max")   # edge_runtime.arm64.CPUS (tests/edge_runtime/test_arm64.py keeps them equal)
 
 
 def _paths(config, *names: str) -> None:
@@ -569,9 +571,13 @@ class ParityConfig:
     data: str = "movie-snippets"
     columns: Columns = Columns()  # which columns of `data` hold text / pair / label
     source: Path | None = None   # the checkpoint the bundle came from: adds logit drift and the tolerance check
+    arch: str = "x86"            # x86 (this machine) | arm64: the ARM64 runtimes under qemu, each file also compared with x86
+    arm64_cpu: str = "cortex-a76"   # the emulated core (cortex-a53 | cortex-a76 | max-nosme | max) whose kernels the ARM64 run picks
 
     def __post_init__(self) -> None:
         _paths(self, "bundle", "teacher", "source")
+        _choice("arch", self.arch, ARCHES)
+        _choice("arm64_cpu", self.arm64_cpu, ARM64_CPUS)
 
     def to_dict(self) -> dict:
         return _to_dict(self)
@@ -608,7 +614,12 @@ def parity(config: ParityConfig, console=None) -> ParityResult:
     """
     from edgedistill._export import bundle_parity
 
-    out = bundle_parity(config.bundle, config.teacher, config.data, config.source, console, config.columns)
+    if config.arch == "arm64":   # before the teacher loads: a missing environment is one line naming `make arm64-env`
+        from edge_runtime.arm64 import Arm64Env
+
+        Arm64Env.default().check()
+    out = bundle_parity(config.bundle, config.teacher, config.data, config.source, console, config.columns,
+                        arch=config.arch, arm64_cpu=config.arm64_cpu)
     return ParityResult(Path(out["bundle"]), out["data"], out["sentences"], out["models"])
 
 

@@ -416,12 +416,16 @@ def parity(bundle: Path = typer.Argument(..., help="Bundle folder or zip."),
            teacher: Path = typer.Option(..., help="Teacher folder, or a .npy file of teacher logits for the test split."),
            data: str = typer.Option("movie-snippets", help=DATA_HELP),
            source: Optional[Path] = typer.Option(None, help="The checkpoint the bundle came from: adds logit drift and the tolerance check (exit 2 on FAIL)."),
-           json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP), columns=None) -> None:
+           json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP),
+           arch: str = typer.Option("x86", help="x86 (this machine's runtimes) | arm64: the ARM64 builds under qemu (`make arm64-env`), each file also compared with itself on x86."),
+           arm64_cpu: str = typer.Option("cortex-a76", help="With --arch arm64: the emulated core whose kernels run (cortex-a53 | cortex-a76 | max-nosme | max; docs/arm64.md)."),
+           columns=None) -> None:
     """Agreement with the teacher, accuracy and flips of every model in a bundle on a test split."""
     from edgedistill.api import ParityConfig
     from edgedistill.api import parity as run
 
-    result = run(ParityConfig(bundle=bundle, teacher=teacher, data=data, columns=columns, source=source), console)
+    result = run(ParityConfig(bundle=bundle, teacher=teacher, data=data, columns=columns, source=source, arch=arch,
+                              arm64_cpu=arm64_cpu), console)
     _write_json(json_out, result.to_dict())
     result.check()
 
