@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the ARM64 parity environment (edge_runtime/arm64.py runs bundles in it):
-#   qemu-user-static (Debian apt) + an arm64 Debian bookworm root (debootstrap) + Python 3.11 from that root
+#   qemu-user (Debian bookworm-backports' static qemu-aarch64) + an arm64 Debian bookworm root (debootstrap) + Python 3.11 from that root
 #   + aarch64 wheels of the runtimes at the project's pins (PyPI), installed with the host's pip (--target).
 # Everything lives under $EDGEDISTILL_CACHE/arm64 (default ~/.cache/edgedistill/arm64), never in the repository.
 # Idempotent: each step is skipped when its output is already there; a stamp file records versions and sha256.
@@ -40,7 +40,26 @@ if [ ${#need[@]} -gt 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null) \
     || fail "apt-get install ${need[*]} (Debian's qemu-user-static and debootstrap are needed)"
 fi
-QEMU="$(command -v qemu-aarch64-static)"
+# qemu itself: bookworm's qemu 7.2 mis-emulates SME (int8 GEMMs on the `max` core came out wrong; qemu 10 gives x86's
+# answers on the same files: docs/arm64.md), so the static qemu-aarch64 of qemu-user from bookworm-backports is
+# downloaded into the cache with a private apt source list (the system's sources are not touched).
+QEMU_SUITE="${ARM64_QEMU_SUITE:-bookworm-backports}"
+QEMU="$CACHE/qemu/qemu-aarch64"
+if [ ! -x "$QEMU" ]; then
+  step "qemu-user from Debian $QEMU_SUITE -> $QEMU"
+  apt_dir="$CACHE/qemu/apt"
+  rm -rf "$apt_dir" && mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" "$apt_dir/x"
+  echo "deb $MIRROR $QEMU_SUITE main" > "$apt_dir/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+            -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/archives")
+  (apt-get "${apt_opts[@]}" update -qq && cd "$apt_dir" && apt-get "${apt_opts[@]}" download qemu-user >/dev/null 2>&1) \
+    || fail "apt-get download qemu-user from $QEMU_SUITE (set ARM64_QEMU_SUITE to another suite that has qemu >= 8)"
+  dpkg-deb -x "$apt_dir"/qemu-user_*.deb "$apt_dir/x" || fail "dpkg-deb -x qemu-user"
+  dpkg-deb -f "$apt_dir"/qemu-user_*.deb Version > "$CACHE/qemu/version"
+  cp "$apt_dir/x/usr/bin/qemu-aarch64" "$QEMU.tmp" && mv "$QEMU.tmp" "$QEMU"
+  rm -rf "$apt_dir"
+fi
+"$QEMU" --version >/dev/null || fail "$QEMU does not run"
 
 # 2. the arm64 Debian root. --foreign unpacks without running arm64 code; the second stage needs binfmt_misc
 #    (the kernel running arm64 children through qemu), which a container often lacks: then every downloaded
@@ -65,7 +84,7 @@ if [ ! -x "$ROOTFS/usr/bin/python3.11" ]; then
   fi
   [ -x "$ROOTFS/usr/bin/python3.11" ] || fail "python3.11 missing from the arm64 root after debootstrap"
 fi
-[ -x "$ROOTFS/usr/bin/qemu-aarch64-static" ] || cp "$QEMU" "$ROOTFS/usr/bin/qemu-aarch64-static"
+cmp -s "$QEMU" "$ROOTFS/usr/bin/qemu-aarch64-static" || cp "$QEMU" "$ROOTFS/usr/bin/qemu-aarch64-static"
 chroot "$ROOTFS" /usr/bin/qemu-aarch64-static /usr/bin/python3.11 -c "import platform, sys; assert platform.machine() == 'aarch64', platform.machine(); print(sys.version.split()[0])" \
   >/dev/null || fail "python3.11 does not start in the arm64 root under qemu"
 
@@ -120,8 +139,8 @@ import hashlib, json, subprocess, sys
 from pathlib import Path
 stamp, wheels, qemu, probed, et = sys.argv[1], Path(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]), sys.argv[5]
 qemu_version = subprocess.run([qemu, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-deb = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "qemu-user-static"], capture_output=True, text=True).stdout
-data = {"runtime": probed, "qemu": qemu_version, "qemu_user_static_deb": deb, "debian": "bookworm arm64 (debootstrap)",
+deb = (Path(qemu).parent / "version").read_text().strip()   # the qemu-user package it came from
+data = {"runtime": probed, "qemu": qemu_version, "qemu_user_deb": deb, "debian": "bookworm arm64 (debootstrap)",
         "executorch": et,
         "wheels": {w.name: hashlib.sha256(w.read_bytes()).hexdigest() for w in sorted(wheels.glob("*.whl"))}}
 Path(stamp).write_text(json.dumps(data, indent=2) + "\n")
