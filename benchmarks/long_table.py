@@ -7,19 +7,20 @@ through the Python API users call.
 Parts, each written to benchmarks/results/long_table.json and .md as soon as it is done:
 
   lengths    accuracy and latency against max length (--lengths, default 64,128,256,512): the teacher (built-in
-             MiniLM-L6 base, `finetune_teacher` at that max_len) and a BiLSTM distilled from it (which inherits the
-             length), both exported to ONNX int8; accuracy = the int8 file's on the test split (`parity`), latency =
-             p50 at batch 1, 1 thread, at that length (`bench`, fixed mode, interleaved).
+             MiniLM-L6 base, `finetune_teacher` at that max_len) and three students distilled from it, which inherit
+             the length (--students: a 3-layer Transformer, the BiLSTM and the static student, the fastest), each
+             exported to ONNX fp32 + int8 with parity; accuracy = the int8 file's on the test split (`parity`), or the
+             fp32 file's where the int8 one failed parity and was left out (marked); latency = p50 at batch 1, 1 thread,
+             at that length (`bench`, fixed mode, one interleaved run per length).
   strategies at --compare-len (default 128): head vs tail vs head_tail (teacher and student trained with it), and
              windows (the head student's bundle exported with --long-text windows, mean of logits).
-  data_lengths  latency of the lengths part's int8 teacher and BiLSTM at the data's median and 90th-percentile token
-             length (the teacher's tokenizer, specials included, capped at 512), beside 64.
+  data_lengths  latency of the longest length's files at the data's median and 90th-percentile token length (the
+             teacher's tokenizer, specials included, capped at that max_len), beside 64.
 
-Affordable on 2 cores: --max-train 4000 reviews, --test 1000, --dev 500, teacher 1 epoch, student 3 epochs. Not run
-in full here (CPU is shared); the estimate is ~3.5 h on 2 cores of an AMD EPYC (teacher fine-tuning dominates:
-~4 min at 64 tokens to ~45 min at 512 for 4,000 reviews, 7 teachers in all). `--tiny` (64 train, 32 test, lengths
-64,128, 0.05 epochs, 20 timed runs): its first part (max_len 64) took 211 s on a busy 2-core machine; the
-rest of --tiny was not run to the end here.
+--parts picks parts; --reuse takes teachers, students and bundles already under --work (after a crash, or to add a
+part). Cost on 2 shared cores (load 5-8), --max-train 1000: a teacher epoch took 6-7 min at 64, 128 and 256 tokens
+alike, a whole length (teacher, three students, exports, parity, timing) 15-23 min; 512 did not fit in the session
+that first ran it. `--tiny` (64 train, 32 test, lengths 64,128, 0.05 epochs, 20 timed runs) proves every part runs.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 os.environ.setdefault("EDGEDISTILL_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -63,29 +65,49 @@ def token_lengths(texts: list[str]) -> dict:
     return {"median": n[len(n) // 2], "p90": n[int(0.9 * (len(n) - 1))], "p95": n[int(0.95 * (len(n) - 1))], "texts": len(n)}
 
 
+# the students of the lengths part: a Transformer student, the BiLSTM and the fastest student (static, model2vec-style)
+STUDENTS = {"bilstm": {"student": "bilstm"}, "static": {"student": "static"}, "transformer-3L": {"student": "transformer", "layers": 3}}
+
+
 def pipeline(data: str, work: Path, tag: str, args, max_len: int, truncation: str | None = None, long_text: str = "truncate",
-             teacher=None, student=None) -> dict:
-    """teacher (or the given one) -> BiLSTM (or the given one) -> ONNX int8 bundles of both -> parity of each."""
+             teacher=None, student=None, students: tuple[str, ...] = ("bilstm",)) -> dict:
+    """teacher (or the given one) -> students (the BiLSTM, or the given one) -> ONNX int8 bundles -> parity of each."""
     import edgedistill as ed
 
     t0 = time.perf_counter()
+    if teacher is None and args.reuse and (work / f"{tag}-teacher" / "metrics.json").is_file():
+        teacher = SimpleNamespace(path=work / f"{tag}-teacher", metrics=json.loads((work / f"{tag}-teacher" / "metrics.json").read_text()))
+        log(f"reusing {teacher.path}")
     if teacher is None:
         teacher = ed.finetune_teacher(ed.FinetuneConfig(out=work / f"{tag}-teacher", data=data, epochs=args.epochs, max_len=max_len,
                                                         truncation=truncation, batch_size=16, force=True))
-    if student is None:
-        student = ed.distill(ed.DistillConfig(teacher=teacher.path, data=data, out=work / f"{tag}-bilstm", student="bilstm",
-                                              epochs=args.student_epochs, force=True))
+    trained = {"bilstm": student} if student is not None else {}
+    for name in students:
+        if name not in trained and args.reuse and any((work / f"{tag}-{name}" / f).is_file() for f in ("student.json", "metrics.json")):
+            trained[name] = SimpleNamespace(path=work / f"{tag}-{name}")
+            log(f"reusing {trained[name].path}")
+        if name not in trained:
+            epochs = args.transformer_epochs if STUDENTS[name]["student"] == "transformer" else args.student_epochs
+            trained[name] = ed.distill(ed.DistillConfig(teacher=teacher.path, data=data, out=work / f"{tag}-{name}", epochs=epochs,
+                                                        force=True, **STUDENTS[name]))
     out = {"max_len": max_len, "truncation": truncation or "head", "long_text": long_text,
            "teacher_test_accuracy": teacher.metrics.get("test_accuracy")}
-    for name, source in (("teacher", teacher.path), ("bilstm", student.path)):
-        bundle = ed.export_checkpoint(ed.ExportConfig(checkpoint=source, data=data, out=work / f"{tag}-{name}-bundle", formats=("onnx",),
-                                                      precisions=("int8",), validate=args.validate, long_text=long_text, force=True))
+    for name, source in (("teacher", teacher.path), *((n, trained[n].path) for n in students)):
+        folder = work / f"{tag}-{name}-bundle"
+        if args.reuse and (folder / "manifest.json").is_file():
+            bundle = SimpleNamespace(path=folder)
+        else:   # a student's int8 file that fails parity (the static one's does: docs/export.md) leaves its fp32 file to ship and be timed
+            precisions = ("int8",) if name == "teacher" else ("fp32", "int8")
+            bundle = ed.export_checkpoint(ed.ExportConfig(checkpoint=source, data=data, out=folder, formats=("onnx",),
+                                                          precisions=precisions, validate=args.validate, long_text=long_text, force=True))
         check = ed.parity(ed.ParityConfig(bundle=bundle.path, teacher=teacher.path, data=data)) if bundle.path else None
-        entry = next(iter(check.models.values())) if check else {}
-        out[name] = {"bundle": str(bundle.path) if bundle.path else None, "accuracy": entry.get("accuracy"),
+        models = check.models if check else {}
+        key = next((k for k, m in models.items() if m.get("precision") == "int8"), next(iter(models), None))   # int8 when it shipped
+        entry = models.get(key) or {}
+        out[name] = {"bundle": str(bundle.path) if bundle.path else None, "precision": entry.get("precision"), "accuracy": entry.get("accuracy"),
                      "agreement_with_teacher": entry.get("agreement_with_teacher")}
     out["seconds"] = round(time.perf_counter() - t0)
-    out["_teacher"], out["_student"] = teacher, student
+    out["_teacher"], out["_student"] = teacher, trained["bilstm"] if "bilstm" in trained else None
     return out
 
 
@@ -101,16 +123,21 @@ def markdown(payload: dict) -> str:
     lines = [f"# Long documents: imdb (train {d['train']}, dev {d['dev']}, test {d['test']})", "",
              f"Token lengths (teacher tokenizer, specials included): median {payload['lengths_of_data']['median']}, "
              f"p90 {payload['lengths_of_data']['p90']}, p95 {payload['lengths_of_data']['p95']}. Command: `{payload['command']}`. "
-             f"Machine: {payload['machine']}. Accuracy = the ONNX int8 file's on the test split; p50 = batch 1, 1 thread, at max_len.", ""]
+             f"Machine: {payload['machine']}. Accuracy = the ONNX int8 file's on the test split (a student's fp32 file where its int8 file failed parity and was left out: marked); p50 = batch 1, 1 thread, at max_len, one interleaved run per length.", ""]
+    students = payload.get("students") or ["bilstm"]
     if payload.get("lengths"):
-        lines += ["## Accuracy and latency against max length", "",
-                  "| max_len | teacher int8 acc | teacher int8 p50 ms | BiLSTM int8 acc | BiLSTM agree w/ teacher | BiLSTM int8 p50 ms | teacher/BiLSTM |",
-                  "|---|---|---|---|---|---|---|"]
+        head = "| max_len | teacher int8 acc | teacher int8 p50 ms |" + "".join(
+            f" {n} int8 acc | {n} agree w/ teacher | {n} int8 p50 ms | teacher/{n} |" for n in students)
+        lines += ["## Accuracy and latency against max length", "", head, "|" + "---|" * (3 + 4 * len(students))]
         for r in payload["lengths"]:
-            t, s = r["teacher"], r["bilstm"]
-            ratio = t["p50_ms"] / s["p50_ms"] if t.get("p50_ms") and s.get("p50_ms") else None
-            lines.append(f"| {r['max_len']} | {_pct(t['accuracy'])} | {t.get('p50_ms')} | {_pct(s['accuracy'])} | "
-                         f"{_pct(s['agreement_with_teacher'])} | {s.get('p50_ms')} | {f'{ratio:.1f}x' if ratio else '-'} |")
+            t = r["teacher"]
+            row = f"| {r['max_len']} | {_pct(t['accuracy'])} | {_ms(t.get('p50_ms'))} |"
+            for n in students:
+                st = r.get(n) or {}
+                ratio = t["p50_ms"] / st["p50_ms"] if t.get("p50_ms") and st.get("p50_ms") else None
+                fp32 = " (fp32 file)" if st.get("precision") == "fp32" else ""
+                row += f" {_pct(st.get('accuracy'))}{fp32} | {_pct(st.get('agreement_with_teacher'))} | {_ms(st.get('p50_ms'))} | {f'{ratio:.1f}x' if ratio else '-'} |"
+            lines.append(row)
         lines.append("")
     if payload.get("strategies"):
         lines += [f"## Strategies at max_len {payload['compare_len']}", "", "| strategy | teacher int8 acc | BiLSTM int8 acc | BiLSTM agree w/ teacher |",
@@ -120,15 +147,21 @@ def markdown(payload: dict) -> str:
             lines.append(f"| {name} | {_pct(r['teacher']['accuracy'])} | {_pct(r['bilstm']['accuracy'])} | {_pct(r['bilstm']['agreement_with_teacher'])} |")
         lines.append("")
     if payload.get("data_lengths"):
-        lines += ["## Latency at the data's lengths", "", "| tokens | teacher int8 p50 ms | BiLSTM int8 p50 ms |", "|---|---|---|"]
+        names = ["teacher", *students]
+        lines += [f"## Latency at the data's lengths (the max_len {payload['data_lengths'][0]['max_len']} files)", "",
+                  "| tokens |" + "".join(f" {n} int8 p50 ms |" for n in names), "|---|" + "---|" * len(names)]
         for r in payload["data_lengths"]:
-            lines.append(f"| {r['tokens']} ({r['what']}) | {r['teacher_p50_ms']} | {r['bilstm_p50_ms']} |")
+            lines.append(f"| {r['tokens']} ({r['what']}) |" + "".join(f" {_ms(r.get(f'{n}_p50_ms'))} |" for n in names))
         lines.append("")
     return "\n".join(lines)
 
 
 def _pct(x) -> str:
     return f"{x:.2%}" if isinstance(x, (int, float)) else "-"
+
+
+def _ms(x) -> str:
+    return f"{x:.3f}" if isinstance(x, (int, float)) else "-"
 
 
 def main() -> None:
@@ -139,11 +172,15 @@ def main() -> None:
     parser.add_argument("--lengths", default="64,128,256,512")
     parser.add_argument("--compare-len", type=int, default=128)
     parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--student-epochs", type=int, default=3)
+    parser.add_argument("--student-epochs", type=int, default=None, help="BiLSTM / static epochs (default: the kind's, 12 for the BiLSTM)")
+    parser.add_argument("--transformer-epochs", type=int, default=1, help="the Transformer student's epochs (it costs half a teacher per epoch)")
+    parser.add_argument("--students", default=",".join(STUDENTS), help="students of the lengths part: " + ", ".join(STUDENTS))
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--validate", type=int, default=None, help="export parity on the first N test reviews (default: all)")
     parser.add_argument("--tiny", action="store_true", help="64 train, 32 test, lengths 64,128, 0.05 epochs: proves it runs")
     parser.add_argument("--work", default="runs/bench-long")
+    parser.add_argument("--parts", default="lengths,strategies,data_lengths", help="which parts to run (lengths is needed by the others' reuse)")
+    parser.add_argument("--reuse", action="store_true", help="reuse teachers and students already trained under --work (e.g. after a crash)")
     parser.add_argument("--name", default=None, help="results file stem (default long_table, or long_table_tiny)")
     args = parser.parse_args()
     if args.tiny:
@@ -168,16 +205,30 @@ def main() -> None:
         (RESULTS / f"{stem}.md").write_text(markdown(clean))
         log(f"wrote {RESULTS / stem}.json and .md")
 
+    students = tuple(x.strip() for x in args.students.split(",") if x.strip())
+    if "bilstm" not in students or set(students) - set(STUDENTS):
+        parser.error(f"--students must name the bilstm and others of {', '.join(STUDENTS)}")
+    payload["students"] = list(students)
     runs = {}
     payload["lengths"] = []
     for length in (int(x) for x in args.lengths.split(",")):
         log(f"lengths: max_len {length}")
-        r = pipeline(data, work, f"len{length}", args, length)
-        p50 = latency([r["teacher"]["bundle"], r["bilstm"]["bundle"]], length, args)
-        r["teacher"]["p50_ms"], r["bilstm"]["p50_ms"] = p50[r["teacher"]["bundle"]], p50[r["bilstm"]["bundle"]]
+        r = pipeline(data, work, f"len{length}", args, length, students=students)
+        names = ("teacher", *students)
+        p50 = latency([r[n]["bundle"] for n in names if r[n]["bundle"]], length, args)
+        for n in names:
+            r[n]["p50_ms"] = p50.get(r[n]["bundle"])
         runs[length] = r
         payload["lengths"].append({k: v for k, v in r.items() if not k.startswith("_")})
         write()
+    parts = set(args.parts.split(","))
+    if "strategies" in parts:
+        strategies(payload, runs, data, work, args, write)
+    if "data_lengths" in parts:
+        data_lengths(payload, runs, students, args, write)
+
+
+def strategies(payload: dict, runs: dict, data: str, work: Path, args, write) -> None:
     payload["strategies"] = []
     head = runs.get(args.compare_len)
     for strategy in ("head", "tail", "head_tail"):
@@ -191,14 +242,18 @@ def main() -> None:
                  teacher=head["_teacher"], student=head["_student"])
     payload["strategies"].append({k: v for k, v in r.items() if not k.startswith("_")})
     write()
+
+
+def data_lengths(payload: dict, runs: dict, students: tuple[str, ...], args, write) -> None:
     lengths = payload["lengths_of_data"]
     longest = runs[max(runs)]
     payload["data_lengths"] = []
     cap = longest["max_len"]   # a bundle reads at most its max_len tokens
     for what, tokens in (("fixed", min(cap, 64)), ("median", min(cap, lengths["median"])), ("p90", min(cap, lengths["p90"]))):
-        p50 = latency([longest["teacher"]["bundle"], longest["bilstm"]["bundle"]], tokens, args)
+        names = [n for n in ("teacher", *students) if longest[n]["bundle"]]
+        p50 = latency([longest[n]["bundle"] for n in names], tokens, args)
         payload["data_lengths"].append({"what": what, "tokens": tokens, "max_len": longest["max_len"],
-                                        "teacher_p50_ms": p50[longest["teacher"]["bundle"]], "bilstm_p50_ms": p50[longest["bilstm"]["bundle"]]})
+                                        **{f"{n}_p50_ms": p50[longest[n]["bundle"]] for n in names}})
     write()
 
 
