@@ -16,8 +16,10 @@ from cli_helpers import _record
 from distill import RNNStudent, RNNStudentConfig, save_student
 
 EXE = Path(sys.executable).with_name("edgedistill")
-# a shell's background jobs start with SIGINT ignored and children inherit it; reset it in a small exec wrapper
-RESET = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+# a shell's background job ignores SIGINT and a suite run under nohup ignores SIGHUP; the CLI keeps an inherited
+# "ignore" by design (edgecore.signals), so each run here starts with both at their defaults, as in a terminal (a small exec wrapper)
+RESET = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); signal.signal(signal.SIGHUP, signal.SIG_DFL); "
+         "os.execv(sys.argv[1], sys.argv[1:])")
 
 
 def _env(cache: Path) -> dict:
