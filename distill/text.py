@@ -329,6 +329,8 @@ def auto_max_len(folder: str | Path, texts: list, percentile: int = AUTO_PERCENT
 
     if not texts:
         raise ConfigError("max_len auto needs training texts to measure; give data with a training split, or a number")
+    from edgecore.longtext import nearest_rank
+
     tok = load_tokenizer(folder).tokenizer
     tok.no_truncation()
     tok.no_padding()
@@ -336,7 +338,7 @@ def auto_max_len(folder: str | Path, texts: list, percentile: int = AUTO_PERCENT
     pairs = [t for t in texts if isinstance(t, tuple)]
     lengths = [len(e.ids) for e in tok.encode_batch(singles)] + [len(e.ids) for e in tok.encode_batch(pairs)]
     lengths.sort()
-    at = lengths[min(len(lengths) - 1, -(-len(lengths) * percentile // 100) - 1)]   # nearest-rank percentile
+    at = nearest_rank(lengths, percentile)
     limit = position_limit(folder)
     cap = min(AUTO_CAP, limit) if limit is not None else AUTO_CAP
     chosen = min(cap, max(AUTO_MULTIPLE, -(-at // AUTO_MULTIPLE) * AUTO_MULTIPLE))

@@ -451,10 +451,11 @@ def bench_data_lengths(runners: Mapping, bench: Mapping, config: BenchConfig, en
     """{"fixed" | "median" | "p90": {"tokens", "p50_ms": {runner: p50}}}: the fixed length's p50s (`bench`, timed
     with `config`) beside the p50s at the median and 90th-percentile token counts of `texts` (specials included, as
     `encode` gives them: capped at max_len), each length one more interleaved run of the same runners."""
+    from edgecore.longtext import nearest_rank
+
     counts = np.sort(np.concatenate([encode(texts[i:i + 256])["attention_mask"].sum(1) for i in range(0, len(texts), 256)]))
-    nearest = lambda q: int(counts[max(1, int(np.ceil(q / 100 * len(counts)))) - 1])
     out = {"fixed": {"tokens": config.seq_len, "p50_ms": {k: round(r.latency_ms["p50"], 4) for k, r in bench.items()}}}
-    for label, tokens in (("median", nearest(50)), ("p90", nearest(90))):
+    for label, tokens in (("median", nearest_rank(counts, 50)), ("p90", nearest_rank(counts, 90))):
         if tokens == config.seq_len:
             out[label] = {**out["fixed"]}
             continue
@@ -472,6 +473,7 @@ def resolve_lengths(specs: Sequence[str | int], paths: Sequence[str | Path], tex
     untruncated, then capped at the smallest max_len of the bundles among `paths` (a bundle reads no more), e.g.
     ("median", 172). Lengths as the models read them, so the fixed mode times what the data costs."""
     from edge_runtime.bundle import Bundle
+    from edgecore.longtext import nearest_rank
 
     out, lengths, cap = [], None, None
     for spec in specs:
@@ -495,8 +497,7 @@ def resolve_lengths(specs: Sequence[str | int], paths: Sequence[str | Path], tex
                 with Bundle.open(b, verify=False) as opened:
                     caps.append(opened.max_len)
             cap = min(caps)
-        rank = max(1, int(np.ceil(pct / 100 * len(lengths))))   # nearest rank
-        out.append((text, int(min(cap, lengths[rank - 1]))))
+        out.append((text, min(cap, nearest_rank(lengths, pct))))
     return out
 
 

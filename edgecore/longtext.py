@@ -174,6 +174,16 @@ def _template(post) -> Template | None:
                     tuple(t for _, t in after), content_type)
 
 
+def nearest_rank(ordered: Sequence[int], percentile: int) -> int:
+    """The `percentile`th (1..100) value of an ascending sequence by the nearest-rank method: the smallest value with
+    at least that share of the values at or below it. Token-length percentiles (max_len auto, bench lengths) use it.
+
+    >>> nearest_rank([3, 5, 8, 13], 50), nearest_rank([3, 5, 8, 13], 90), nearest_rank([7], 95)
+    (5, 13, 7)
+    """
+    return int(ordered[min(len(ordered) - 1, max(1, -(-len(ordered) * percentile // 100)) - 1)])
+
+
 def cut(content: Sequence[int], keep: int, truncation: Truncation) -> list[int]:
     """At most `keep` content ids by the strategy: head the first, tail the last, head_tail the first k and last keep-k."""
     content = list(content)
