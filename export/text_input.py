@@ -84,6 +84,17 @@ def _refuse(what: str) -> UnsupportedError:
     return UnsupportedError(f"{what}; a string-input file supports {SUPPORTED} (BPE has no op in the prebuilt mobile packages)")
 
 
+def _single_template(settings: dict, writes: str) -> list[str]:
+    """The single-text template's three parts (FIRST $A LAST), refused when the op cannot write it or the checkpoint
+    truncates other than by keeping the head, which is all the op does."""
+    template = (settings.get("template_single") or "").split()
+    if len(template) != 3 or template[1] != "$A":
+        raise _refuse(f"its single-text template is {settings.get('template_single')!r}; {writes}")
+    if settings.get("truncation_side", "right") != "right" or (settings.get("truncation") or {}).get("strategy", "head") != "head":
+        raise _refuse("it truncates long texts other than from the right (truncation_side / truncation strategy); the op keeps the head")
+    return template
+
+
 def bert_op_settings(spec: dict, settings: dict) -> BertOpSettings:
     """The BertTokenizer op settings that reproduce `spec` (tokenizer.json as transformers runs it) with the bundle's
     tokenizer `settings` (max_len, special tokens), or UnsupportedError naming what the op cannot do.
@@ -111,11 +122,7 @@ def bert_op_settings(spec: dict, settings: dict) -> BertOpSettings:
         raise _refuse(f"its pre-tokenizer is {(pre or {}).get('type') if isinstance(pre, dict) else pre!r}, not BertPreTokenizer")
     if int(model.get("max_input_chars_per_word", 100)) != 100:
         raise _refuse(f"its WordPiece max_input_chars_per_word is {model.get('max_input_chars_per_word')} (the op's is fixed at 100)")
-    template = (settings.get("template_single") or "").split()
-    if len(template) != 3 or template[1] != "$A":
-        raise _refuse(f"its single-text template is {settings.get('template_single')!r}; the op writes CLS $A SEP")
-    if settings.get("truncation_side", "right") != "right" or (settings.get("truncation") or {}).get("strategy", "head") != "head":
-        raise _refuse("it truncates long texts other than from the right (truncation_side / truncation strategy); the op keeps the head")
+    template = _single_template(settings, "the op writes CLS $A SEP")
     vocab = model.get("vocab")
     if not isinstance(vocab, dict) or sorted(vocab.values()) != list(range(len(vocab))):
         raise ConfigError("the WordPiece vocabulary has gaps or repeated ids; save the tokenizer again")
@@ -232,11 +239,7 @@ def sentencepiece_op_settings(spec: dict, settings: dict) -> SpmOpSettings:
     chars = [s for s in steps if s["type"] != "Strip"]
     split_ws = "WhitespaceSplit" in names
     collapse = split_ws or (bool(chars) and _normalizer(chars).normalize_str("a  \t b") in ("a b", "a\u2581b"))
-    template = (settings.get("template_single") or "").split()
-    if len(template) != 3 or template[1] != "$A":
-        raise _refuse(f"its single-text template is {settings.get('template_single')!r}; the route writes FIRST $A LAST")
-    if settings.get("truncation_side", "right") != "right" or (settings.get("truncation") or {}).get("strategy", "head") != "head":
-        raise _refuse("it truncates long texts other than from the right (truncation_side / truncation strategy); the op keeps the head")
+    template = _single_template(settings, "the route writes FIRST $A LAST")
     vocab = model.get("vocab")
     if not isinstance(vocab, list) or not vocab or any(not isinstance(v, list | tuple) or len(v) != 2 for v in vocab):
         raise ConfigError("the Unigram vocabulary in tokenizer.json is not a list of [piece, score]; save the tokenizer again")
