@@ -16,6 +16,9 @@ Parts, each written to benchmarks/results/long_table.json and .md as soon as it 
              windows (the head student's bundle exported with --long-text windows, mean of logits).
   data_lengths  latency of the longest length's files at the data's median and 90th-percentile token length (the
              teacher's tokenizer, specials included, capped at that max_len), beside 64.
+  auto       the README's long-document path: a teacher fine-tuned with max_len "auto" (the training texts' 95th
+             percentile, capped by the position limit) and head_tail truncation, the BiLSTM distilled from it
+             (inheriting both), both exported with --long-text windows (mean) and checked by `parity`.
 
 --parts picks parts; --reuse takes teachers, students and bundles already under --work (after a crash, or to add a
 part). Cost on 2 shared cores (load 5-8), --max-train 1000: a teacher epoch took 6-7 min at 64, 128 and 256 tokens
@@ -90,6 +93,8 @@ def pipeline(data: str, work: Path, tag: str, args, max_len: int, truncation: st
             epochs = args.transformer_epochs if STUDENTS[name]["student"] == "transformer" else args.student_epochs
             trained[name] = ed.distill(ed.DistillConfig(teacher=teacher.path, data=data, out=work / f"{tag}-{name}", epochs=epochs,
                                                         force=True, **STUDENTS[name]))
+    if max_len == "auto":   # what the teacher chose from the data
+        max_len = teacher.metrics["config"]["max_len"]
     out = {"max_len": max_len, "truncation": truncation or "head", "long_text": long_text,
            "teacher_test_accuracy": teacher.metrics.get("test_accuracy")}
     for name, source in (("teacher", teacher.path), *((n, trained[n].path) for n in students)):
@@ -146,6 +151,13 @@ def markdown(payload: dict) -> str:
             name = "windows (mean)" if r["long_text"] == "windows" else r["truncation"]
             lines.append(f"| {name} | {_pct(r['teacher']['accuracy'])} | {_pct(r['bilstm']['accuracy'])} | {_pct(r['bilstm']['agreement_with_teacher'])} |")
         lines.append("")
+    if payload.get("auto"):
+        r = payload["auto"]
+        lines += [f"## max_len auto ({r['max_len']} tokens chosen from the training texts), head_tail truncation, windows (mean)", "",
+                  "| model | file | test acc | agree w/ teacher checkpoint |", "|---|---|---|---|"]
+        for n in ("teacher", "bilstm"):
+            lines.append(f"| {n} | {r[n]['precision']} | {_pct(r[n]['accuracy'])} | {_pct(r[n]['agreement_with_teacher'])} |")
+        lines += ["", f"Teacher checkpoint test accuracy (its own head_tail cut, no windows): {_pct(r['teacher_test_accuracy'])}.", ""]
     if payload.get("data_lengths"):
         names = ["teacher", *students]
         lines += [f"## Latency at the data's lengths (the max_len {payload['data_lengths'][0]['max_len']} files)", "",
@@ -179,7 +191,7 @@ def main() -> None:
     parser.add_argument("--validate", type=int, default=None, help="export parity on the first N test reviews (default: all)")
     parser.add_argument("--tiny", action="store_true", help="64 train, 32 test, lengths 64,128, 0.05 epochs: proves it runs")
     parser.add_argument("--work", default="runs/bench-long")
-    parser.add_argument("--parts", default="lengths,strategies,data_lengths", help="which parts to run (lengths is needed by the others' reuse)")
+    parser.add_argument("--parts", default="lengths,strategies,data_lengths,auto", help="which parts to run (lengths is needed by strategies and data_lengths; --lengths '' runs none)")
     parser.add_argument("--reuse", action="store_true", help="reuse teachers and students already trained under --work (e.g. after a crash)")
     parser.add_argument("--name", default=None, help="results file stem (default long_table, or long_table_tiny)")
     args = parser.parse_args()
@@ -211,7 +223,7 @@ def main() -> None:
     payload["students"] = list(students)
     runs = {}
     payload["lengths"] = []
-    for length in (int(x) for x in args.lengths.split(",")):
+    for length in (int(x) for x in args.lengths.split(",") if x.strip()):
         log(f"lengths: max_len {length}")
         r = pipeline(data, work, f"len{length}", args, length, students=students)
         names = ("teacher", *students)
@@ -224,8 +236,13 @@ def main() -> None:
     parts = set(args.parts.split(","))
     if "strategies" in parts:
         strategies(payload, runs, data, work, args, write)
-    if "data_lengths" in parts:
+    if "data_lengths" in parts and runs:
         data_lengths(payload, runs, students, args, write)
+    if "auto" in parts:
+        log("auto: max_len auto, head_tail, windows")
+        r = pipeline(data, work, "auto", args, "auto", "head_tail", long_text="windows")
+        payload["auto"] = {k: v for k, v in r.items() if not k.startswith("_")}
+        write()
 
 
 def strategies(payload: dict, runs: dict, data: str, work: Path, args, write) -> None:

@@ -61,6 +61,20 @@ def test_auto_length_head_tail_windows_end_to_end(tiny_bert_dir, long_csv, tmp_p
     for entry in report["models"].values():
         assert entry["agreement_with_source"] == 1.0   # the source read the same windows, aggregated the same way
 
+    # bad input in every runner: empty (the template's specials alone), zero-width only, punctuation only, 1 MB (at most
+    # --max-windows windows): finite logits, the same in ONNX, TFLite and Core ML
+    import numpy as np
+
+    from edge_runtime import Bundle, load
+
+    opened = Bundle.open(bundle)
+    hostile = ["", "\u200b\u200b", "!!! ... ??? ;;", ("word " * 200_000)[:1_000_000]]
+    assert opened.encode(hostile[:1])["input_ids"][0, :2].tolist() == [101, 102]
+    got = {fmt: opened.logits(load(opened.model_path(fmt=fmt)), hostile) for fmt in ("onnx", "tflite", "coreml")}
+    for fmt, logits in got.items():
+        assert logits.shape == (4, 2) and np.isfinite(logits).all(), fmt
+        assert np.allclose(logits, got["onnx"], atol=1e-3), fmt
+
     code, out, err = cli(["bench", bundle, "--mode", "end-to-end", "--data", long_csv, "--runs", "5", "--warmup", "1"], capsys, monkeypatch)
     assert code == 0, err
 
