@@ -3,6 +3,7 @@ the environment `make arm64-env` builds) and on this machine's x86 builds, on th
 
     python benchmarks/arm64_table.py                          # the default rows, 2,000 sentences, cortex-a76
     python benchmarks/arm64_table.py --sentences 300 --cpus cortex-a76,max --only teacher
+    python benchmarks/arm64_table.py --sentences 16 --formats executorch --out benchmarks/results/arm64_executorch
 
 Per file: agreement with the teacher's PyTorch predictions on x86 and on ARM64, and ARM64 against the same file on
 x86 (argmax agreement, max and mean |logit diff|), checked against the file's tolerance (edgecore/tolerances.py).
@@ -33,7 +34,9 @@ ROWS = [
     ("bilstm", "text_input/bilstm", "tflite"),
     ("bigru", "frontier/bigru.bundle", "onnx"),
     ("bigru", "arm64/bigru-tflite", "tflite"),
-    ("bilstm", "executorch/bilstm", "executorch"),
+    ("bilstm", "executorch/bilstm", "executorch"),                 # .pte rows: ARM64_EXECUTORCH_INSTALL=1 make arm64-env first
+    ("transformer-3L", "executorch/transformer-3L", "executorch"),
+    ("teacher", "executorch/teacher", "executorch"),
 ]
 
 
@@ -188,6 +191,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sentences", type=int, default=2000)
     parser.add_argument("--cpus", default="cortex-a76", help="comma-separated qemu CPU models (edge_runtime.arm64.CPUS)")
     parser.add_argument("--only", nargs="*", help="model names of ROWS to run (default: all)")
+    parser.add_argument("--formats", help="comma-separated formats of ROWS to run (onnx, tflite, executorch; default: all)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results")
     parser.add_argument("--diagnose", action="store_true", help="re-run each ONNX file outside its tolerance in the VARIANTS sessions")
     a = parser.parse_args(argv)
@@ -196,7 +200,7 @@ def main(argv=None) -> int:
 
     cpus = [check_cpu(c) for c in a.cpus.split(",")]
     env = Arm64Env.default().check()
-    if not a.only or "teacher --nbits off" in a.only:
+    if (not a.only or "teacher --nbits off" in a.only) and (not a.formats or "onnx" in a.formats.split(",")):
         nbits_off()
     ds = load_dataset("movie-snippets")
     texts, gold = list(ds.test.texts[: a.sentences]), np.asarray(ds.test.labels[: a.sentences])
@@ -204,7 +208,7 @@ def main(argv=None) -> int:
     rows, platforms = [], {}
     for cpu in cpus:
         for model, rel, which in ROWS:
-            if a.only and model not in a.only:
+            if a.only and model not in a.only or a.formats and (which if isinstance(which, str) else "onnx") not in a.formats.split(","):
                 continue
             bundle_dir = RUNS / rel
             if not (bundle_dir / "manifest.json").is_file():

@@ -36,6 +36,7 @@ def versions() -> dict:
             out[name] = None
             continue
         out[name] = getattr(module, "__version__", None) or _dist_version(name)
+    out["torch"] = _dist_version("torch")   # ExecuTorch's pybindings link it; read from its metadata (importing costs ~25 s under qemu)
     return out
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from edgecore import EdgedistillError, UnsupportedError
 
 SETUP = "make arm64-env"          # what builds the environment (benchmarks/arm64/setup_env.sh)
+INSTALL_EXECUTORCH = f"ARM64_EXECUTORCH_INSTALL=1 {SETUP}"   # adds ExecuTorch's runtime (and torch) to it: step 4 of the script
 ARCHES = ("x86", "arm64")
 PROJECT = Path(__file__).resolve().parent.parent    # the folder holding edge_runtime/ and edgecore/
 WORKER = "edge_runtime._arm64_worker"
@@ -194,8 +195,15 @@ def skip_reason(entry: dict, arch: str, env: Arm64Env | None) -> str | None:
     if file.endswith(".mlpackage"):
         return "Core ML runs on Apple devices only"
     if file.endswith(".pte") and arch == "arm64" and env is not None and not env.executorch:
-        return f"ExecuTorch's runtime is not installed in the ARM64 environment (its torch wheel is 427 MB): ARM64_EXECUTORCH_INSTALL=1 {SETUP}"
+        return (f"ExecuTorch's runtime is not installed in the ARM64 environment: run {INSTALL_EXECUTORCH} (~2.5 GB: PyPI's aarch64 "
+                "torch is a CUDA build whose libraries the loader needs)")
     return None
+
+
+def unchecked(entry: dict, skipped: str | None) -> bool:
+    """A file skipped only because an optional part of the environment is missing (a .pte without ExecuTorch in the root):
+    it could be checked, so its report does not pass (raw-text and Core ML files cannot run in the root at all)."""
+    return skipped is not None and entry["file"].endswith(".pte")
 
 
 def run_worker(arch: str, files: list[Path], batches: list[dict], bundle_root: Path, *, cpu: str = DEFAULT_CPU,
@@ -320,16 +328,20 @@ def arm64_runs(bundle, texts: list, tokenizer, cpu: str = DEFAULT_CPU, env: Arm6
 def arm64_entry(runs: dict, entry: dict, report, console=None) -> dict:
     """One file's parity report (the ParityReport of its ARM64 logits, as a dict) with an "arm64" block: the qemu CPU,
     the runtime versions on both sides and `compare` against the same file on x86, whose failures join the report's.
-    `report` None: the file did not run on ARM64; the dict says why (skipped: passed, it is not checked; failed: not passed)."""
+    `report` None: the file did not run on ARM64; the dict says why (failed, or a .pte skipped for want of ExecuTorch in the
+    root: not passed, so the command's exit code does not claim it was checked; a raw-text or Core ML file, which cannot run
+    there at all: passed, marked skipped)."""
     file, got = entry["file"], runs["models"][entry["file"]]
     block = {"cpu": runs["cpu"], "runtime": runs["platform"].get("arm64"), "x86_runtime": runs["platform"].get("x86")}
     if report is None:
         error = got.get("arm64_error")
+        skipped = got.get("skipped") if error is None else None
+        failures = [f"arm64 run failed: {error}"] if error else [f"not checked on arm64 (skipped): {skipped}"] if unchecked(entry, skipped) else []
         out = {"name": file, "format": entry["format"], "precision": entry["precision"], "arch": "arm64",
-               "passed": error is None, "failures": [f"arm64 run failed: {error}"] if error else [],
-               "arm64": {**block, "skipped": got.get("skipped") if error is None else None, "error": error}}
+               "passed": not failures, "failures": failures, "arm64": {**block, "skipped": skipped, "error": error}}
         if console is not None:
-            console.print(f"{file}: not run on arm64 ({error or got.get('skipped')})", soft_wrap=True, highlight=False)
+            what = "failed on arm64" if error else "skipped on arm64, not checked" if failures else "not run on arm64"
+            console.print(f"{file}: {what} ({error or skipped})", soft_wrap=True, highlight=False)
         return out
     out = report.to_dict()
     out["arch"] = "arm64"

@@ -441,9 +441,10 @@ def bundle_thresholds(bundle) -> tuple[float, ...] | None:
 
 
 def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | None, console=None, columns=None,
-                  arch: str = "x86", arm64_cpu: str = "cortex-a76") -> dict:
+                  arch: str = "x86", arm64_cpu: str = "cortex-a76", limit: int | None = None) -> dict:
     """Every model in a bundle on a test split: agreement with the teacher, accuracy, flips (and drift vs source).
-    arch "arm64": each file runs on the ARM64 runtimes under qemu, and is compared with itself on x86 (edge_runtime.arm64)."""
+    arch "arm64": each file runs on the ARM64 runtimes under qemu, and is compared with itself on x86 (edge_runtime.arm64).
+    limit: the first `limit` test sentences only (the teacher's logits are still those of the whole split, sliced)."""
     from distill import align_labels, cached_teacher_logits, load_teacher
     from distill.text import as_text
     from distill.trainer import predict
@@ -474,6 +475,8 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
         if loaded.multi_label != (thresholds is not None):
             same_shape(dataset, loaded.multi_label, f"the teacher {teacher}")
         teacher_logits, teacher_thresholds = cached_teacher_logits(loaded, texts)[0], loaded.thresholds
+    if limit is not None:
+        texts, gold, teacher_logits = texts[:limit], gold[:limit], teacher_logits[:limit]
     tok = bundle.tokenizer()
     source_logits = None
     if source is not None:

@@ -340,12 +340,7 @@ class ExportConfig:
             object.__setattr__(self, "buckets", None)
         else:
             self._check_buckets()
-        from edgecore.limits import LIMITS
-
-        if self.validate is not None and (isinstance(self.validate, bool) or not isinstance(self.validate, int) or self.validate < 1
-                                          or self.validate > LIMITS["validate"].high):
-            raise ConfigError(f"validate must be a positive number of test sentences, at most {LIMITS['validate'].high:,.0f} "
-                              f"(got {self.validate!r}); leave it out to use the whole test split")
+        _check_validate(self.validate)
         if self.text_input and "onnx" not in self.formats:
             raise ConfigError("text_input (--text-input) wraps the ONNX files; add onnx to formats")
         for name in ("zip", "force", "text_input", "mediapipe"):
@@ -563,6 +558,16 @@ def _bench_lengths(config: BenchConfig, texts, console) -> BenchReport:
 
 # --------------------------------------------------------------------------------------------- parity
 
+def _check_validate(validate) -> None:
+    """`validate` (ExportConfig, ParityConfig): None, or a whole number of test sentences in edgecore.limits' range."""
+    from edgecore.limits import LIMITS
+
+    if validate is not None and (isinstance(validate, bool) or not isinstance(validate, int) or validate < 1
+                                 or validate > LIMITS["validate"].high):
+        raise ConfigError(f"validate must be a positive number of test sentences, at most {LIMITS['validate'].high:,.0f} "
+                          f"(got {validate!r}); leave it out to use the whole test split")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ParityConfig:
     """Check every model of a bundle on a test split against the teacher (and against its source checkpoint)."""
@@ -573,11 +578,13 @@ class ParityConfig:
     source: Path | None = None   # the checkpoint the bundle came from: adds logit drift and the tolerance check
     arch: str = "x86"            # x86 (this machine) | arm64: the ARM64 runtimes under qemu, each file also compared with x86
     arm64_cpu: str = "cortex-a76"   # the emulated core (cortex-a53 | cortex-a76 | max-nosme | max) whose kernels the ARM64 run picks
+    validate: int | None = None  # check the first N test sentences only (None: the whole test split)
 
     def __post_init__(self) -> None:
         _paths(self, "bundle", "teacher", "source")
         _choice("arch", self.arch, ARCHES)
         _choice("arm64_cpu", self.arm64_cpu, ARM64_CPUS)
+        _check_validate(self.validate)
 
     def to_dict(self) -> dict:
         return _to_dict(self)
@@ -619,7 +626,7 @@ def parity(config: ParityConfig, console=None) -> ParityResult:
 
         Arm64Env.default().check()
     out = bundle_parity(config.bundle, config.teacher, config.data, config.source, console, config.columns,
-                        arch=config.arch, arm64_cpu=config.arm64_cpu)
+                        arch=config.arch, arm64_cpu=config.arm64_cpu, limit=config.validate)
     return ParityResult(Path(out["bundle"]), out["data"], out["sentences"], out["models"])
 
 

@@ -419,13 +419,14 @@ def parity(bundle: Path = typer.Argument(..., help="Bundle folder or zip."),
            json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP),
            arch: str = typer.Option("x86", help="x86 (this machine's runtimes) | arm64: the ARM64 builds under qemu (`make arm64-env`), each file also compared with itself on x86."),
            arm64_cpu: str = typer.Option("cortex-a76", help="With --arch arm64: the emulated core whose kernels run (cortex-a53 | cortex-a76 | max-nosme | max; docs/arm64.md)."),
+           validate: Optional[int] = typer.Option(None, callback=_limit("validate", hint="leave it out to use the whole test split"), help="Check the first N test sentences only (default: the whole test split; under --arch arm64 emulation is slow)."),
            columns=None) -> None:
     """Agreement with the teacher, accuracy and flips of every model in a bundle on a test split."""
     from edgedistill.api import ParityConfig
     from edgedistill.api import parity as run
 
     result = run(ParityConfig(bundle=bundle, teacher=teacher, data=data, columns=columns, source=source, arch=arch,
-                              arm64_cpu=arm64_cpu), console)
+                              arm64_cpu=arm64_cpu, validate=validate), console)
     _write_json(json_out, result.to_dict())
     result.check()
 

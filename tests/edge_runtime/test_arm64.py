@@ -150,6 +150,41 @@ def test_arm64_entry_joins_the_x86_comparison_to_the_parity_report():
     assert out["arm64"]["vs_x86"]["flip_indices"] == [2] and not out["passed"]
     assert out["failures"][0].startswith("arm64 vs x86: max |logit diff| 2 > 1")
     assert "FAIL" in arm64_line(out) and "cortex-a76" in arm64_line(out)
+    # a .pte skipped for want of ExecuTorch in the root could be checked: not passed, so the exit code does not claim it
     skipped = arm64_entry(runs, {"file": "m.pte", "format": "executorch", "precision": "int8"}, None)
-    assert skipped["passed"] and skipped["arm64"]["skipped"] == "no runtime"
+    assert not skipped["passed"] and skipped["arm64"]["skipped"] == "no runtime"
+    assert skipped["failures"] == ["not checked on arm64 (skipped): no runtime"]
+    runs["models"]["m.mlpackage"] = {"skipped": "Core ML runs on Apple devices only"}   # cannot run in the root at all
+    coreml = arm64_entry(runs, {"file": "m.mlpackage", "format": "coreml", "precision": "fp16"}, None)
+    assert coreml["passed"] and coreml["arm64"]["skipped"] == "Core ML runs on Apple devices only"
     json.dumps(out)   # the --json report is plain JSON
+
+
+def test_a_pte_is_skipped_on_arm64_naming_the_install_command_only_when_executorch_is_missing(tmp_path):
+    from edge_runtime.arm64 import Arm64Env, skip_reason
+
+    env = Arm64Env(tmp_path)
+    entry = {"file": "student.int8.pte"}
+    assert not env.executorch
+    assert "run ARM64_EXECUTORCH_INSTALL=1 make arm64-env" in skip_reason(entry, "arm64", env)
+    assert skip_reason(entry, "x86", env) is None
+    installed = tmp_path / "rootfs/opt/edgedistill/site-executorch/.installed"
+    installed.parent.mkdir(parents=True)
+    installed.write_text("executorch==1.5.1 torch==2.13.0")
+    assert env.executorch and skip_reason(entry, "arm64", env) is None
+
+
+def test_cli_parity_validate_checks_the_first_n_sentences(bundle_dir, tmp_path, monkeypatch, capsys):
+    from distill import load_dataset
+    from tests.cli_helpers import cli
+
+    n_test = len(load_dataset("movie-snippets").test.texts)
+    teacher = tmp_path / "teacher.npy"
+    np.save(teacher, np.tile(np.array([[1.0, 0.0]], np.float32), (n_test, 1)))
+    report = tmp_path / "p.json"
+    code, out, _ = cli(["parity", bundle_dir, "--teacher", teacher, "--validate", "5", "--json", report], capsys, monkeypatch)
+    assert code == 0, out
+    got = json.loads(report.read_text())
+    assert got["sentences"] == 5 and len(got["models"]) == 2
+    code, _, err = cli(["parity", bundle_dir, "--teacher", teacher, "--validate", "0"], capsys, monkeypatch)
+    assert code == 2 and "validate" in err
