@@ -440,11 +440,22 @@ def bundle_thresholds(bundle) -> tuple[float, ...] | None:
     return check_thresholds(task["thresholds"], len(bundle.labels))   # Bundle.open has checked them
 
 
+def _windowed_logits(model, encoder, texts: list, long_text, multi_label: bool, batch_size: int = 256):
+    """A checkpoint's logits for `texts` read as the bundle's windows (long_text, a LongText), aggregated as the bundle does."""
+    from distill.trainer import predict
+    from edgecore.longtext import aggregate_rows
+
+    rows, owners = encoder.windows(texts, long_text)
+    return aggregate_rows(predict(model, rows, encoder.pad, batch_size), owners, len(texts), long_text.aggregate, multi_label)
+
+
 def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | None, console=None, columns=None,
                   arch: str = "x86", arm64_cpu: str = "cortex-a76", limit: int | None = None) -> dict:
     """Every model in a bundle on a test split: agreement with the teacher, accuracy, flips (and drift vs source).
     arch "arm64": each file runs on the ARM64 runtimes under qemu, and is compared with itself on x86 (edge_runtime.arm64).
-    limit: the first `limit` test sentences only (the teacher's logits are still those of the whole split, sliced)."""
+    limit: the first `limit` test sentences only (the teacher's logits are still those of the whole split, sliced).
+    A windows bundle (manifest task.long_text) is compared with a teacher checkpoint (and --source) reading the same
+    windows, aggregated the same way; a teacher given as logits (.npy) is taken as it is."""
     from distill import align_labels, cached_teacher_logits, load_teacher
     from distill.text import as_text
     from distill.trainer import predict
@@ -474,7 +485,12 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
         loaded = load_teacher(teacher)
         if loaded.multi_label != (thresholds is not None):
             same_shape(dataset, loaded.multi_label, f"the teacher {teacher}")
-        teacher_logits, teacher_thresholds = cached_teacher_logits(loaded, texts)[0], loaded.thresholds
+        teacher_thresholds = loaded.thresholds
+        if bundle.long_text.windows:   # the teacher reads the bundle's windows too: agreement is the files', not the policy's
+            teacher_logits = _windowed_logits(loaded.model, loaded.encoder, texts[:limit] if limit is not None else texts, bundle.long_text,
+                                              thresholds is not None, batch_size=32)
+        else:
+            teacher_logits = cached_teacher_logits(loaded, texts)[0]
     if limit is not None:
         texts, gold, teacher_logits = texts[:limit], gold[:limit], teacher_logits[:limit]
     tok = bundle.tokenizer()
@@ -482,11 +498,7 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
     if source is not None:
         model, encoder, _, _ = load_checkpoint(source)
         if bundle.long_text.windows:   # the source read the same windows, aggregated the same way
-            from edgecore.longtext import aggregate_rows
-
-            rows, owners = encoder.windows(texts, bundle.long_text)
-            source_logits = aggregate_rows(predict(model, rows, encoder.pad), owners, len(texts), bundle.long_text.aggregate,
-                                           thresholds is not None)
+            source_logits = _windowed_logits(model, encoder, texts, bundle.long_text, thresholds is not None)
         else:
             source_logits = predict(model, encoder.ids(texts), encoder.pad)
     reports = {}
@@ -517,4 +529,5 @@ def bundle_parity(bundle_path: Path, teacher: Path, data: str, source: Path | No
             what = ("per-label decisions agree with the teacher's", "exact match") if rep.multi_label else ("agreement with teacher", "accuracy")
             console.print(f"{entry['file']}: {what[0]} {rep.agreement_with_teacher:.2%}, {what[1]} {rep.accuracy:.2%}, "
                           f"{len(rep.flips)} flips{drift}{arm64_line(reports[entry['file']])}")
-    return {"bundle": str(bundle.source or bundle.root), "data": dataset.name, "sentences": len(texts), "models": reports}
+    return {"bundle": str(bundle.source or bundle.root), "data": dataset.name, "sentences": len(texts), "models": reports,
+            "teacher_reads": "windows" if bundle.long_text.windows and teacher.suffix != ".npy" else "its own cut"}

@@ -596,6 +596,7 @@ class ParityResult:
     data: str
     sentences: int
     models: dict[str, dict]      # per bundle file: agreement_with_teacher, accuracy, flips, drift vs source, passed, failures
+    teacher_reads: str = "its own cut"   # "windows": a windows bundle's teacher (and source) read the same windows
 
     @property
     def passed(self) -> bool:
@@ -610,7 +611,8 @@ class ParityResult:
         return self
 
     def to_dict(self) -> dict:
-        return {"bundle": str(self.bundle), "data": self.data, "sentences": self.sentences, "passed": self.passed, "models": self.models}
+        return {"bundle": str(self.bundle), "data": self.data, "sentences": self.sentences, "passed": self.passed,
+                "teacher_reads": self.teacher_reads, "models": self.models}
 
 
 def parity(config: ParityConfig, console=None) -> ParityResult:
@@ -627,7 +629,7 @@ def parity(config: ParityConfig, console=None) -> ParityResult:
         Arm64Env.default().check()
     out = bundle_parity(config.bundle, config.teacher, config.data, config.source, console, config.columns,
                         arch=config.arch, arm64_cpu=config.arm64_cpu, limit=config.validate)
-    return ParityResult(Path(out["bundle"]), out["data"], out["sentences"], out["models"])
+    return ParityResult(Path(out["bundle"]), out["data"], out["sentences"], out["models"], out["teacher_reads"])
 
 
 __all__ = ["BenchConfig", "BenchReport", "Columns", "DistillConfig", "DistillResult", "ExportConfig", "ExportResult", "FinetuneConfig",

@@ -60,6 +60,24 @@ def test_auto_length_head_tail_windows_end_to_end(tiny_bert_dir, long_csv, tmp_p
     assert len(report["models"]) == 3               # ONNX, TFLite (its largest bucket is max_len) and Core ML
     for entry in report["models"].values():
         assert entry["agreement_with_source"] == 1.0   # the source read the same windows, aggregated the same way
+    # ... and so did the teacher: agreement with it is the student's, not windows against the teacher's own cut
+    assert report["teacher_reads"] == "windows"
+    from distill import load_teacher
+    from distill.trainer import predict
+    from edgecore.longtext import LongText, aggregate_rows
+    from edgedistill import Columns
+
+    loaded, test = load_teacher(teacher), Columns().load(str(long_csv)).test
+    policy = LongText.from_dict(manifest["task"]["long_text"])
+    rows, owners = loaded.encoder.windows(test.inputs, policy)
+    teacher_says = aggregate_rows(predict(loaded.model, rows, loaded.encoder.pad), owners, len(test.inputs), "max").argmax(1)
+    from edgedistill._export import load_checkpoint
+
+    model, encoder, _, _ = load_checkpoint(student)
+    rows, owners = encoder.windows(test.inputs, policy)
+    student_says = aggregate_rows(predict(model, rows, encoder.pad), owners, len(test.inputs), "max").argmax(1)
+    for entry in report["models"].values():
+        assert entry["agreement_with_teacher"] == pytest.approx((teacher_says == student_says).mean())
 
     # bad input in every runner: empty (the template's specials alone), zero-width only, punctuation only, 1 MB (at most
     # --max-windows windows): finite logits, the same in ONNX, TFLite and Core ML
