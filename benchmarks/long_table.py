@@ -145,11 +145,20 @@ def markdown(payload: dict) -> str:
             lines.append(row)
         lines.append("")
     if payload.get("strategies"):
-        lines += [f"## Strategies at max_len {payload['compare_len']}", "", "| strategy | teacher int8 acc | BiLSTM int8 acc | BiLSTM agree w/ teacher |",
-                  "|---|---|---|---|"]
+        lines += [f"## Strategies at max_len {payload['compare_len']}", "",
+                  "| strategy | teacher int8 acc | teacher int8 agree w/ teacher checkpoint | BiLSTM int8 acc | BiLSTM agree w/ teacher |",
+                  "|---|---|---|---|---|"]
         for r in payload["strategies"]:
             name = "windows (mean)" if r["long_text"] == "windows" else r["truncation"]
-            lines.append(f"| {name} | {_pct(r['teacher']['accuracy'])} | {_pct(r['bilstm']['accuracy'])} | {_pct(r['bilstm']['agreement_with_teacher'])} |")
+            lines.append(f"| {name} | {_pct(r['teacher']['accuracy'])} | {_pct(r['teacher']['agreement_with_teacher'])} | "
+                         f"{_pct(r['bilstm']['accuracy'])} | {_pct(r['bilstm']['agreement_with_teacher'])} |")
+        lines += ["", "Agreement is with the teacher checkpoint of the row reading what the files read (for windows, the same "
+                  "windows, aggregated the same way).", ""]
+    if payload.get("strategies_e2e"):
+        lines += [f"End-to-end latency on the test reviews (tokenizer + model; windows: every window of a review as one batch; "
+                  f"batch 1, 1 thread, interleaved): the head cut against windows at max_len {payload['compare_len']}.", "",
+                  "| bundle | p50 ms | p90 ms |", "|---|---|---|"]
+        lines += [f"| {Path(e['bundle']).name} | {_ms(e['p50_ms'])} | {_ms(e['p90_ms'])} |" for e in payload["strategies_e2e"]]
         lines.append("")
     if payload.get("auto"):
         r = payload["auto"]
@@ -258,6 +267,14 @@ def strategies(payload: dict, runs: dict, data: str, work: Path, args, write) ->
     r = pipeline(data, work, f"windows{args.compare_len}", args, args.compare_len, long_text="windows",
                  teacher=head["_teacher"], student=head["_student"])
     payload["strategies"].append({k: v for k, v in r.items() if not k.startswith("_")})
+    write()
+    # what windows cost: end-to-end (tokenizer + every window of the review as one batch) against the head cut
+    import edgedistill as ed
+
+    bundles = [x[n]["bundle"] for x in (head, r) for n in ("teacher", "bilstm")]
+    report = ed.bench(ed.BenchConfig(models=tuple(bundles), runs=args.runs * 2, warmup=max(1, args.runs // 5), mode="end-to-end", data=data))
+    payload["strategies_e2e"] = [{"bundle": b, "p50_ms": round(report.p50(b), 3), "p90_ms": round(report.results[b]["latency_ms"]["p90"], 3)}
+                                 for b in bundles]
     write()
 
 
