@@ -413,7 +413,7 @@ def report(run_dir: Path = typer.Argument(..., help="A run folder with report.js
 @app.command()
 @_column_options
 def parity(bundle: Path = typer.Argument(..., help="Bundle folder or zip."),
-           teacher: Path = typer.Option(..., help="Teacher folder, or a .npy file of teacher logits for the test split."),
+           teacher: Path = typer.Option(..., help="Teacher folder (it reads a windows bundle's windows too), or a .npy file of teacher logits for the test split."),
            data: str = typer.Option("movie-snippets", help=DATA_HELP),
            source: Optional[Path] = typer.Option(None, help="The checkpoint the bundle came from: adds logit drift and the tolerance check (exit 2 on FAIL)."),
            json_out: Optional[Path] = typer.Option(None, "--json", help=JSON_HELP),
