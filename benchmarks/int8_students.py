@@ -30,18 +30,14 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("EDGEDISTILL_PROGRESS", "0")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from int8_common import RESULTS, ROOT, log
+from int8_common import score as _agreement
+
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "benchmarks" / "results"
 TARGET = 0.997
 RECIPE_KEYS = {"smooth": "smooth", "nbits": "nbits", "keep-fp32": "keep_fp32"}
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def parse_recipe(spec: str) -> dict:
@@ -59,17 +55,14 @@ def parse_recipe(spec: str) -> dict:
 
 
 def score(logits, ref, gold) -> dict:
+    """int8_common.score (agreement, flips, |dlogit|, accuracies) plus each flipped sentence's fp32 margin."""
     import numpy as np
 
     diff = np.abs(logits - ref)
     top = np.sort(ref, axis=1)
     margin = top[:, -1] - top[:, -2]          # fp32 top-1 minus top-2 logit
     flipped = np.flatnonzero(logits.argmax(1) != ref.argmax(1))
-    g = np.asarray(gold)
-    return {"agreement": float(1 - len(flipped) / len(ref)), "flips": int(len(flipped)),
-            "mean_abs_logit_diff": float(diff.mean()), "max_abs_logit_diff": float(diff.max()),
-            "p99_abs_logit_diff": float(np.quantile(diff.max(1), 0.99)),
-            "accuracy": float((logits.argmax(1) == g).mean()), "fp32_accuracy": float((ref.argmax(1) == g).mean()),
+    return {**_agreement(logits, ref, gold), "p99_abs_logit_diff": float(np.quantile(diff.max(1), 0.99)),
             "flipped": [{"index": int(i), "fp32_margin": round(float(margin[i]), 4), "abs_logit_diff": round(float(diff[i].max()), 4)}
                         for i in flipped],
             # how many sentences sit as close to the decision as the int8 error reaches: the pool flips are drawn from
